@@ -1,0 +1,183 @@
+"""Export + parity gate: every CPU format passes the gate on real and tiny models; broken comparisons fail it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main
+from yolo_transfer.errors import UserError
+from yolo_transfer.export.export import export_model
+from yolo_transfer.export.formats import FORMATS
+from yolo_transfer.export.parity import THRESHOLDS, ParityFailed, Thresholds, check_parity
+from yolo_transfer.utils.hashing import sha256_file
+
+CPU_FORMATS = [name for name, f in FORMATS.items() if f.device == "cpu"]
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _metadata(path: Path) -> dict:
+    if path.suffix == ".onnx":
+        import onnx
+
+        return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    import yaml
+
+    return yaml.safe_load((path / "metadata.yaml").read_text())
+
+
+@pytest.mark.parametrize("fmt", CPU_FORMATS)
+def test_tiny_model_export_passes_gate_and_carries_provenance(fmt, tiny_run, synth_images):
+    result = export_model(tiny_run, fmt, imgsz=64, parity_images=synth_images, parity_conf=0.001)
+
+    assert result.path.exists() and result.path.parent == tiny_run.parent
+    report = json.loads(result.parity_path.read_text())
+    assert report["passed"], report["failures"]
+    compared = report["comparisons"]["ultralytics"]["compared"]
+    assert compared > 0, "the gate compared no boxes: the test would be vacuous"
+    assert report["comparisons"]["ultralytics"]["iou_min"] >= THRESHOLDS["fp32"].min_iou
+    if fmt == "onnx":  # the deployable runner is part of the ONNX gate
+        assert report["comparisons"]["standalone"]["compared"] == compared
+    assert result.parity_path.with_name(result.parity_path.name.replace(".json", ".md")).exists()
+
+    meta = _metadata(result.path)
+    assert meta["source_sha256"] == sha256_file(tiny_run)
+    assert meta["preset"] == "small-data"  # from transfer.json beside the run
+    assert "scratch" in str(meta["names"]) and "64" in str(meta["imgsz"])
+    assert not [p for p in tiny_run.parent.iterdir() if p.name.startswith(".export-")]  # no build leftovers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", CPU_FORMATS)
+def test_finetuned_fall_model_passes_gate_with_map(fmt, fall_finetuned, coco8_yaml, tmp_path):
+    result = export_model(fall_finetuned, fmt, imgsz=96, data=coco8_yaml, parity_conf=0.005, out_dir=tmp_path)
+
+    p = result.parity
+    assert p.passed, p.failures
+    assert p.comparisons["ultralytics"].compared > 0
+    assert "val split" in p.images_source
+    # Dynamic export (the default) and the .pt both letterbox to the minimum rectangle: like with like.
+    assert p.preprocess["reference"].startswith("rect") and p.preprocess["exported"].startswith("rect")
+    assert p.map50_95 is not None and p.map50_95["diff_points"] <= THRESHOLDS["fp32"].max_map_diff
+
+
+@pytest.fixture(scope="module")
+def fall_static_onnx(fall_weights, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fall-static")
+    return export_model(fall_weights, "onnx", imgsz=160, dynamic=False, parity=False, out_dir=out).path
+
+
+def test_static_export_against_rect_reference_fails_gate(fall_weights, fall_static_onnx, coco8_images):
+    """The classic silent difference: .pt letterboxes to a rectangle, a static ONNX to a square."""
+    fair = check_parity(fall_weights, fall_static_onnx, imgsz=160, images=coco8_images, conf=0.1, write=False)
+    assert fair.passed, fair.failures
+    assert fair.preprocess["reference"].startswith("square")
+
+    broken = check_parity(fall_weights, fall_static_onnx, imgsz=160, images=coco8_images, conf=0.1,
+                          reference_rect=True)
+    assert not broken.passed
+    assert broken.preprocess["reference"].startswith("rect") and "square" in broken.preprocess["exported"]
+    saved = json.loads(Path(str(fall_static_onnx) + ".parity.json").read_text())
+    assert saved["passed"] is False and saved["failures"]
+
+
+def test_different_model_fails_gate(tiny_model, fall_static_onnx, coco8_images):
+    report = check_parity(tiny_model, fall_static_onnx, imgsz=160, images=coco8_images, conf=0.1, write=False)
+    assert not report.passed
+    assert any("class names differ" in f for f in report.failures)
+
+
+# ------------------------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_export_writes_report_and_exits_zero(tiny_run, synth_images):
+    res = CliRunner().invoke(main, ["export", str(tiny_run), "--imgsz", "64", "--parity-images", str(synth_images),
+                                    "--parity-conf", "0.001"])
+    assert res.exit_code == 0, res.output
+    assert "parity PASSED" in res.output
+    assert json.loads((tiny_run.parent / "best.onnx.parity.json").read_text())["passed"]
+
+
+def test_cli_failed_gate_exits_one_with_reason_and_report(tiny_run, synth_images, monkeypatch):
+    impossible = Thresholds(min_iou=1.01, max_score_error=0.0, max_unmatched_fraction=0.0, max_map_diff=0.0)
+    monkeypatch.setitem(THRESHOLDS, "fp32", impossible)
+    res = CliRunner().invoke(main, ["export", str(tiny_run), "--imgsz", "64", "--parity-images", str(synth_images),
+                                    "--parity-conf", "0.001"])
+    assert res.exit_code == ParityFailed.exit_code == 1
+    err = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(err) == 1 and "parity FAILED" in err[0] and "IoU min" in err[0] and "report:" in err[0]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--format", "coreml"], "unknown export format 'coreml'"),
+        (["--half", "--int8"], "exclusive"),
+        (["--int8"], "--int8 calibrates on a dataset"),
+    ],
+)
+def test_cli_bad_options_one_line(tiny_model, args, expected):
+    res = CliRunner().invoke(main, ["export", str(tiny_model), *args])
+    assert res.exit_code == 2
+    assert res.output.count("\n") == 1 and expected in res.output
+
+
+def test_cli_missing_checkpoint(tmp_path):
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "nope" / "best.pt")])
+    assert res.exit_code == 2 and res.output.startswith("Error:") and "not found" in res.output
+
+
+@pytest.mark.skipif(_has_gpu(), reason="checks the no-GPU error; this machine has a GPU")
+def test_tensorrt_without_gpu_fails_before_any_work(tiny_run):
+    before = sorted(p.name for p in tiny_run.parent.iterdir())
+    res = CliRunner().invoke(main, ["export", str(tiny_run), "--format", "engine", "--half"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert "NVIDIA GPU" in res.output
+    assert sorted(p.name for p in tiny_run.parent.iterdir()) == before  # nothing written
+
+
+def test_subprocess_missing_checkpoint_single_stderr_line(tmp_path):
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "yolo_transfer", "export", str(tmp_path / "missing.pt")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "missing.pt" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_failed_export_keeps_previous_file(tiny_run, monkeypatch):
+    """A crash mid-export leaves the earlier export untouched and no temporary folders behind."""
+    old = tiny_run.parent / "best.onnx"
+    old.write_bytes(b"previous export")
+    from ultralytics.engine.model import Model
+
+    def boom(self, **kwargs):
+        raise RuntimeError("simulated exporter crash\nwith a second line")
+
+    monkeypatch.setattr(Model, "export", boom)
+    with pytest.raises(UserError, match="ONNX export of .* failed: simulated exporter crash$"):
+        export_model(tiny_run, "onnx", imgsz=64, parity=False)
+    assert old.read_bytes() == b"previous export"
+    assert not [p for p in tiny_run.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu(), reason="TensorRT needs an NVIDIA GPU with CUDA; none here")
+def test_tensorrt_fp16_engine_passes_gate(fall_finetuned, coco8_yaml, tmp_path):
+    pytest.importorskip("tensorrt", reason="tensorrt not installed")
+    result = export_model(fall_finetuned, "engine", half=True, imgsz=96, data=coco8_yaml, parity_conf=0.005,
+                          out_dir=tmp_path)
+    assert result.parity.passed, result.parity.failures
+    assert result.parity.comparisons["ultralytics"].compared > 0

@@ -1,0 +1,80 @@
+"""Backends: `.pt` and `.onnx` of one model give the same boxes; every registered backend loads or says why not."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+
+from yolo_transfer.detections import Detections, match
+from yolo_transfer.errors import UserError
+from yolo_transfer.predict.api import predict
+from yolo_transfer.predict.backends import BACKENDS, load_backend
+
+
+def _dets(out):
+    return {json.loads(line)["image"]: Detections.from_records(json.loads(line)["detections"])
+            for line in (out / "predictions.jsonl").read_text().splitlines()}
+
+
+def test_pt_and_onnx_give_the_same_boxes(fall_pt, fall_onnx, coco8_yaml, tmp_path):
+    src = coco8_yaml.parent / "images"
+    predict(fall_pt, src, tmp_path / "pt", imgsz=160, conf=0.05, batch=4)
+    predict(fall_onnx, src, tmp_path / "onnx", imgsz=160, conf=0.05, batch=3)
+    a, b = _dets(tmp_path / "pt"), _dets(tmp_path / "onnx")
+    assert a.keys() == b.keys() and len(a) == 8
+    total = sum(len(d) for d in a.values())
+    assert total > 0
+    for key in a:
+        da, db = a[key], b[key]
+        ia, ib, ious = match(da, db, iou_threshold=0.5)
+        # Boxes near the confidence threshold may flip between runtimes; everything else must pair up exactly.
+        strong = da.confidence > 0.1
+        assert set(ia) >= set(map(int, strong.nonzero()[0])), key
+        assert (ious >= 0.99).all(), (key, ious.min())
+        assert abs(da.confidence[ia] - db.confidence[ib]).max(initial=0) < 0.01
+    assert sum(len(match(a[k], b[k], 0.99)[0]) for k in a) >= 0.95 * total
+
+
+def _availability(name):
+    return {"openvino": "openvino", "engine": "tensorrt"}.get(name)
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_every_backend_loads_or_explains(name, fall_pt, fall_onnx, tmp_path):
+    module = _availability(name)
+    if module and importlib.util.find_spec(module) is None:
+        fake = tmp_path / ("m_openvino_model" if name == "openvino" else "m.engine")
+        fake.mkdir() if name == "openvino" else fake.write_bytes(b"\0")
+        with pytest.raises(UserError, match=f"needs the `{module}` package") as e:
+            load_backend(fake)
+        assert "\n" not in str(e.value)
+        return
+    if name == "engine":
+        pytest.skip("TensorRT is installed but building an engine needs an NVIDIA GPU (covered by the bench)")
+    if name == "openvino":
+        from ultralytics import YOLO
+
+        weights = YOLO(str(fall_pt)).export(format="openvino", imgsz=96, dynamic=False, verbose=False)
+    else:
+        weights = {"pt": fall_pt, "onnx": fall_onnx}[name]
+    model = load_backend(weights, imgsz=96 if name != "openvino" else None, batch=2)
+    assert model.name == name and model.names == {0: "Normal", 1: "Fall"} and model.imgsz == (96, 96)
+    import numpy as np
+
+    raw = model.infer(np.zeros((model.batch, 3, 96, 96), np.float32))
+    assert raw.shape[0] == model.batch and raw.shape[1] == 6  # (B, 4 + 2 classes, anchors)
+
+
+def test_static_onnx_refuses_another_size(fall_pt, tmp_path):
+    from ultralytics import YOLO
+
+    pt = tmp_path / "static.pt"
+    shutil.copy(fall_pt, pt)
+    onnx = YOLO(str(pt)).export(format="onnx", imgsz=64, dynamic=False, simplify=False, verbose=False)
+    model = load_backend(onnx, batch=8)
+    assert (model.imgsz, model.batch, model.fixed_batch) == ((64, 64), 1, True)
+    with pytest.raises(UserError, match="fixed input of 64x64"):
+        load_backend(onnx, imgsz=128)

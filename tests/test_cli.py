@@ -1,0 +1,58 @@
+"""The CLI is a thin face over the API: errors are one line, exit codes are non-zero, no tracebacks."""
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_inspect_prints_parts_and_totals(runner):
+    out = runner.invoke(main, ["inspect", "yolo11n.yaml"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split() == ["layer", "module", "part", "params"]
+    assert any(l.split()[:3] == ["23", "Detect", "head"] for l in lines)
+    assert any(l.startswith("backbone  layers  0-10") for l in lines)
+
+
+def test_presets_on_a_model_shows_trainable_counts(runner):
+    out = runner.invoke(main, ["presets", "yolov8n.yaml", "--epochs", "9"])
+    assert out.exit_code == 0, out.output
+    rows = {l.split()[0]: l for l in out.output.splitlines()[1:]}
+    assert {"head-only", "frozen-backbone", "full", "freeze:10", "progressive", "discriminative"} <= set(rows)
+    assert "(100.0%)" in rows["full"] and "e3:" in rows["progressive"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "missing.yaml", "--weights", "yolo11n.yaml"], "data YAML not found: missing.yaml"),
+    (["train"], "--data is required"),
+    (["inspect", "no/such/model.pt"], "weights file not found"),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--preset", "bogus"], "unknown preset 'bogus'"),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--preset", "freeze:99"], "leaves nothing to train"),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "lr=0.1"], "unknown training option 'lr'"),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "epochs"], "must be key=value"),
+    (["train", "--resume", "nowhere"], "no transfer.json"),
+])
+def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
+    out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])
+    assert out.exit_code == 2, out.output
+    errors = [l for l in out.output.splitlines() if l.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], out.output
+    assert "Traceback" not in out.output
+
+
+def test_real_process_exit_code_and_single_stderr_line(tmp_path):
+    bad = tmp_path / "data.yaml"
+    bad.write_text("train: [unclosed\n")
+    p = subprocess.run([sys.executable, "-m", "yolo_transfer", "train", "--data", str(bad), "--weights", "yolo11n.yaml"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("Error: data YAML") and "not readable YAML" in p.stderr

@@ -1,0 +1,15 @@
+"""yolo-transfer: verified transfer learning, parity-gated export and resumable batch inference on Ultralytics YOLO."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def train(*args, **kwargs):
+    """Fine-tune a detector with a transfer preset; see `yolo_transfer.training.api.train` for the arguments."""
+    from yolo_transfer.training.api import train as _train
+
+    return _train(*args, **kwargs)
+
+
+__all__ = ["train", "__version__"]

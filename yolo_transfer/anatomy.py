@@ -1,0 +1,102 @@
+"""Backbone / neck / head of any Ultralytics detection model, read from the model's own YAML.
+
+The backbone is the first `len(yaml["backbone"])` layers, the head is the `Detect` layer (the last one), and the
+neck is everything in between. No hard-coded indices, so YOLOv8, YOLO11, YOLO26 and custom YAMLs all work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yolo_transfer.errors import UserError
+
+PARTS = ("backbone", "neck", "head")
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int
+    module: str
+    part: str
+    params: int
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    layers: tuple[Layer, ...]
+    yaml_file: str = ""
+    scale: str = ""
+
+    @classmethod
+    def of(cls, model: Any) -> "Anatomy":
+        """From a `DetectionModel` (or an Ultralytics `YOLO` wrapper)."""
+        from ultralytics.nn.modules.head import Detect
+
+        model = getattr(model, "model", model) if not hasattr(model, "yaml") else model
+        yaml = getattr(model, "yaml", None)
+        layers = getattr(model, "model", None)
+        if not isinstance(yaml, dict) or "backbone" not in yaml or layers is None or not isinstance(layers[-1], Detect):
+            raise UserError("not an Ultralytics detection model: its last layer is not a Detect head")
+        n_backbone = len(yaml["backbone"])
+        head_index = len(layers) - 1
+        out = []
+        for i, m in enumerate(layers):
+            part = "backbone" if i < n_backbone else "head" if i == head_index else "neck"
+            out.append(Layer(i, type(m).__name__, part, sum(p.numel() for p in m.parameters())))
+        return cls(tuple(out), str(yaml.get("yaml_file", "")), str(yaml.get("scale", "")))
+
+    def indices(self, *parts: str) -> list[int]:
+        for p in parts:
+            if p not in PARTS and p != "all":
+                raise UserError(f"unknown model part '{p}'; use one of {', '.join(PARTS)} or all")
+        return [l.index for l in self.layers if "all" in parts or l.part in parts]
+
+    def part_of(self, index: int) -> str:
+        return self.layers[index].part
+
+    def params_per_part(self) -> dict[str, int]:
+        return {p: sum(l.params for l in self.layers if l.part == p) for p in PARTS}
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def head_index(self) -> int:
+        return self.layers[-1].index
+
+    def to_dict(self) -> dict:
+        return {
+            "yaml_file": self.yaml_file,
+            "scale": self.scale,
+            "parts": {p: self.indices(p) for p in PARTS},
+            "params": self.params_per_part(),
+        }
+
+
+def load_detection_model(spec: str | Path, download: bool = True):
+    """Load a checkpoint or build from YAML; return the Ultralytics `YOLO` object. Errors are one line."""
+    from yolo_transfer.weights import resolve_model
+
+    resolved = resolve_model(spec, download=download)
+    from ultralytics import YOLO
+
+    try:
+        yolo = YOLO(resolved, task="detect") if resolved.endswith((".yaml", ".yml")) else YOLO(resolved)
+    except UserError:
+        raise
+    except FileNotFoundError as e:
+        raise UserError(f"model '{spec}' not found: {e}")
+    except Exception as e:  # unpickling garbage, truncated files, YAMLs Ultralytics cannot parse
+        raise UserError(f"cannot load model '{spec}': {type(e).__name__}: {e}")
+    if yolo.task != "detect":
+        raise UserError(f"'{spec}' is a {yolo.task} model; yolo-transfer needs a detection checkpoint or YAML")
+    Anatomy.of(yolo.model)  # raises UserError when the last layer is not a Detect head
+    return yolo
+
+
+def inspect_model(spec: str | Path) -> tuple[Anatomy, Any]:
+    yolo = load_detection_model(spec)
+    return Anatomy.of(yolo.model), yolo

@@ -1,0 +1,1 @@
+"""Datasets: generate, convert, check, split and describe YOLO-layout datasets."""

@@ -1,0 +1,69 @@
+"""`yolo-transfer export` and `yolo-transfer benchmark`: thin faces over `export_model` and `benchmark_models`."""
+
+from __future__ import annotations
+
+import click
+
+FORMAT_NAMES = ("onnx", "engine", "openvino")  # kept literal so `--help` needs no heavy import; see formats.FORMATS
+
+
+@click.command("export")
+@click.argument("weights")
+@click.option("--format", "fmt", default="onnx", show_default=True, metavar="|".join(FORMAT_NAMES),
+              help="Target runtime: onnx, openvino, or engine (TensorRT, needs an NVIDIA GPU).")
+@click.option("--half", is_flag=True, help="FP16 weights (looser parity thresholds).")
+@click.option("--int8", is_flag=True, help="INT8, calibrated on --data's images (loosest thresholds).")
+@click.option("--data", type=click.Path(), help="data.yaml: INT8 calibration, parity images and the mAP check.")
+@click.option("--dynamic/--static", default=None,
+              help="Dynamic input shapes (default for onnx/openvino: boxes match the .pt's rectangular letterbox) "
+                   "or a fixed square input (default for engine).")
+@click.option("--batch", type=int, default=1, show_default=True, help="Batch size (the fixed batch when static).")
+@click.option("--imgsz", type=int, help="Input size (default: the size the checkpoint was trained at).")
+@click.option("--nms", is_flag=True, help="Put NMS inside the exported graph (output (B, N, 6)).")
+@click.option("--parity/--no-parity", default=True, show_default=True, help="Run the parity gate.")
+@click.option("--parity-images", type=click.Path(), help="Image folder for the gate (default: --data val images, "
+                                                         "else Ultralytics' sample images).")
+@click.option("--parity-conf", type=float, default=0.25, show_default=True,
+              help="Boxes scoring at least this on either side must match.")
+@click.option("--parity-max-images", type=int, default=32, show_default=True)
+@click.option("--out-dir", type=click.Path(), help="Where to write the export (default: beside the checkpoint).")
+def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, parity, parity_images, parity_conf,
+               parity_max_images, out_dir) -> None:
+    """Export WEIGHTS (.pt) for deployment and prove the export gives the same boxes (parity gate).
+
+    Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
+    2 on bad input. Loading a .pt runs pickle: only export checkpoints you trust.
+    """
+    from yolo_transfer.export.export import export_model
+
+    result = export_model(weights, fmt, half=half, int8=int8, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
+                          nms=nms, parity=parity, parity_images=parity_images, parity_conf=parity_conf,
+                          parity_max_images=parity_max_images, out_dir=out_dir)
+    click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, imgsz {result.metadata['imgsz']}, "
+               f"{'dynamic' if result.metadata['dynamic'] else 'static'}) in {result.seconds:.1f}s")
+    if result.parity is not None:
+        result.raise_for_parity()
+        click.echo(f"{result.parity.summary()}; report: {result.parity_path}")
+
+
+@click.command("benchmark")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--imgsz", type=int, default=640, show_default=True)
+@click.option("--batch-sizes", default="1,4,8", show_default=True, help="Comma-separated model-only batch sizes.")
+@click.option("--images", type=click.Path(), help="Images for end-to-end timing (default: Ultralytics' samples).")
+@click.option("--runs", type=int, default=10, show_default=True, help="Timed repetitions per measurement.")
+@click.option("--out", type=click.Path(), help="Write the results as JSON (and a .md table beside it).")
+def benchmark_cmd(models, imgsz, batch_sizes, images, runs, out) -> None:
+    """Latency and throughput of MODELS (.pt, .onnx, *_openvino_model, .engine): model-only per batch size and
+    end-to-end per image, as a table (and JSON with --out)."""
+    from yolo_transfer.errors import UserError
+    from yolo_transfer.export.benchmark import benchmark_models
+
+    try:
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise UserError(f"--batch-sizes '{batch_sizes}': expected comma-separated integers like 1,4,8") from None
+    report = benchmark_models(models, imgsz=imgsz, batch_sizes=sizes, images=images, runs=runs, out=out)
+    click.echo(report.to_markdown(), nl=False)
+    if out:
+        click.echo(f"Wrote {out}")

@@ -1,0 +1,450 @@
+"""The parity gate: does the exported model give the source checkpoint's boxes?
+
+Both models see the same images with the SAME preprocessing (the comparison is like with like): a dynamic-shape
+export letterboxes each image to its minimum stride-multiple rectangle, exactly as the `.pt` predictor does by
+default, so both run that way; a static export can only take its fixed square input, so the `.pt` is run at that
+square shape too (`rect=False`). The report records which preprocessing each side used. Comparing a static export
+with the `.pt`'s default rectangular letterbox is NOT like with like and typically fails (boxes move by a few pixels
+and low-score boxes appear/disappear); `reference_rect=` exists to demonstrate exactly that.
+
+Boxes are paired greedily per class (`yolo_transfer.detections.match`). Both sides are run at a confidence floor
+below the gate's `conf`, so a box scoring 0.251 on one side and 0.249 on the other is paired, not "missing". The gate
+then looks at every box scoring >= `conf` on either side.
+
+Thresholds per precision (documented in the README too):
+
+| precision | min IoU of matched boxes | max score error | unmatched boxes allowed | max mAP50-95 difference |
+|---|---|---|---|---|
+| FP32 | 0.95 | 0.01 | 0 | 0.5 points |
+| FP16 | 0.90 | 0.02 | 2 % | 1.0 point |
+| INT8 | 0.50 | 0.15 | 25 % | 3.0 points |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from yolo_transfer.detections import Detections, match
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+PAIR_IOU = 0.5  # IoU needed to call two boxes "the same box"; how close they are is then judged by min_iou
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_iou: float  # every matched box above conf overlaps its twin at least this much
+    max_score_error: float  # |score_ref - score_exported| of every matched box above conf
+    max_unmatched_fraction: float  # of the boxes above conf (either side) that find no twin
+    max_map_diff: float  # |mAP50-95 ref - exported|, in points (0-100), only with a dataset
+
+
+THRESHOLDS: dict[str, Thresholds] = {
+    "fp32": Thresholds(min_iou=0.95, max_score_error=0.01, max_unmatched_fraction=0.0, max_map_diff=0.5),
+    "fp16": Thresholds(min_iou=0.90, max_score_error=0.02, max_unmatched_fraction=0.02, max_map_diff=1.0),
+    "int8": Thresholds(min_iou=0.50, max_score_error=0.15, max_unmatched_fraction=0.25, max_map_diff=3.0),
+}
+
+
+class ParityFailed(UserError):
+    """The gate ran and the exported model does not match: exit 1 (2 is for bad input)."""
+
+    exit_code = 1
+
+
+@dataclass
+class BoxComparison:
+    """How one side's boxes compare with the reference's over a set of images."""
+
+    images: int
+    gated_reference: int  # reference boxes with score >= conf
+    gated_exported: int
+    matched: int  # pairs where either box scores >= conf
+    unmatched_reference: int
+    unmatched_exported: int
+    iou_mean: float | None
+    iou_min: float | None
+    score_error_mean: float | None
+    score_error_max: float | None
+    per_class: dict[str, dict[str, int]] = field(default_factory=dict)
+    worst_images: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[tuple[float, float, float]] = field(default_factory=list, repr=False)  # (score_ref, score_exp, iou)
+
+    @property
+    def compared(self) -> int:
+        return self.matched + self.unmatched_reference + self.unmatched_exported
+
+    @property
+    def unmatched_fraction(self) -> float:
+        return (self.unmatched_reference + self.unmatched_exported) / max(self.compared, 1)
+
+
+def compare_detections(reference: Sequence[Detections], exported: Sequence[Detections], conf: float,
+                       names: dict[int, str] | None = None, image_names: Sequence[str] | None = None) -> BoxComparison:
+    """Pair boxes per image and class; statistics over the boxes scoring >= `conf` on either side."""
+    if len(reference) != len(exported):
+        raise ValueError(f"{len(reference)} reference results but {len(exported)} exported results")
+    names = names or {}
+    per_class: dict[str, dict[str, int]] = {}
+    ious, errs, pairs, worst = [], [], [], []
+    g_ref = g_exp = n_match = u_ref = u_exp = 0
+
+    def bump(cid: int, key: str) -> None:
+        row = per_class.setdefault(names.get(int(cid), str(int(cid))),
+                                   {"reference": 0, "exported": 0, "matched": 0, "unmatched": 0})
+        row[key] += 1
+
+    for k, (a, b) in enumerate(zip(reference, exported)):
+        ia, ib, iou = match(a, b, PAIR_IOU)
+        gate_a = a.confidence >= conf
+        gate_b = b.confidence >= conf
+        g_ref += int(gate_a.sum())
+        g_exp += int(gate_b.sum())
+        for c in a.class_id[gate_a]:
+            bump(c, "reference")
+        for c in b.class_id[gate_b]:
+            bump(c, "exported")
+        paired_a = np.zeros(len(a), bool)
+        paired_a[ia] = True
+        paired_b = np.zeros(len(b), bool)
+        paired_b[ib] = True
+        img_unmatched = 0
+        for c in a.class_id[gate_a & ~paired_a]:
+            bump(c, "unmatched")
+            img_unmatched += 1
+        for c in b.class_id[gate_b & ~paired_b]:
+            bump(c, "unmatched")
+            img_unmatched += 1
+        u_ref += int((gate_a & ~paired_a).sum())
+        u_exp += int((gate_b & ~paired_b).sum())
+        keep = gate_a[ia] | gate_b[ib]
+        img_min_iou = 1.0
+        for i, j, v in zip(ia[keep], ib[keep], iou[keep]):
+            n_match += 1
+            bump(a.class_id[i], "matched")
+            ious.append(float(v))
+            errs.append(abs(float(a.confidence[i]) - float(b.confidence[j])))
+            pairs.append((float(a.confidence[i]), float(b.confidence[j]), float(v)))
+            img_min_iou = min(img_min_iou, float(v))
+        if img_unmatched or img_min_iou < 0.99:
+            worst.append({"image": image_names[k] if image_names else k, "unmatched": img_unmatched,
+                          "min_iou": round(img_min_iou, 4)})
+    worst.sort(key=lambda w: (-w["unmatched"], w["min_iou"]))
+
+    def stat(fn: Callable, xs: list[float]) -> float | None:
+        return round(float(fn(xs)), 6) if xs else None
+
+    return BoxComparison(
+        images=len(reference), gated_reference=g_ref, gated_exported=g_exp, matched=n_match,
+        unmatched_reference=u_ref, unmatched_exported=u_exp,
+        iou_mean=stat(np.mean, ious), iou_min=stat(np.min, ious),
+        score_error_mean=stat(np.mean, errs), score_error_max=stat(np.max, errs),
+        per_class=per_class, worst_images=worst[:10], pairs=pairs,
+    )
+
+
+def judge(cmp: BoxComparison, th: Thresholds, label: str) -> list[str]:
+    """Human-readable reasons this comparison fails the thresholds (empty list = pass)."""
+    why = []
+    if cmp.compared == 0:
+        why.append(f"{label}: no boxes scored >= conf on {cmp.images} images, so nothing was compared "
+                   f"(lower the parity conf or use images with objects)")
+        return why
+    if cmp.unmatched_fraction > th.max_unmatched_fraction:
+        why.append(f"{label}: {cmp.unmatched_reference} reference and {cmp.unmatched_exported} exported boxes "
+                   f"unmatched of {cmp.compared} ({cmp.unmatched_fraction:.1%} > {th.max_unmatched_fraction:.0%})")
+    if cmp.iou_min is not None and cmp.iou_min < th.min_iou:
+        why.append(f"{label}: matched-box IoU min {cmp.iou_min:.3f} < {th.min_iou}")
+    if cmp.score_error_max is not None and cmp.score_error_max > th.max_score_error:
+        why.append(f"{label}: score error max {cmp.score_error_max:.4f} > {th.max_score_error}")
+    return why
+
+
+@dataclass
+class ParityReport:
+    reference: str
+    exported: str
+    format: str
+    precision: str
+    thresholds: Thresholds
+    conf: float
+    conf_floor: float
+    iou: float
+    imgsz: list[int]
+    images_source: str
+    preprocess: dict[str, str]
+    comparisons: dict[str, BoxComparison]
+    map50_95: dict[str, float | None] | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: what was compared and the verdict."""
+        main = self.comparisons.get("ultralytics") or next(iter(self.comparisons.values()))
+        text = (f"parity {'PASSED' if self.passed else 'FAILED'} ({self.precision.upper()}, {main.images} images, "
+                f"{main.compared} boxes >= {self.conf}: {main.matched} matched, "
+                f"IoU min {_fmt(main.iou_min)}, score err max {_fmt(main.score_error_max)}")
+        if self.map50_95:
+            text += f", mAP50-95 diff {_fmt(self.map50_95.get('diff_points'))} pts"
+        text += ")"
+        if self.failures:
+            text += ": " + "; ".join(self.failures)
+        return text
+
+    def to_dict(self) -> dict:
+        comps = {}
+        for k, c in self.comparisons.items():
+            d = asdict(c)
+            d.pop("pairs")
+            d["compared"] = c.compared
+            comps[k] = d
+        return {
+            "passed": self.passed, "failures": self.failures, "reference": self.reference, "exported": self.exported,
+            "format": self.format, "precision": self.precision, "thresholds": asdict(self.thresholds),
+            "conf": self.conf, "conf_floor": self.conf_floor, "nms_iou": self.iou, "pair_iou": PAIR_IOU,
+            "imgsz": self.imgsz, "images_source": self.images_source, "preprocess": self.preprocess,
+            "comparisons": comps, "map50_95": self.map50_95,
+        }
+
+    def to_markdown(self) -> str:
+        th = self.thresholds
+        lines = [
+            f"# Export parity: {'PASSED' if self.passed else 'FAILED'}", "",
+            f"- reference: `{self.reference}`", f"- exported: `{self.exported}` ({self.format}, "
+            f"{self.precision.upper()})", f"- images: {self.images_source}",
+            f"- preprocessing: reference = {self.preprocess['reference']}; exported = {self.preprocess['exported']}",
+            f"- boxes compared: score >= {self.conf} on either side (both run at conf {self.conf_floor}), "
+            f"paired per class at IoU >= {PAIR_IOU}",
+            f"- thresholds ({self.precision.upper()}): IoU >= {th.min_iou}, score error <= {th.max_score_error}, "
+            f"unmatched <= {th.max_unmatched_fraction:.0%}, mAP50-95 diff <= {th.max_map_diff} points", "",
+            "| runner | images | compared | matched | unmatched ref | unmatched exp | IoU mean | IoU min "
+            "| score err mean | score err max |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for k, c in self.comparisons.items():
+            lines.append(f"| {k} | {c.images} | {c.compared} | {c.matched} | {c.unmatched_reference} | "
+                         f"{c.unmatched_exported} | {_fmt(c.iou_mean)} | {_fmt(c.iou_min)} | "
+                         f"{_fmt(c.score_error_mean)} | {_fmt(c.score_error_max)} |")
+        main = next(iter(self.comparisons.values()))
+        if main.per_class:
+            lines += ["", "Per class (first runner):", "", "| class | reference | exported | matched | unmatched |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {n} | {r['reference']} | {r['exported']} | {r['matched']} | {r['unmatched']} |"
+                      for n, r in sorted(main.per_class.items())]
+        if self.map50_95:
+            m = self.map50_95
+            lines += ["", f"mAP50-95 on `{m.get('data')}`: reference {_fmt(m.get('reference'))}, exported "
+                          f"{_fmt(m.get('exported'))}, difference {_fmt(m.get('diff_points'))} points"]
+        if self.failures:
+            lines += ["", "## What differed", ""] + [f"- {f}" for f in self.failures]
+        return "\n".join(lines) + "\n"
+
+    def write(self, base: Path) -> Path:
+        """Write `<base>.parity.json`, `.parity.md` and `.parity.png` atomically; returns the JSON path."""
+        base = Path(base)
+        json_path = base.with_name(base.name + ".parity.json")
+        atomic_write_text(base.with_name(base.name + ".parity.md"), self.to_markdown())
+        png = _plot(self)
+        if png is not None:
+            atomic_write_bytes(base.with_name(base.name + ".parity.png"), png)
+        atomic_write_json(json_path, self.to_dict())
+        return json_path
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.4g}"
+
+
+def _plot(report: ParityReport) -> bytes | None:
+    """Score agreement scatter + IoU histogram of matched boxes, as PNG bytes."""
+    pairs = [p for c in report.comparisons.values() for p in c.pairs]
+    if not pairs:
+        return None
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+    for name, c in report.comparisons.items():
+        if c.pairs:
+            p = np.asarray(c.pairs)
+            ax1.scatter(p[:, 0], p[:, 1], s=8, alpha=0.6, label=name)
+            ax2.hist(p[:, 2], bins=40, range=(min(0.5, p[:, 2].min()), 1.0), alpha=0.6, label=name)
+    ax1.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax1.set(xlabel="reference score", ylabel="exported score", title="scores of matched boxes")
+    ax2.axvline(report.thresholds.min_iou, color="r", lw=0.8, label=f"min IoU {report.thresholds.min_iou}")
+    ax2.set(xlabel="IoU with reference box", ylabel="boxes", title="box agreement")
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"{Path(report.exported).name}: parity {'PASSED' if report.passed else 'FAILED'}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------- running the gate
+
+
+def collect_images(source: str | Path | None = None, data: str | Path | None = None,
+                   limit: int = 32) -> tuple[list[Path], str]:
+    """Images to compare on: a folder/file, the dataset's val split, or the samples Ultralytics ships."""
+    if source is not None:
+        p = Path(source)
+        if not p.exists():
+            raise UserError(f"parity images {p} not found: pass an existing image folder or file")
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        label = f"folder {p}"
+    elif data is not None:
+        from ultralytics.data.utils import check_det_dataset
+
+        try:
+            d = check_det_dataset(str(data), autodownload=False)
+        except Exception as e:  # noqa: BLE001 - Ultralytics raises many kinds for a bad yaml
+            raise UserError(f"--data {data}: cannot read the dataset ({str(e).splitlines()[0][:200]})") from None
+        vals = d.get("val") or d.get("test")
+        vals = vals if isinstance(vals, list) else [vals]
+        files = []
+        for v in vals:
+            v = Path(v)
+            if v.is_dir():
+                files += sorted(f for f in v.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+            elif v.suffix == ".txt" and v.exists():
+                files += [Path(line.strip()) if Path(line.strip()).is_absolute() else v.parent / line.strip()
+                          for line in v.read_text().splitlines() if line.strip()]
+        label = f"val split of {data}"
+    else:
+        from ultralytics.utils import ASSETS
+
+        files = sorted(f for f in Path(ASSETS).iterdir() if f.suffix.lower() in IMG_SUFFIXES)
+        label = "Ultralytics sample images"
+    if not files:
+        raise UserError(f"no images found for the parity check in {source or data or 'Ultralytics assets'}: "
+                        f"pass --parity-images DIR")
+    files = files[:limit]
+    return files, f"{label} ({len(files)} images)"
+
+
+def _predict(model, images: Sequence[Path], imgsz, conf: float, iou: float, rect: bool, device: str,
+             max_det: int) -> list[Detections]:
+    # One image per call: Ultralytics loads a list of paths as ONE batch, and a batch of differently shaped images
+    # silently falls back to the square letterbox even with rect=True.
+    out = []
+    for p in images:
+        (r,) = model.predict(str(p), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device, max_det=max_det,
+                             verbose=False)
+        out.append(Detections.from_ultralytics(r))
+    return out
+
+
+def _standalone(exported: Path, images: Sequence[Path], conf: float, iou: float, rect: bool,
+                max_det: int) -> list[Detections]:
+    import cv2
+
+    from yolo_transfer.export.standalone import OnnxDetector
+
+    det = OnnxDetector(str(exported), providers=["CPUExecutionProvider"], rect=rect)
+    out = []
+    for p in images:
+        (xyxy, scores, cids), = det.predict([cv2.imread(str(p))], conf=conf, iou=iou, max_det=max_det)
+        out.append(Detections(xyxy, scores, cids))
+    return out
+
+
+def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: int) -> float:
+    m = model.val(data=str(data), imgsz=imgsz, rect=rect, device=device, batch=batch, plots=False, verbose=False,
+                  project=str(project), name="val", exist_ok=True, workers=0)
+    return float(m.box.map) * 100.0
+
+
+def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32", imgsz: int | Sequence[int]
+                 | None = None, images: str | Path | None = None, data: str | Path | None = None,
+                 conf: float = 0.25, iou: float = 0.7, max_images: int = 32, device: str = "cpu",
+                 reference_rect: bool | None = None, standalone: bool | None = None, map_on_data: bool = True,
+                 max_det: int = 300, write: bool = True) -> ParityReport:
+    """Run `reference` (.pt) and `exported` on the same images with the same preprocessing and judge the result.
+
+    `reference_rect=None` picks the exported model's preprocessing for the reference (like with like); pass a bool
+    to force it (only to demonstrate a broken comparison). `standalone=None` also checks the numpy/onnxruntime
+    runner for ONNX exports. Writes `<exported>.parity.{json,md,png}` unless `write=False`.
+    """
+    import tempfile
+
+    from ultralytics import YOLO
+
+    from yolo_transfer.export.formats import format_of_path
+
+    reference, exported = Path(reference), Path(exported)
+    fmt = format_of_path(exported)
+    th = THRESHOLDS[precision]
+    # Run both sides below the gate's conf so a box just above it on one side finds its twin just below it.
+    floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
+    files, label = collect_images(images, data, max_images)
+
+    exp_model = YOLO(str(exported), task="detect")
+    ref_model = YOLO(str(reference))
+    if imgsz is None:
+        imgsz = ref_model.overrides.get("imgsz") or 640
+    exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
+    backend = exp_model.predictor.model
+    dynamic = bool(getattr(backend, "dynamic", False))
+    shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
+    exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic
+               else f"square letterbox {shape} (static input)")
+    ref_rect = dynamic if reference_rect is None else bool(reference_rect)
+    ref_dets = _predict(ref_model, files, shape if not dynamic else imgsz, floor, iou, ref_rect, device, max_det)
+    ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {imgsz}), Ultralytics' .pt default"
+               if ref_rect else f"square letterbox {shape} (rect=False)")
+
+    names = {int(k): str(v) for k, v in ref_model.names.items()}
+    image_names = [p.name for p in files]
+    comparisons = {"ultralytics": compare_detections(ref_dets, exp_dets, conf, names, image_names)}
+    preprocess = {"reference": ref_pre, "exported": exp_pre + " via Ultralytics AutoBackend"}
+    if standalone is None:
+        standalone = fmt == "onnx"
+    if standalone:
+        sa = _standalone(exported, files, floor, iou, dynamic, max_det)
+        comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
+        preprocess["standalone"] = exp_pre + " via yolo_transfer/export/standalone.py (numpy + onnxruntime)"
+
+    failures = []
+    for k, c in comparisons.items():
+        failures += judge(c, th, k)
+    if exp_model.names and {int(k): str(v) for k, v in exp_model.names.items()} != names:
+        failures.append("class names differ between the reference and the exported model")
+
+    map_info = None
+    if data is not None and map_on_data:
+        with tempfile.TemporaryDirectory(prefix="yt-parity-val-") as tmp:
+            batch = int(getattr(backend, "batch", 1) or 1) if not dynamic else 1
+            m_ref = _val_map(YOLO(str(reference)), data, shape if not dynamic else imgsz, ref_rect, device,
+                             Path(tmp), 1)
+            m_exp = _val_map(YOLO(str(exported), task="detect"), data, imgsz, dynamic, device, Path(tmp), batch)
+        diff = round(abs(m_ref - m_exp), 4)
+        map_info = {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4), "diff_points": diff}
+        if diff > th.max_map_diff:
+            failures.append(f"mAP50-95 differs by {diff:.2f} points > {th.max_map_diff}")
+
+    report = ParityReport(
+        reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
+        conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
+        images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
+    )
+    if write:
+        report.write(exported)
+    return report

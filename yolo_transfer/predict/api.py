@@ -1,0 +1,174 @@
+"""`predict(weights, source, out, ...) -> PredictSummary`: the one entry point behind `yolo-transfer predict`."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.predict.resume import STATE_DIR, Ledger, check_run
+from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+
+ENGINES = ("local", "ray")
+
+
+@dataclass
+class PredictSummary:
+    out: str
+    complete: bool
+    images: int  # in SOURCE
+    processed: int  # with results, all sessions of this --out
+    errors: int
+    detections: int
+    per_class: dict[str, int]
+    images_with_detections: int
+    seconds: float  # inference time summed over sessions (model loading excluded)
+    images_per_second: float  # this session
+    this_session: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        lines = [f"# Predictions: {Path(self.model.get('weights', '')).name}", "",
+                 f"- images in source: **{self.images}**, with results: **{self.processed}**, "
+                 f"errors: **{self.errors}**" + ("" if self.complete else " (**incomplete run**)"),
+                 f"- detections: **{self.detections}** on {self.images_with_detections} images",
+                 f"- time: {self.seconds:.1f} s, this session {self.this_session.get('images', 0)} images at "
+                 f"**{self.images_per_second:.1f} images/s**",
+                 f"- model: `{self.model.get('weights')}` ({self.model.get('backend')}, imgsz "
+                 f"{self.model.get('imgsz')}, batch {self.model.get('batch')}, {self.model.get('device')}), engine "
+                 f"{self.settings.get('engine')}", "", "| class | detections |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in self.per_class.items()] or ["| (none) | 0 |"]
+        lines += ["", "Outputs: " + ", ".join(f"`{Path(o).name}`" for o in self.outputs)]
+        if self.errors:
+            lines += ["", f"{self.errors} image(s) could not be read: see `errors.jsonl` for the reasons."]
+        return "\n".join(lines) + "\n"
+
+
+def _weights_path(weights: str | os.PathLike) -> Path:
+    path = Path(weights).expanduser()
+    if path.exists():
+        return path
+    if path.suffix.lower() == ".pt":
+        from yolo_transfer.weights import resolve_weights
+
+        return resolve_weights(weights)
+    raise UserError(f"WEIGHTS {weights} does not exist; give a .pt, .onnx, .engine or *_openvino_model path")
+
+
+def _model_id(path: Path) -> str:
+    from yolo_transfer.utils.hashing import sha256_file
+
+    if path.is_file():
+        return sha256_file(path)
+    st = sorted((p.relative_to(path).as_posix(), p.stat().st_size) for p in path.rglob("*") if p.is_file())
+    return f"folder:{st}"
+
+
+def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike, *,
+            backend: str | None = None, imgsz: int | None = None, batch: int = 8, conf: float = 0.25,
+            iou: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None, device: str | None = None,
+            half: bool | None = None, workers: int | None = None, formats: str | Sequence[str] | None = "jsonl",
+            tile: bool = False, tile_overlap: float = 0.2, strict: bool = False, overwrite: bool = False,
+            engine: str = "local", ray_address: str | None = None, ray_actors: int | None = None,
+            show_progress: bool | None = None) -> PredictSummary:
+    """Run WEIGHTS over every image of SOURCE, writing results to OUT; resumes an interrupted run in OUT.
+
+    Unreadable images go to `errors.jsonl` and the run goes on (with `strict=True` the first one raises
+    `UserError`, after everything before it is committed). Returns the summary also written to `summary.json`.
+    """
+    import cv2
+
+    from yolo_transfer.predict.backends import load_backend
+    from yolo_transfer.predict.pipeline import InferenceSettings, Predictor, run_local
+    from yolo_transfer.predict.sink import Sink
+    from yolo_transfer.predict.sources import list_images
+    from yolo_transfer.predict.writers import WRITERS, ErrorsWriter, parse_formats
+    from yolo_transfer.utils.progress import progress
+
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine}: unknown; choose one of {', '.join(ENGINES)}")
+    if batch < 1:
+        raise UserError(f"--batch {batch}: must be at least 1")
+    if not 0 <= conf <= 1 or not 0 <= iou <= 1:
+        raise UserError(f"--conf {conf} / --iou {iou}: both must be between 0 and 1")
+    if not 0 <= tile_overlap < 1:
+        raise UserError(f"--tile-overlap {tile_overlap}: must be in [0, 1)")
+    fmts = parse_formats(formats)
+    refs = list_images(source)
+    wpath = _weights_path(weights)
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+
+    model = load_backend(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)
+    settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
+                                 classes=tuple(int(c) for c in classes) if classes else None,
+                                 tile=tile, tile_overlap=tile_overlap)
+    run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
+           **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}}
+    check_run(out, run, overwrite)
+
+    ledger = Ledger(out)
+    state = ledger.load()
+    todo = [r for r in refs if r.path not in state.done]
+    writers = [WRITERS[f](out, model.names) for f in fmts] + [ErrorsWriter(out, model.names)]
+    try:
+        for w in writers:
+            w.start(state.offsets.get(w.name) if state.commits else None)
+    except BaseException:
+        for w in writers:
+            w.close()
+        raise
+    predictor = Predictor(model, settings, keep_images=any(w.needs_image for w in writers))
+    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+
+    bar = progress(total=len(refs), initial=len(refs) - len(todo), desc="predict", unit="img",
+                   disable=None if show_progress is None else not show_progress)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # decode threads already run in parallel; OpenCV's own pool would fight the model's
+    t0 = time.perf_counter()
+    try:
+        with Sink(writers, ledger, bar) as sink:
+            if engine == "ray":
+                from yolo_transfer.predict.ray_engine import run_ray
+
+                results = run_ray(wpath, todo, model, settings, predictor.keep_images, address=ray_address,
+                                  actors=ray_actors, half=half)
+            else:
+                results = run_local(predictor, todo, workers=n_workers)
+            for r in results:
+                if strict and r.error is not None:
+                    raise UserError(f"{r.ref.path}: {r.error} (--strict stops at the first unusable image; results "
+                                    f"so far are kept, rerun without --strict to list bad images in errors.jsonl)")
+                sink.put(r)
+        elapsed = time.perf_counter() - t0
+        outputs: list[Path] = []
+        for w in writers:  # every image of SOURCE is in the ledger now: assemble whole-file outputs
+            outputs += w.finish()
+    finally:
+        cv2.setNumThreads(threads)
+        bar.close()
+        for w in writers:
+            w.close()
+    total = ledger.load()
+    complete = all(r.path in total.done for r in refs)
+    summary = PredictSummary(
+        out=str(out), complete=complete, images=len(refs), processed=total.ok, errors=total.errors,
+        detections=sum(total.per_class.values()),
+        per_class={model.names.get(k, str(k)): v for k, v in sorted(total.per_class.items())},
+        images_with_detections=total.images_with_detections, seconds=round(total.seconds, 3),
+        images_per_second=round((sink.ok + sink.errors) / elapsed, 3) if elapsed > 0 else 0.0,
+        this_session={"images": sink.ok + sink.errors, "errors": sink.errors, "seconds": round(elapsed, 3),
+                      "resumed_from": len(refs) - len(todo)},
+        model={"weights": str(wpath), **model.describe()},
+        settings={**run, "engine": engine, "workers": n_workers},
+        outputs=[str(p) for p in outputs] + [str(out / "summary.json"), str(out / "summary.md")],
+    )
+    atomic_write_json(out / "summary.json", asdict(summary))
+    atomic_write_text(out / "summary.md", summary.to_markdown())
+    return summary

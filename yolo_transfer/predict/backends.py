@@ -1,0 +1,204 @@
+"""Inference backends: a model file -> raw predictions for fixed-shape batches.
+
+Every backend does only the model call. Pre- and post-processing are shared (`yolo_transfer.export.standalone`:
+letterbox, NMS, scaling back), so `.pt`, `.onnx`, OpenVINO and TensorRT runs of one model differ only by the
+numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the CLI offers and the tests cover.
+
+- `onnx`: ONNX Runtime through the standalone `OnnxDetector` (no torch import, so Ray actors start light).
+- `pt`, `openvino`, `engine`: Ultralytics' `AutoBackend` (it knows how to load and call each runtime).
+  Loading a `.pt` runs pickle: only use checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from yolo_transfer.errors import UserError
+
+BACKENDS: dict[str, type["Backend"]] = {}
+
+
+def register(cls: type["Backend"]) -> type["Backend"]:
+    BACKENDS[cls.name] = cls
+    return cls
+
+
+def _square(imgsz) -> tuple[int, int]:
+    if isinstance(imgsz, (list, tuple)):
+        return (int(imgsz[0]), int(imgsz[-1]))
+    return (int(imgsz), int(imgsz))
+
+
+def is_cuda(device: str | None) -> bool:
+    d = (device or "").lower()
+    return d not in ("", "cpu") and (d.startswith("cuda") or d.replace(",", "").isdigit())
+
+
+class Backend(ABC):
+    """A loaded model. `imgsz` (h, w) and `batch` are the input shape every call gets; with `fixed_batch` the last
+    partial batch is zero-padded to `batch` (static ONNX/TensorRT inputs), otherwise it is passed as is."""
+
+    name: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    names: dict[int, str]
+    imgsz: tuple[int, int]
+    batch: int
+    fixed_batch: bool = False
+    device: str = "cpu"
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        return str(path).lower().rstrip("/").endswith(cls.suffixes)
+
+    @abstractmethod
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """`x`: float32 NCHW RGB in [0, 1] of shape `(n, 3, *imgsz)` -> raw output as float32 numpy."""
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "imgsz": list(self.imgsz), "batch": self.batch, "device": self.device,
+                "fixed_batch": self.fixed_batch}
+
+
+def _check_imgsz(requested, model_imgsz: tuple[int, int], dynamic: bool, path: Path) -> tuple[int, int]:
+    if requested is None:
+        return model_imgsz
+    req = _square(requested)
+    if not dynamic and req != model_imgsz:
+        raise UserError(f"{path} has a fixed input of {model_imgsz[0]}x{model_imgsz[1]}; drop --imgsz {requested} or "
+                        f"re-export with that size (or dynamic=True)")
+    return req
+
+
+@register
+class OnnxBackend(Backend):
+    name = "onnx"
+    suffixes = (".onnx",)
+
+    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None):
+        import onnxruntime as ort
+
+        from yolo_transfer.export.standalone import OnnxDetector
+
+        if is_cuda(device):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise UserError(f"--device {device}: this onnxruntime has no CUDA provider; pip install "
+                                f"onnxruntime-gpu or use --device cpu")
+            dev_id = device.split(":")[-1].split(",")[0] if ":" in device else device.split(",")[0]
+            providers = [("CUDAExecutionProvider", {"device_id": int(dev_id)}), "CPUExecutionProvider"]
+            self.device = f"cuda:{dev_id}"
+        else:
+            providers = ["CPUExecutionProvider"] if device else None
+            self.device = "cpu" if device else ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers()
+                                                 else "cpu")
+        try:
+            self.detector = OnnxDetector(str(path), providers=providers)
+        except Exception as e:  # onnxruntime raises its own types for corrupt or non-ONNX files
+            raise UserError(f"{path}: cannot load as an ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
+        det = self.detector
+        self.names = det.names or {}
+        self.imgsz = _check_imgsz(imgsz, det.imgsz, det.dynamic, path)
+        self.fixed_batch = det.static_batch is not None
+        self.batch = det.static_batch if self.fixed_batch else max(1, int(batch))
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        det = self.detector
+        out = det.session.run(None, {det.input_name: x.astype(det.input_dtype, copy=False)})[0]
+        return out.astype(np.float32, copy=False)
+
+
+class _UltralyticsBackend(Backend):
+    """Formats Ultralytics' `AutoBackend` loads and calls; we keep our own batching and post-processing."""
+
+    requirement: ClassVar[tuple[str, str] | None] = None  # (module to import, install hint)
+
+    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None):
+        if self.requirement:
+            module, hint = self.requirement
+            try:
+                __import__(module)
+            except ImportError:
+                raise UserError(f"{path}: the {self.name} backend needs the `{module}` package; {hint}") from None
+        import torch
+        from ultralytics.nn.autobackend import AutoBackend
+        from ultralytics.utils.torch_utils import select_device
+
+        try:
+            dev = select_device(device or ("0" if torch.cuda.is_available() else "cpu"), verbose=False)
+        except Exception as e:  # Ultralytics raises ValueError with a multi-line help text
+            raise UserError(f"--device {device}: {str(e).splitlines()[0]}") from None
+        half = (dev.type == "cuda") if half is None else half
+        try:
+            self.model = AutoBackend(str(path), device=dev, fp16=half, fuse=True, verbose=False)
+        except (ImportError, ModuleNotFoundError) as e:
+            raise UserError(f"{path}: cannot load the {self.name} model: {e}") from None
+        self.torch_device = dev
+        self.device = str(dev)
+        self.half = bool(self.model.fp16)
+        self.names = {int(k): str(v) for k, v in dict(self.model.names).items()}
+        meta = getattr(self.model, "metadata", None) or {}
+        model_imgsz = meta.get("imgsz") or (getattr(self.model.model, "args", None) or {}).get("imgsz") or 640
+        dynamic = self.name == "pt" or bool(getattr(self.model, "dynamic", False))
+        self.imgsz = _check_imgsz(imgsz, _square(model_imgsz), dynamic, path)
+        self.fixed_batch = self.name != "pt" and not dynamic
+        self.batch = int(getattr(self.model, "batch", 1) or 1) if self.fixed_batch else max(1, int(batch))
+        self.model.eval()
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.torch_device, non_blocking=True)
+            y = self.model(t.half() if self.half else t)
+        if isinstance(y, (list, tuple)):
+            y = y[0]
+        if isinstance(y, torch.Tensor):
+            y = y.float().cpu().numpy()
+        return np.asarray(y, np.float32)
+
+
+@register
+class TorchBackend(_UltralyticsBackend):
+    name = "pt"
+    suffixes = (".pt",)
+
+
+@register
+class OpenVinoBackend(_UltralyticsBackend):
+    name = "openvino"
+    suffixes = ("_openvino_model",)
+    requirement = ("openvino", "pip install 'yolo-transfer[openvino]'")
+
+
+@register
+class TensorRtBackend(_UltralyticsBackend):
+    name = "engine"
+    suffixes = (".engine",)
+    requirement = ("tensorrt", "install TensorRT for your CUDA version (pip install 'yolo-transfer[tensorrt]') on "
+                               "a machine with an NVIDIA GPU")
+
+
+def backend_name_for(path: Path) -> str:
+    for name, cls in BACKENDS.items():
+        if cls.accepts(path):
+            return name
+    kinds = ", ".join(f"{n} ({'/'.join(c.suffixes)})" for n, c in BACKENDS.items())
+    raise UserError(f"WEIGHTS {path}: unknown model format; expected one of {kinds}")
+
+
+def load_backend(weights: str | os.PathLike, backend: str | None = None, imgsz=None, batch: int = 8,
+                 device: str | None = None, half: bool | None = None) -> Backend:
+    path = Path(weights)
+    if path.suffix.lower() == ".xml" and path.parent.name.endswith("_openvino_model"):
+        path = path.parent  # Ultralytics loads OpenVINO models by their folder (it reads metadata.yaml there)
+    if not path.exists():
+        raise UserError(f"WEIGHTS {path} does not exist; give a .pt, .onnx, .engine or *_openvino_model path")
+    name = backend or backend_name_for(path)
+    if name not in BACKENDS:
+        raise UserError(f"--backend {name}: unknown; choose one of {', '.join(BACKENDS)}")
+    factory: Callable[..., Backend] = BACKENDS[name]
+    return factory(path, imgsz=imgsz, batch=batch, device=device, half=half)

@@ -1,0 +1,127 @@
+"""The completed-image ledger: what makes a killed run resumable with nothing lost and nothing duplicated.
+
+`<out>/.state/ledger.jsonl` is append-only. Each commit appends one fsynced line naming the images finished since
+the previous commit, their counts, and the byte size every streamed output had at that moment. A rerun reads the
+ledger (ignoring a torn last line), skips those images and cuts each output back to the recorded sizes, so lines
+written after the last commit, which the ledger does not vouch for, are dropped and redone exactly once.
+
+`<out>/.state/run.json` records the model and settings; resuming with different ones is refused, because one
+output folder would then mix two kinds of results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.io import atomic_write_json
+
+STATE_DIR = ".state"
+LEDGER = "ledger.jsonl"
+RUN = "run.json"
+# Outputs a run may have created; `--overwrite` removes exactly these, never other files in the folder.
+OWNED = ("predictions.jsonl", "predictions.csv", "errors.jsonl", "coco_results.json", "coco_images.json",
+         "summary.json", "summary.md", "annotated", "crops", STATE_DIR)
+
+
+@dataclass
+class LedgerState:
+    done: set[str] = field(default_factory=set)
+    offsets: dict[str, int] = field(default_factory=dict)
+    ok: int = 0
+    errors: int = 0
+    per_class: Counter = field(default_factory=Counter)
+    images_with_detections: int = 0
+    seconds: float = 0.0
+    commits: int = 0
+
+
+class Ledger:
+    def __init__(self, out: Path):
+        self.path = out / STATE_DIR / LEDGER
+        self.f = None
+
+    def load(self) -> LedgerState:
+        st = LedgerState()
+        if not self.path.exists():
+            return st
+        good = 0
+        with open(self.path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break  # torn last line: that commit never completed
+                try:
+                    rec = json.loads(raw)
+                except json.JSONDecodeError:
+                    break
+                good += len(raw)
+                st.done.update(rec["images"])
+                st.offsets = rec["offsets"]
+                st.ok += rec["ok"]
+                st.errors += rec["errors"]
+                st.per_class.update({int(k): v for k, v in rec["per_class"].items()})
+                st.images_with_detections += rec["with_detections"]
+                st.seconds += rec["seconds"]
+                st.commits += 1
+        if good != self.path.stat().st_size:
+            with open(self.path, "r+b") as f:
+                f.truncate(good)
+        return st
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f = open(self.path, "ab")
+
+    def append(self, images: list[str], offsets: dict[str, int], ok: int, errors: int, per_class: Counter,
+               with_detections: int, seconds: float) -> None:
+        rec = {"images": images, "offsets": offsets, "ok": ok, "errors": errors,
+               "per_class": {str(k): v for k, v in per_class.items()}, "with_detections": with_detections,
+               "seconds": round(seconds, 4)}
+        self.f.write((json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+
+def clear_outputs(out: Path) -> None:
+    """`--overwrite`: remove what a previous run wrote (only our own names)."""
+    for name in OWNED:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
+def check_run(out: Path, run: dict, overwrite: bool) -> bool:
+    """Prepare `out` for this run; return True when it resumes an earlier one.
+
+    Raises `UserError` when `out` holds a run with different model/settings and `overwrite` is False.
+    """
+    path = out / STATE_DIR / RUN
+    if overwrite:
+        clear_outputs(out)
+    elif path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise UserError(f"{path} is unreadable; rerun with --overwrite to start {out} over") from None
+        diff = [k for k in run if previous.get(k) != run[k]]
+        if diff:
+            k = diff[0]
+            raise UserError(f"{out} holds a run with different {k} ({previous.get(k)!r}, now {run[k]!r}); resume "
+                            f"with the same settings, use another --out, or add --overwrite to start over")
+        return True
+    elif (out / "predictions.jsonl").exists() or (out / "summary.json").exists():
+        raise UserError(f"{out} holds predictions without a resume ledger; use another --out or add --overwrite")
+    atomic_write_json(path, run)
+    return False

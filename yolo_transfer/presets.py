@@ -1,0 +1,305 @@
+"""Transfer strategies by name: each preset turns a model's anatomy into a `FreezePlan`.
+
+A plan says, per layer, from which epoch it trains (never, from the start, or from a later stage) and at what
+learning-rate multiple. Built-in presets and users' YAML presets share one schema (`PresetSpec` below); the
+parameterised built-ins (`freeze:N`, `progressive:neck=2,backbone=4`, `discriminative:ratio=0.1`) are small
+functions that return that schema. Spec strings are `name` or `name:ARGS`.
+
+YAML presets file (`--presets-file my.yaml`), each entry in the same schema::
+
+    bottom-frozen:
+      description: freeze the first half of the backbone
+      freeze: [0, 1, 2, 3, 4]          # parts (backbone/neck/head/all) or layer indices; the rest trains
+    slow-thaw:
+      train: [head]                    # or: what trains from epoch 0 (default: all)
+      stages: [{epoch: 2, unfreeze: [neck]}, {epoch: "60%", unfreeze: [backbone]}]
+      lr_scale: {backbone: 0.1, neck: 0.3}
+      layer_decay: 0.9                 # backbone lr falls by this factor per layer toward the input
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from yolo_transfer.anatomy import PARTS, Anatomy
+from yolo_transfer.errors import UserError
+
+
+@dataclass(frozen=True)
+class Stage:
+    epoch: int
+    trainable: tuple[int, ...]  # layers that train from this epoch on
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "trainable": list(self.trainable)}
+
+
+@dataclass
+class FreezePlan:
+    preset: str
+    description: str
+    num_layers: int
+    stages: tuple[Stage, ...]
+    lr_scale: tuple[float, ...]  # one multiplier of lr0 per layer
+    parts: dict[str, list[int]] = field(default_factory=dict)
+
+    def stage_at(self, epoch: int) -> int:
+        return max(i for i, s in enumerate(self.stages) if s.epoch <= epoch)
+
+    def trainable_at(self, epoch: int) -> set[int]:
+        return set(self.stages[self.stage_at(epoch)].trainable)
+
+    def frozen_at(self, epoch: int) -> set[int]:
+        return set(range(self.num_layers)) - self.trainable_at(epoch)
+
+    @property
+    def never_trained(self) -> set[int]:
+        """Layers frozen in every stage: their tensors must come out of training bit-identical."""
+        return set(range(self.num_layers)) - set().union(*(s.trainable for s in self.stages))
+
+    def part_of(self, index: int) -> str:
+        return next((p for p, idx in self.parts.items() if index in idx), "?")
+
+    def to_dict(self) -> dict:
+        return {
+            "preset": self.preset,
+            "description": self.description,
+            "num_layers": self.num_layers,
+            "stages": [s.to_dict() for s in self.stages],
+            "lr_scale": list(self.lr_scale),
+            "parts": self.parts,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FreezePlan":
+        return cls(
+            d["preset"], d.get("description", ""), int(d["num_layers"]),
+            tuple(Stage(int(s["epoch"]), tuple(s["trainable"])) for s in d["stages"]),
+            tuple(float(x) for x in d["lr_scale"]), {k: list(v) for k, v in d.get("parts", {}).items()},
+        )
+
+    def layer_table(self) -> list[dict]:
+        """One row per layer: part, the epoch it starts training (None: never) and its lr multiple."""
+        rows = []
+        for i in range(self.num_layers):
+            start = next((s.epoch for s in self.stages if i in s.trainable), None)
+            rows.append({"layer": i, "part": self.part_of(i), "trains_from_epoch": start, "lr_scale": self.lr_scale[i]})
+        return rows
+
+
+# --- the shared schema ------------------------------------------------------------------------------------------
+
+SPEC_KEYS = {"description", "train", "freeze", "stages", "lr_scale", "layer_decay"}
+
+
+def _select(anatomy: Anatomy, items: Iterable[Any], where: str) -> set[int]:
+    out: set[int] = set()
+    for item in items:
+        if isinstance(item, str) and not item.strip().lstrip("-").isdigit():
+            if item not in PARTS and item != "all":
+                raise UserError(f"{where}: unknown part '{item}'; use backbone, neck, head, all or layer indices")
+            out |= set(anatomy.indices(item))
+        else:
+            i = int(item)
+            if not 0 <= i < anatomy.num_layers:
+                raise UserError(f"{where}: layer {i} does not exist (this model has layers 0-{anatomy.num_layers - 1})")
+            out.add(i)
+    return out
+
+
+def _epoch(value: Any, epochs: int, where: str) -> int:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return int(round(float(value.strip()[:-1]) / 100 * epochs))
+    try:
+        e = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: epoch must be a whole number or a percentage like '50%', got {value!r}")
+    if e < 0:
+        raise UserError(f"{where}: epoch must be >= 0, got {e}")
+    return e
+
+
+def plan_from_spec(name: str, spec: dict, anatomy: Anatomy, epochs: int) -> FreezePlan:
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise UserError(f"preset '{name}': unknown key(s) {sorted(unknown)}; allowed: {sorted(SPEC_KEYS)}")
+    if "train" in spec and "freeze" in spec:
+        raise UserError(f"preset '{name}': give either 'train' or 'freeze', not both")
+    everything = set(range(anatomy.num_layers))
+    if "freeze" in spec:
+        trainable = everything - _select(anatomy, spec["freeze"] or [], f"preset '{name}' freeze")
+    else:
+        trainable = _select(anatomy, spec.get("train", ["all"]), f"preset '{name}' train")
+    if not trainable:
+        raise UserError(f"preset '{name}' leaves nothing to train on this model ({anatomy.num_layers} layers)")
+    stages = [Stage(0, tuple(sorted(trainable)))]
+    for k, st in enumerate(sorted(spec.get("stages") or [], key=lambda s: _epoch(s.get("epoch"), epochs, name))):
+        where = f"preset '{name}' stage {k + 1}"
+        epoch = _epoch(st.get("epoch"), epochs, where)
+        if epoch == 0:
+            raise UserError(f"{where}: a later stage must start after epoch 0; put epoch-0 layers in 'train'")
+        trainable = trainable | _select(anatomy, st.get("unfreeze", []), where)
+        if stages[-1].epoch == epoch:
+            stages[-1] = Stage(epoch, tuple(sorted(trainable)))
+        else:
+            stages.append(Stage(epoch, tuple(sorted(trainable))))
+    scale = [1.0] * anatomy.num_layers
+    for key, mult in (spec.get("lr_scale") or {}).items():
+        if not float(mult) > 0:
+            raise UserError(f"preset '{name}' lr_scale[{key}] must be > 0, got {mult}")
+        for i in _select(anatomy, [key], f"preset '{name}' lr_scale"):
+            scale[i] = float(mult)
+    decay = float(spec.get("layer_decay", 1.0))
+    if not 0 < decay <= 1:
+        raise UserError(f"preset '{name}' layer_decay must be in (0, 1], got {decay}")
+    backbone = anatomy.indices("backbone")
+    for depth, i in enumerate(reversed(backbone)):  # deepest backbone layer keeps its scale, the stem decays most
+        scale[i] *= decay**depth
+    return FreezePlan(
+        name, str(spec.get("description", "")), anatomy.num_layers, tuple(stages), tuple(scale),
+        {p: anatomy.indices(p) for p in PARTS},
+    )
+
+
+# --- the registry -----------------------------------------------------------------------------------------------
+
+PresetFn = Callable[..., dict]
+REGISTRY: dict[str, tuple[PresetFn, str]] = {}
+
+
+def register(name: str, summary: str):
+    def deco(fn: PresetFn) -> PresetFn:
+        REGISTRY[name] = (fn, summary)
+        return fn
+
+    return deco
+
+
+@register("head-only", "only the Detect head trains (linear-probe style: cheapest, adapts least)")
+def _head_only(anatomy: Anatomy, epochs: int) -> dict:
+    return {"train": ["head"]}
+
+
+@register("frozen-backbone", "backbone frozen, neck and head train (classic transfer learning)")
+def _frozen_backbone(anatomy: Anatomy, epochs: int) -> dict:
+    return {"freeze": ["backbone"]}
+
+
+@register("full", "everything trains (full fine-tuning: adapts most, needs more data)")
+def _full(anatomy: Anatomy, epochs: int) -> dict:
+    return {"train": ["all"]}
+
+
+@register("freeze", "freeze:N freezes layers 0..N-1 (Ultralytics' freeze=N)")
+def _freeze_n(anatomy: Anatomy, epochs: int, arg: str = "") -> dict:
+    if not arg.strip().isdigit():
+        raise UserError(f"preset 'freeze:{arg}': give the number of leading layers to freeze, e.g. freeze:10")
+    return {"freeze": list(range(min(int(arg), anatomy.num_layers)))}
+
+
+@register("layers", "layers:0-4,7 freezes exactly these layer indices")
+def _layers(anatomy: Anatomy, epochs: int, arg: str = "") -> dict:
+    idx: list[int] = []
+    for tok in filter(None, arg.replace(" ", "").split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", tok)
+        if not m:
+            raise UserError(f"preset 'layers:{arg}': '{tok}' is not an index or range like 0-4")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        idx.extend(range(lo, hi + 1))
+    if not idx:
+        raise UserError("preset 'layers:' needs layer indices to freeze, e.g. layers:0-4,7")
+    return {"freeze": idx}
+
+
+@register("progressive", "staged unfreezing: head, then +neck, then +backbone (progressive:neck=E1,backbone=E2)")
+def _progressive(anatomy: Anatomy, epochs: int, neck: str | None = None, backbone: str | None = None) -> dict:
+    e1 = int(neck) if neck is not None else max(1, round(epochs / 3))
+    e2 = int(backbone) if backbone is not None else max(e1 + 1, round(2 * epochs / 3))
+    if not 0 < e1 <= e2:
+        raise UserError(f"preset progressive: need 0 < neck epoch <= backbone epoch, got neck={e1}, backbone={e2}")
+    return {"train": ["head"], "stages": [{"epoch": e1, "unfreeze": ["neck"]}, {"epoch": e2, "unfreeze": ["backbone"]}]}
+
+
+@register("discriminative", "all trains; backbone at lr0*ratio, neck at lr0*sqrt(ratio) (discriminative:ratio=0.1,decay=1)")
+def _discriminative(anatomy: Anatomy, epochs: int, ratio: str = "0.1", decay: str = "1.0") -> dict:
+    r = float(ratio)
+    if not 0 < r <= 1:
+        raise UserError(f"preset discriminative: ratio must be in (0, 1], got {ratio}")
+    # the neck sits between the backbone and the head, so its multiple is the geometric mean of theirs
+    return {"train": ["all"], "lr_scale": {"backbone": r, "neck": math.sqrt(r)}, "layer_decay": float(decay)}
+
+
+def _parse(spec: str) -> tuple[str, str]:
+    name, _, arg = spec.strip().partition(":")
+    return name.strip(), arg.strip()
+
+
+def _kwargs(name: str, fn: PresetFn, arg: str) -> dict:
+    if not arg:
+        return {}
+    if "=" not in arg:
+        return {"arg": arg}
+    out = {}
+    for tok in arg.split(","):
+        k, sep, v = tok.partition("=")
+        if not sep:
+            raise UserError(f"preset '{name}:{arg}': '{tok}' is not key=value")
+        out[k.strip()] = v.strip()
+    import inspect
+
+    allowed = [p for p in inspect.signature(fn).parameters if p not in ("anatomy", "epochs", "arg")]
+    bad = set(out) - set(allowed)
+    if bad:
+        raise UserError(f"preset '{name}': unknown parameter(s) {sorted(bad)}; it takes {allowed or 'none'}")
+    return out
+
+
+def load_presets_file(path: str | Path | None) -> dict[str, dict]:
+    if not path:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"presets file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"presets file {p}: invalid YAML ({str(e).splitlines()[0]})")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise UserError(f"presets file {p}: expected a mapping of preset name -> settings")
+    clash = set(data) & set(REGISTRY)
+    if clash:
+        raise UserError(f"presets file {p}: {sorted(clash)} would shadow built-in presets; rename them")
+    return data
+
+
+def available(presets_file: str | Path | None = None) -> dict[str, str]:
+    """Preset name -> one-line summary (built-ins, then the user's)."""
+    out = {name: summary for name, (_, summary) in REGISTRY.items()}
+    for name, spec in load_presets_file(presets_file).items():
+        out[name] = str(spec.get("description", "user preset"))
+    return out
+
+
+def make_plan(spec: str, anatomy: Anatomy, epochs: int = 100, presets_file: str | Path | None = None) -> FreezePlan:
+    """Turn a preset spec string into a validated `FreezePlan` for this model."""
+    name, arg = _parse(spec)
+    user = load_presets_file(presets_file)
+    if name in user:
+        if arg:
+            raise UserError(f"preset '{name}' comes from {presets_file} and takes no ':' arguments")
+        return plan_from_spec(spec, user[name], anatomy, epochs)
+    if name not in REGISTRY:
+        raise UserError(f"unknown preset '{spec}'; valid presets: {', '.join(available(presets_file))}")
+    fn, summary = REGISTRY[name]
+    try:
+        d = fn(anatomy, epochs, **_kwargs(name, fn, arg))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"preset '{spec}': bad argument ({e})")
+    d.setdefault("description", summary)
+    return plan_from_spec(spec, d, anatomy, epochs)

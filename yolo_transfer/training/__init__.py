@@ -1,0 +1,1 @@
+"""Training: an Ultralytics `DetectionTrainer` subclass driven by a `FreezePlan`."""

@@ -1,0 +1,137 @@
+"""CLI faces of training: `train`, `inspect`, `presets`, `demo`."""
+
+from __future__ import annotations
+
+import click
+
+from yolo_transfer.errors import UserError
+
+
+def _parse_extra(extra: tuple[str, ...]) -> dict:
+    """`key=value` pass-through to Ultralytics, values parsed as YAML scalars (0.01, true, [0, 1])."""
+    import yaml
+
+    out = {}
+    for tok in extra:
+        key, sep, value = tok.partition("=")
+        if not sep or not key:
+            raise UserError(f"extra argument '{tok}' must be key=value (any Ultralytics training argument, e.g. lr0=0.01)")
+        try:
+            out[key.lstrip("-")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.lstrip("-")] = value
+    return out
+
+
+@click.command("train", context_settings={"ignore_unknown_options": True})
+@click.option("--data", required=False, help="Dataset YAML (Ultralytics YOLO layout).")
+@click.option("--weights", default="yolo11n.pt", show_default=True,
+              help="Checkpoint path, Ultralytics name (yolo11n.pt, yolo26n.pt, yolov8s.pt) or architecture YAML.")
+@click.option("--preset", default="frozen-backbone", show_default=True, help="Transfer preset; see `yolo-transfer presets`.")
+@click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--imgsz", default=640, show_default=True, type=click.IntRange(32))
+@click.option("--batch", default=16, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, 0, or 0,1 for multi-GPU DDP (default: Ultralytics' choice).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--project", default="runs", show_default=True, help="Folder for run folders.")
+@click.option("--name", default="train", show_default=True, help="Run folder name (never overwritten: -2, -3 ...).")
+@click.option("--bn-policy", default="frozen", show_default=True, type=click.Choice(["frozen", "train", "freeze"]),
+              help="frozen: BN stats fixed in frozen layers; train: all BN update; freeze: no BN updates.")
+@click.option("--class-map", type=click.Path(), default=None, help="YAML of target_class: source_class for renamed classes.")
+@click.option("--presets-file", type=click.Path(), default=None, help="YAML file with your own presets.")
+@click.option("--resume", "resume", default=None, type=click.Path(), help="Resume an interrupted run folder with the same plan.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project, name, bn_policy, class_map,
+              presets_file, resume, extra):
+    """Fine-tune a COCO-pretrained detector with a named transfer preset.
+
+    Any other Ultralytics training argument passes through as key=value (e.g. lr0=0.005 mosaic=0.5 workers=4).
+    """
+    from yolo_transfer.training.api import train
+
+    if not resume and not data:
+        raise UserError("--data is required (a dataset YAML), unless you --resume a run")
+    result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
+                   seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
+                   presets_file=presets_file, resume=resume, **_parse_extra(extra))
+    _summary(result)
+
+
+def _summary(result) -> None:
+    t = result.transfer
+    v = t["verification"]
+    m = result.metrics
+    click.echo(f"\nrun folder: {result.run_dir}")
+    click.echo(f"preset {t['preset']}: {t['params']['total']['trained_at_some_stage']:,} of "
+               f"{t['params']['total']['total']:,} parameters trained")
+    click.echo(f"frozen tensors verified bit-identical: {v['checked_tensors']} checked, 0 changed")
+    if "metrics/mAP50-95(B)" in m:
+        click.echo(f"mAP50-95 {m['metrics/mAP50-95(B)']:.4f}  mAP50 {m['metrics/mAP50(B)']:.4f}")
+    click.echo(f"weights: {result.best}\nrecord: {result.run_dir / 'transfer.json'} (+ transfer.md)")
+
+
+@click.command("inspect")
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def inspect_cmd(model, as_json):
+    """Show MODEL's layers split into backbone / neck / head (from its own YAML), with parameter counts."""
+    from yolo_transfer.anatomy import inspect_model
+    from yolo_transfer.utils.io import to_json
+
+    anatomy, _ = inspect_model(model)
+    if as_json:
+        click.echo(to_json({"layers": [vars(l) for l in anatomy.layers], **anatomy.to_dict()}), nl=False)
+        return
+    click.echo(f"{'layer':>5}  {'module':<14} {'part':<9} {'params':>12}")
+    for l in anatomy.layers:
+        click.echo(f"{l.index:>5}  {l.module:<14} {l.part:<9} {l.params:>12,}")
+    total = sum(anatomy.params_per_part().values())
+    click.echo("")
+    for part, n in anatomy.params_per_part().items():
+        idx = anatomy.indices(part)
+        click.echo(f"{part:<9} layers {idx[0]:>2}-{idx[-1]:<2} {n:>12,} params ({100 * n / max(total, 1):.1f}%)")
+    click.echo(f"{'total':<9} {'':>12} {total:>12,} params")
+
+
+@click.command("presets")
+@click.argument("model", required=False)
+@click.option("--epochs", default=50, show_default=True, help="Epochs assumed for staged presets.")
+@click.option("--presets-file", type=click.Path(), default=None)
+def presets_cmd(model, epochs, presets_file):
+    """List transfer presets; with MODEL, show what each freezes on it and how many parameters train."""
+    from yolo_transfer.presets import available, make_plan
+
+    names = available(presets_file)
+    if not model:
+        for name, summary in names.items():
+            click.echo(f"{name:<16} {summary}")
+        return
+    from yolo_transfer.anatomy import inspect_model
+
+    anatomy, _ = inspect_model(model)
+    total = sum(l.params for l in anatomy.layers)
+    examples = {"freeze": "freeze:10", "layers": "layers:0-4"}
+    click.echo(f"{'preset':<18} {'frozen at start':<24} {'trainable params':>17}  stages")
+    for name in names:
+        spec = examples.get(name, name)
+        plan = make_plan(spec, anatomy, epochs=epochs, presets_file=presets_file)
+        frozen = sorted(plan.frozen_at(0))
+        trainable = sum(l.params for l in anatomy.layers if l.index in plan.trainable_at(0))
+        parts = [p for p in ("backbone", "neck", "head") if set(anatomy.indices(p)) <= set(frozen)]
+        what = "+".join(parts) if parts else (f"layers {frozen[0]}-{frozen[-1]}" if frozen else "nothing")
+        stages = ", ".join(f"e{s.epoch}:{len(s.trainable)}L" for s in plan.stages[1:]) or "-"
+        if any(s != 1.0 for s in plan.lr_scale):
+            stages = f"lr x{min(plan.lr_scale):.3g}..x1"
+        click.echo(f"{spec:<18} {what:<24} {trainable:>10,} ({100 * trainable / total:4.1f}%)  {stages}")
+
+
+@click.command("demo")
+@click.option("--weights", default="yolo11n.pt", show_default=True, help="COCO checkpoint to start from, if available.")
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--imgsz", default=160, show_default=True, type=click.IntRange(32))
+@click.option("--project", default="runs", show_default=True)
+def demo_cmd(weights, epochs, imgsz, project):
+    """Generate the built-in defect dataset, fine-tune on it, and show what was done (runs offline)."""
+    from yolo_transfer.demo import run_demo
+
+    run_demo(weights=weights, epochs=epochs, imgsz=imgsz, project=project, echo=click.echo)

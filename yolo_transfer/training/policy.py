@@ -1,0 +1,81 @@
+"""`FreezePolicy`: what trains, and which BatchNorm layers update their statistics, at each epoch.
+
+Hook contract (in the spirit of Lightning's `BackboneFinetuning`): the trainer calls `apply(model, epoch)` at every
+epoch start (before the first batch) and `set_bn_modes(model, epoch)` whenever Ultralytics puts the model back in
+train mode. Both are idempotent, so calling them on resume puts the model in exactly the plan's state for that epoch.
+
+Two ways to hold a layer still:
+- single process: `requires_grad=False` (no gradient is computed for it: the compute saving that freezing promises);
+- DDP (world size > 1): DistributedDataParallel only syncs parameters that required grad when it was built, so a
+  layer that unfreezes later must keep `requires_grad=True`; its gradients are dropped before each optimizer step
+  instead (`drop_frozen_grads`), which also keeps SGD weight decay and momentum off it.
+Layers the plan never trains are always `requires_grad=False`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.presets import FreezePlan
+
+BN_POLICIES = {
+    "frozen": "BatchNorm layers in frozen layers stay in eval mode (statistics fixed); trained layers update theirs",
+    "train": "every BatchNorm layer updates its statistics, frozen layers included (their weights still do not move)",
+    "freeze": "every BatchNorm layer stays in eval mode; no statistics move anywhere",
+}
+ALWAYS_FROZEN = (".dfl",)  # Ultralytics' fixed distribution-focal-loss projection, never trained
+
+
+def check_bn_policy(policy: str) -> str:
+    if policy not in BN_POLICIES:
+        raise UserError(f"unknown --bn-policy '{policy}'; use one of {', '.join(BN_POLICIES)}")
+    return policy
+
+
+def _layers(model: nn.Module) -> nn.Sequential:
+    inner = getattr(model, "module", model)  # DDP wraps the DetectionModel
+    return inner.model
+
+
+class FreezePolicy:
+    def __init__(self, plan: FreezePlan, bn_policy: str = "frozen", ddp: bool = False):
+        self.plan = plan
+        self.bn_policy = check_bn_policy(bn_policy)
+        self.ddp = ddp
+        self._frozen_params: list[nn.Parameter] = []
+
+    def initial_freeze_list(self) -> list[int]:
+        """What to pass as Ultralytics' `freeze=` so its own setup agrees with the plan at epoch 0."""
+        held = self.plan.never_trained if self.ddp else self.plan.frozen_at(0)
+        return sorted(held)
+
+    def apply(self, model: nn.Module, epoch: int) -> set[int]:
+        trainable = self.plan.trainable_at(epoch)
+        never = self.plan.never_trained
+        self._frozen_params = []
+        for i, layer in enumerate(_layers(model)):
+            for name, p in layer.named_parameters():
+                if not p.dtype.is_floating_point or any(f in f".{name}" for f in ALWAYS_FROZEN):
+                    continue
+                if i in trainable:
+                    p.requires_grad_(True)
+                elif self.ddp and i not in never:
+                    p.requires_grad_(True)
+                    self._frozen_params.append(p)
+                else:
+                    p.requires_grad_(False)
+        return trainable
+
+    def drop_frozen_grads(self) -> None:
+        for p in self._frozen_params:
+            p.grad = None
+
+    def set_bn_modes(self, model: nn.Module, epoch: int) -> None:
+        trainable = self.plan.trainable_at(epoch)
+        for i, layer in enumerate(_layers(model)):
+            train_stats = self.bn_policy == "train" or (self.bn_policy == "frozen" and i in trainable)
+            for m in layer.modules():
+                if isinstance(m, _BatchNorm):  # BatchNorm1d/2d/3d and SyncBatchNorm alike
+                    m.train(train_stats and model.training)

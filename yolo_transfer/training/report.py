@@ -1,0 +1,55 @@
+"""`transfer.md`: the run's transfer record for people (the same facts as `transfer.json`)."""
+
+from __future__ import annotations
+
+
+def _fmt(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def render_markdown(t: dict) -> str:
+    lines = [f"# Transfer record: {t.get('run_dir', '')}", ""]
+    lines += [f"- status: **{t.get('status')}**", f"- preset: `{t.get('preset')}` ({t['plan'].get('description', '')})",
+              f"- BatchNorm policy: `{t.get('bn_policy')}`", f"- source: `{t['source'].get('path')}`"
+              + (f" (sha256 `{t['source']['sha256'][:16]}…`)" if t["source"].get("sha256") else " (architecture only)"),
+              f"- data: `{t['data'].get('yaml')}` ({len(t['data'].get('names', {}))} classes)", f"- seed: {t.get('seed')}", ""]
+    stages = t["plan"]["stages"]
+    if len(stages) > 1:
+        lines += ["## Stages", "", "| from epoch | trainable layers |", "|---:|---|"]
+        lines += [f"| {s['epoch']} | {len(s['trainable'])} |" for s in stages] + [""]
+    p = t.get("params", {})
+    if p:
+        lines += ["## Parameters per part", "", "| part | total | trainable at start | trained at some stage | frozen throughout |",
+                  "|---|---:|---:|---:|---:|"]
+        for part in ("backbone", "neck", "head", "total"):
+            r = p.get(part, {})
+            lines.append(f"| {part} | {_fmt(r.get('total'))} | {_fmt(r.get('trainable_at_start'))} | "
+                         f"{_fmt(r.get('trained_at_some_stage'))} | {_fmt(r.get('frozen_throughout'))} |")
+        lines.append("")
+    head = t.get("head")
+    if head:
+        lines += ["## Head", "", f"tensors: {head.get('counts')}", ""]
+    cm = t.get("class_mapping")
+    if cm:
+        lines += ["## Classes", "", "| target | source | how |", "|---|---|---|"]
+        lines += [f"| {r['target']} | {r['source'] or '-'} | {r['how']} |" for r in cm] + [""]
+    groups = t.get("param_groups")
+    if groups:
+        lines += ["## Optimizer groups", "", "| group | kind | lr scale | params | lr at start |", "|---:|---|---:|---:|---:|"]
+        lines += [f"| {g['group']} | {g['kind']} | {g['lr_scale']:.4g} | {g['params']} | {g['lr']:.3g} |" for g in groups] + [""]
+    v = t.get("verification")
+    if v:
+        verdict = "PASSED" if v["ok"] else "FAILED"
+        lines += ["## Freeze verification", "",
+                  f"**{verdict}**: {v['checked_tensors']} frozen tensors compared bit for bit in {', '.join(v['checkpoints'])} "
+                  f"(references: {v.get('reference')}); trainable weight tensors changed: {v.get('trainable_changed')}.", ""]
+        if v["changed"]:
+            lines += ["Changed:", ""] + [f"- `{c}`" for c in v["changed"][:50]] + [""]
+    m = t.get("metrics")
+    if m:
+        keys = [k for k in m if k.startswith("metrics/")]
+        lines += ["## Final metrics", "", "| metric | value |", "|---|---:|"] + [f"| {k} | {m[k]:.4f} |" for k in keys] + [""]
+    vers = t.get("versions", {})
+    if vers:
+        lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in vers.items() if v), ""]
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""`TransferTrainer`: Ultralytics' `DetectionTrainer` plus a freeze plan, through its override points only.
+
+- `get_model` / `set_model_names_for_load`: keep a copy of the source tensors (for the head record and the freeze
+  verification) and apply an explicit class map before Ultralytics loads the weights;
+- `_model_train`: BatchNorm modes per the plan and `--bn-policy` (every BN kind, SyncBN included);
+- `build_optimizer`: per-layer learning-rate multiples (discriminative fine-tuning);
+- `optimizer_step`: keeps those multiples through bias warm-up and drops gradients of held layers under DDP;
+- callbacks: apply the plan's stage at each epoch start (progressive unfreezing) and record the head at setup.
+
+The class is importable by module path and takes its plan from `$YOLO_TRANSFER_CONTEXT` when Ultralytics re-creates
+it in a DDP worker (`--device 0,1`), so multi-GPU runs follow the same plan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils.torch_utils import unwrap_model
+
+from yolo_transfer.presets import FreezePlan
+from yolo_transfer.training import head as head_mod
+from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
+from yolo_transfer.training.policy import FreezePolicy
+
+CONTEXT_ENV = "YOLO_TRANSFER_CONTEXT"
+
+
+def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
+    trainer.policy.apply(trainer.model, trainer.start_epoch)
+    if RANK in {-1, 0}:
+        trainer.record_setup()
+
+
+def on_train_epoch_start(trainer: "TransferTrainer") -> None:
+    stage = trainer.plan.stage_at(trainer.epoch)
+    trainer.policy.apply(trainer.model, trainer.epoch)
+    if stage != trainer.current_stage:
+        if RANK in {-1, 0} and trainer.current_stage is not None:
+            LOGGER.info(f"yolo-transfer: epoch {trainer.epoch + 1} enters stage {stage} "
+                        f"({len(trainer.plan.trainable_at(trainer.epoch))} trainable layers)")
+        trainer.current_stage = stage
+
+
+class TransferTrainer(DetectionTrainer):
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks=None,
+                 context: dict[str, Any] | None = None):
+        if context is None:  # a DDP worker: the parent put the context in the environment
+            raw = os.environ.get(CONTEXT_ENV)
+            if not raw:
+                raise RuntimeError(f"TransferTrainer needs a context (or ${CONTEXT_ENV}) with the freeze plan")
+            context = json.loads(raw)
+        self.context = context
+        self.plan = FreezePlan.from_dict(context["plan"])
+        super().__init__(cfg, overrides, _callbacks)
+        self.policy = FreezePolicy(self.plan, context.get("bn_policy", "frozen"), ddp=self.world_size > 1)
+        self.current_stage: int | None = None
+        self.source_sd: dict[str, torch.Tensor] | None = None
+        self.source_names: dict[int, str] | None = None
+        self.setup_record: dict[str, Any] = {}
+        self.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
+        self.add_callback("on_train_epoch_start", on_train_epoch_start)
+        if self.world_size > 1:
+            os.environ[CONTEXT_ENV] = json.dumps(context)  # inherited by the DDP workers Ultralytics spawns
+
+    # --- model and head ------------------------------------------------------------------------------------------
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        if weights is not None:
+            # keep the source tensors as loaded (before Ultralytics' in-place remap) for the head record
+            src = weights.get("ema") or weights.get("model") if isinstance(weights, dict) else weights
+            self.source_sd = {k: v.detach().clone().cpu() for k, v in src.state_dict().items()}
+            self.source_names = dict(getattr(src, "names", {}) or {})
+        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+    def set_model_names_for_load(self, model):
+        model = super().set_model_names_for_load(model)
+        class_map = self.context.get("class_map") or {}
+        if class_map and self.data.get("names"):
+            model.names = head_mod.names_for_load(self.data["names"], class_map)
+        return model
+
+    def record_setup(self) -> None:
+        model = unwrap_model(self.model)
+        mapping = head_mod.class_mapping(self.data["names"], self.source_names, self.context.get("class_map") or {})
+        self.setup_record = {
+            "head": head_mod.head_record(model, self.source_sd, len(model.model) - 1, mapping)
+            if self.source_sd is not None else {"counts": {}, "tensors": {}, "note": "trained from the YAML"},
+            "class_mapping": mapping,
+            "source_names": self.source_names,
+            "param_groups": describe(self.optimizer),
+            "freeze_mode": "drop-grad (DDP)" if self.policy.ddp else "requires_grad",
+        }
+        self._save_reference(model)
+
+    def _save_reference(self, model) -> None:
+        """Snapshot never-trained tensors the source checkpoint cannot vouch for (all of them, when from a YAML)."""
+        from yolo_transfer.verify import REFERENCE_FILE, frozen_keys
+
+        keys = frozen_keys(model.state_dict(), self.plan, self.context.get("bn_policy", "frozen"))
+        src = self.source_sd or {}
+        sd = model.state_dict()
+        missing = {k: sd[k].detach().cpu().clone() for k in keys if k not in src or src[k].shape != sd[k].shape}
+        if missing:
+            torch.save(missing, self.wdir / REFERENCE_FILE)
+
+    # --- override points -----------------------------------------------------------------------------------------
+    def _model_train(self):
+        self.model.train()
+        self.policy.set_bn_modes(self.model, getattr(self, "epoch", self.start_epoch))
+
+    def build_optimizer(self, model, name="auto", lr=0.001, momentum=0.9, decay=1e-5, iterations=1e5):
+        optimizer = super().build_optimizer(model, name, lr, momentum, decay, iterations)
+        return split_by_lr_scale(optimizer, model, self.plan.lr_scale)
+
+    def optimizer_step(self):
+        self.policy.drop_frozen_grads()
+        sync_bias_warmup(self.optimizer, self.args.warmup_bias_lr, float(self.lf(self.epoch)))
+        super().optimizer_step()
