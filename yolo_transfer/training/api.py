@@ -96,10 +96,12 @@ def _load_run(run: str | os.PathLike) -> tuple[Path, dict]:
 
 
 def _write_report(run_dir: Path, transfer: dict) -> None:
-    from yolo_transfer.training.report import render_markdown
+    from yolo_transfer.training.report import render_markdown, render_plot
 
     atomic_write_json(run_dir / TRANSFER_JSON, transfer)
     atomic_write_text(run_dir / "transfer.md", render_markdown(transfer))
+    if transfer.get("status") != "training":  # once per run is enough for the picture
+        render_plot(transfer, run_dir / "transfer.png")
 
 
 def train(
@@ -203,9 +205,10 @@ def train(
     t0 = time.time()
     try:
         trainer.train()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         transfer["status"] = "interrupted"
         _write_report(run_dir, transfer)
+        e.run_dir = run_dir  # so the CLI can say how to resume
         raise
     transfer["train_seconds"] = round(time.time() - t0, 2)
     return finish(run_dir, transfer, plan, source)

@@ -51,9 +51,16 @@ def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project
 
     if not resume and not data:
         raise UserError("--data is required (a dataset YAML), unless you --resume a run")
-    result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                   seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
-                   presets_file=presets_file, resume=resume, **_parse_extra(extra))
+    try:
+        result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
+                       device=device, seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
+                       presets_file=presets_file, resume=resume, **_parse_extra(extra))
+    except KeyboardInterrupt as e:
+        run_dir = getattr(e, "run_dir", None)
+        if run_dir is None:
+            raise
+        click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {run_dir}", err=True)
+        raise SystemExit(130)
     _summary(result)
 
 

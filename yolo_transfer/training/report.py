@@ -53,3 +53,44 @@ def render_markdown(t: dict) -> str:
     if vers:
         lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in vers.items() if v), ""]
     return "\n".join(lines)
+
+
+def render_plot(t: dict, path) -> None:
+    """`transfer.png`: per layer, when it starts training and at what lr multiple; per part, trained vs frozen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from yolo_transfer.utils.io import atomic_write_bytes
+
+    layers = t["layers"]
+    epochs = int(t.get("args", {}).get("epochs") or max([s["epoch"] for s in t["plan"]["stages"]] + [1]) + 1)
+    colors = {"backbone": "#4c72b0", "neck": "#dd8452", "head": "#55a868"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    for row in layers:
+        start = row["trains_from_epoch"]
+        if start is not None and start < epochs:
+            ax1.barh(row["layer"], epochs - start, left=start, color=colors.get(row["part"], "grey"),
+                     alpha=0.35 + 0.65 * min(row["lr_scale"], 1.0))
+    ax1.set_xlim(0, epochs)
+    ax1.set_ylim(-0.5, len(layers) - 0.5)
+    ax1.invert_yaxis()
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("layer")
+    ax1.set_title(f"{t['preset']}: when each layer trains (paler = lower lr multiple)")
+    parts = ["backbone", "neck", "head"]
+    trained = [t["params"][p]["trained_at_some_stage"] / 1e6 for p in parts]
+    frozen = [t["params"][p]["frozen_throughout"] / 1e6 for p in parts]
+    ax2.bar(parts, trained, color=[colors[p] for p in parts], label="trained")
+    ax2.bar(parts, frozen, bottom=trained, color="lightgrey", label="frozen throughout")
+    ax2.set_ylabel("parameters (M)")
+    ax2.legend()
+    ax2.set_title("parameters per part")
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
