@@ -66,16 +66,23 @@ def make_voc(root: Path, objects: dict[str, list[dict]], size: tuple[int, int] =
 
 
 def make_coco(root: Path, images: list[dict], annotations: list[dict], categories: list[dict],
-              json_name: str = "train/_annotations.coco.json") -> Path:
+              json_name: str = "train/_annotations.coco.json", image_dir: str | None = None) -> Path:
     """A COCO file; every image dict gets a real image file written (size from its width/height unless
-    `real_size` is given)."""
+    `real_size` is given) beside the JSON, or in `image_dir`."""
+    folder = root / (image_dir if image_dir is not None else Path(json_name).parent)
     for k, im in enumerate(images):
         w, h = im.pop("real_size", (im["width"], im["height"]))
-        write_image(root / Path(json_name).parent / im["file_name"], w, h, seed=100 + k)
+        write_image(folder / im["file_name"], w, h, seed=100 + k)
     path = root / json_name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
     return root
+
+
+@pytest.fixture(scope="session")
+def coco_maker():
+    """`make_coco(root, images, annotations, categories, json_name=..., image_dir=None)`."""
+    return make_coco
 
 
 @pytest.fixture

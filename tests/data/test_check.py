@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_broken_copies_are_each_reported_with_file_and_line(mini_bccd):
     report = check_dataset(mini_bccd / "data.yaml", show_progress=False)
     assert not report.ok
     found = {(i.code, i.file, i.line) for i in report.issues}
-    rel = lambda p: os.path.relpath(p, mini_bccd)  # noqa: E731
+    rel = functools.partial(os.path.relpath, start=mini_bccd)
     assert ("image", rel(jpeg), None) in found
     assert ("field-count", rel(labels[1]), 2) in found
     assert ("class-id", rel(labels[2]), 3) in found
@@ -84,7 +85,7 @@ def test_warnings_for_duplicates_missing_labels_tiny_boxes_and_classes(mini_bccd
     report = check_dataset(mini_bccd / "data.yaml", show_progress=False)
     assert report.ok
     found = {(w.code, w.file, w.line) for w in report.warnings}
-    rel = lambda p: os.path.relpath(p, mini_bccd)  # noqa: E731
+    rel = functools.partial(os.path.relpath, start=mini_bccd)
     assert ("duplicate-box", rel(labels[0]), len(labels[0].read_text().splitlines())) in found
     assert ("tiny-box", rel(labels[2]), 1) in found
     assert ("no-label", rel(mini_bccd / "images/train" / f"{labels[1].stem}.jpg"), None) in found
@@ -118,3 +119,13 @@ def test_cavity_cross_split_near_duplicates_are_reported(cavity_converted):
     assert all(d.split_a != d.split_b for d in report.near_duplicates)
     warned = [w for w in report.warnings if w.code == "near-duplicate"]
     assert len(warned) == len(report.near_duplicates)
+
+
+def test_yaml_with_path_key_and_bad_names(mini_bccd, tmp_path):
+    elsewhere = tmp_path / "configs" / "mini.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(f"path: {mini_bccd}\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n")
+    assert check_dataset(elsewhere, show_progress=False).images == {"train": 6, "val": 3}
+    elsewhere.write_text(f"path: {mini_bccd}\ntrain: images/train\nval: images/val\nnames:\n  0: a\n  2: c\n")
+    report = check_dataset(elsewhere, show_progress=False)
+    assert [(e.code, e.line) for e in report.errors if e.code == "data-yaml"] == [("data-yaml", 4)]

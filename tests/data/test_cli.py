@@ -59,8 +59,8 @@ def test_subprocess_missing_yaml_and_missing_folder(tmp_path):
     cmd = [sys.executable, "-m", "yolo_transfer", "data", "check"]
     p = subprocess.run([*cmd, str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == [f"Error: {tmp_path / 'missing.yaml'}: dataset YAML not found; pass the "
-                                             f"data.yaml of a YOLO-layout dataset"]
+    expected = f"Error: {tmp_path / 'missing.yaml'}: dataset YAML not found; pass the data.yaml of a YOLO-layout dataset"
+    assert p.stderr.strip().splitlines() == [expected]
     p = subprocess.run([*cmd, str(tmp_path / "data.yaml")], capture_output=True, text=True, timeout=60,
                        cwd=tmp_path)
     assert p.returncode == 1 and "Traceback" not in p.stderr

@@ -139,6 +139,26 @@ def test_coco_rules(coco_source, tmp_path):
     assert "crowd_skipped" not in kept.fix_counts and kept.written_per_class()["bolt"] == 2
 
 
+def test_coco_official_layout_and_single_file(coco_maker, tmp_path):
+    images = [{"id": 5, "file_name": "000005.jpg", "width": 90, "height": 70}]
+    anns = [{"id": 1, "image_id": 5, "category_id": 2, "bbox": [5, 5, 20, 20]}]
+    root = coco_maker(tmp_path / "coco2017", images, anns, [{"id": 2, "name": "person"}],
+                      json_name="annotations/instances_val2017.json", image_dir="val2017")
+    for k, src in enumerate((root, root / "annotations/instances_val2017.json")):
+        rep = convert(src, tmp_path / f"out{k}", show_progress=False)
+        assert rep.images == {"val": 1} and rep.classes == ["person"]
+        assert "no training split" in rep.warnings[0]
+        assert (tmp_path / f"out{k}/labels/val/000005.txt").read_text().startswith("0 ")
+
+
+def test_broken_voc_xml_is_skipped_with_its_line(voc_source, tmp_path):
+    (voc_source / "Annotations/broken.xml").write_text("<annotation>\n  <object>\n    <name>dog</nam>\n")
+    rep = convert(voc_source, tmp_path / "out", show_progress=False)
+    [fix] = [f for f in rep.fixes if f.kind == "unreadable_annotation_skipped"]
+    assert (fix.file, fix.line) == ("Annotations/broken.xml", 3)
+    assert rep.images == {"train": 6}
+
+
 def test_explicit_classes_set_order_and_skip_others(voc_source, tmp_path):
     rep = convert(voc_source, tmp_path / "out", classes=["dog"], show_progress=False)
     assert rep.classes == ["dog"]

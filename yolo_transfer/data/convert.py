@@ -13,9 +13,9 @@ The output folder is built under a temporary name and appears only when complete
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from yolo_transfer.data.annotations import Fix, SourceImage
 from yolo_transfer.data.coco import CocoFormat
@@ -83,9 +83,9 @@ class ConversionReport:
 
     def summary_lines(self) -> list[str]:
         imgs = ", ".join(f"{s} {n}" for s, n in self.images.items())
+        written, read = sum(self.written_per_class().values()), sum(self.source_boxes.values())
         lines = [f"Converted {self.format.upper()} {self.source} -> {self.output}",
-                 f"  images: {imgs}; boxes written: {sum(self.written_per_class().values())} of "
-                 f"{sum(self.source_boxes.values())} read",
+                 f"  images: {imgs}; boxes written: {written} of {read} read",
                  f"  classes: {', '.join(f'{i}={n}' for i, n in enumerate(self.classes))} ({self.class_order})"]
         if self.fix_counts:
             lines.append("  fixes: " + ", ".join(f"{k} {v}" for k, v in sorted(self.fix_counts.items())))
@@ -97,8 +97,8 @@ class ConversionReport:
 
     def to_markdown(self, max_listed: int = 200) -> str:
         out = [f"# Conversion report: {Path(self.source).name}", "",
-               f"- source: `{self.source}` ({self.format.upper()})", f"- output: `{self.output}` "
-               f"(images {'linked' if self.link else 'copied'})",
+               f"- source: `{self.source}` ({self.format.upper()})",
+               f"- output: `{self.output}` (images {'linked' if self.link else 'copied'})",
                f"- class order: {self.class_order}", ""]
         out += [f"> **Warning:** {w}" for w in self.warnings] + ([""] if self.warnings else [])
         splits = list(self.boxes)
@@ -236,7 +236,10 @@ def convert(source: str | Path, output: str | Path, fmt: str | None = None, clas
         report.images = {s: writer.images[s] for s in SPLITS if writer.images[s]}
         report.background_images = {s: writer.backgrounds[s] for s in report.images}
         report.boxes = {s: {c: report.boxes.get(s, {}).get(c, 0) for c in names} for s in report.images}
-        if "val" not in report.images:
+        if "train" not in report.images:
+            report.warnings.append("the source has no training split, so data.yaml has no 'train' entry (fine for "
+                                   "`yolo val`; to train, convert a training set too or use `yolo-transfer data split`)")
+        elif "val" not in report.images:
             report.warnings.append("the source has no validation split, so data.yaml validates on "
                                    f"{'test' if 'test' in report.images else 'train'} images; make a real one with "
                                    "`yolo-transfer data split`")

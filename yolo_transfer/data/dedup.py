@@ -1,13 +1,14 @@
 """Near-duplicate images from 64-bit perceptual hashes: pairs within a Hamming distance, and groups of them.
 
-Hashes are compared as a uint64 matrix block by block (XOR + popcount in numpy), so 30,000 images are about
-4.5e8 comparisons done in vectorised chunks rather than a Python double loop. The default threshold (6 of 64 bits)
-finds every near-duplicate pair listed for the cavity dataset with no false positives on it.
+Hashes are compared as a uint64 matrix block by block (XOR + popcount in numpy): 30,000 images (4.5e8 pairs)
+take seconds instead of the minutes of a Python double loop (see bench/data_check.py), and a block of 256 rows
+keeps memory near 60 MB at that size. The default threshold (6 of 64 bits) finds all 68 near-duplicate pairs
+listed for the cavity dataset (22 of them across train/valid), plus 3 visibly similar ones, and nothing else.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def as_hash_array(hashes: Sequence[int | None]) -> tuple[np.ndarray, np.ndarray]
 
 
 def hamming_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_MAX_DISTANCE,
-                  block: int = 512) -> np.ndarray:
+                  block: int = 256) -> np.ndarray:
     """All (i, j, distance) with Hamming(a[i], b[j]) <= max_distance, as an (N, 3) int64 array.
 
     With `b` None, pairs within `a` (i < j only).
@@ -33,13 +34,15 @@ def hamming_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int 
     out = []
     for start in range(0, len(a), block):
         chunk = a[start:start + block]
-        dist = np.bitwise_count(chunk[:, None] ^ b[None, :])
+        offset = start if within else 0  # within one set only the upper triangle is needed
+        dist = np.bitwise_count(chunk[:, None] ^ b[None, offset:])
         ii, jj = np.nonzero(dist <= max_distance)
-        ii = ii + start
+        d = dist[ii, jj].astype(np.int64)
+        ii, jj = ii + start, jj + offset
         if within:
             keep = jj > ii
-            ii, jj = ii[keep], jj[keep]
-        out.append(np.stack([ii, jj, dist[ii - start, jj].astype(np.int64)], axis=1))
+            ii, jj, d = ii[keep], jj[keep], d[keep]
+        out.append(np.stack([ii, jj, d], axis=1))
     return np.concatenate(out) if out else np.zeros((0, 3), np.int64)
 
 

@@ -8,10 +8,10 @@ reads every byte, so truncation is still caught.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import imagehash
 from PIL import Image, ImageFile, UnidentifiedImageError

@@ -10,10 +10,9 @@ written (atomically) with its own data.yaml, `split.json` and `split.md`.
 from __future__ import annotations
 
 import shutil
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Sequence
 
 import numpy as np
 
@@ -67,11 +66,12 @@ class SplitReport:
         return lines
 
     def to_markdown(self) -> str:
-        out = [f"# Split of `{self.source}`", "", f"- seed {self.seed}, ratios " + ", ".join(
-            f"{s} {r:g}" for s, r in self.ratios.items()), f"- near-duplicate groups kept in one split: "
-            f"{self.duplicate_groups} ({self.grouped_images} images, hash distance <= {self.max_distance})", "",
-            "| split | images | " + " | ".join(f"{c} (images / boxes)" for c in self.names) + " |",
-            "|---|---|" + "---|" * len(self.names)]
+        ratios = ", ".join(f"{s} {r:g}" for s, r in self.ratios.items())
+        groups = f"{self.duplicate_groups} ({self.grouped_images} images, hash distance <= {self.max_distance})"
+        out = [f"# Split of `{self.source}`", "", f"- seed {self.seed}, ratios {ratios}",
+               f"- near-duplicate groups kept in one split: {groups}", "",
+               "| split | images | " + " | ".join(f"{c} (images / boxes)" for c in self.names) + " |",
+               "|---|---|" + "---|" * len(self.names)]
         for s, n in self.images.items():
             out.append(f"| {s} | {n} | " + " | ".join(
                 f"{self.images_with_class[s][c]} / {self.instances[s][c]}" for c in self.names) + " |")
@@ -126,13 +126,7 @@ def split_dataset(data_yaml: str | Path, output: str | Path, ratios: str | Seque
     output = Path(output)
     if output.exists():
         raise UserError(f"{output} already exists; choose a new output folder (split never overwrites)")
-    images: list[Path] = []
-    for split in spec.splits:
-        found, missing = spec.split_images(split)
-        if missing:
-            raise UserError(f"{spec.yaml_path}:{spec.line(split)}: {missing[0]}")
-        images += found
-    images = sorted(set(images))
+    images = sorted({img for split in spec.splits for img in spec.require_images(split)})
     if not images:
         raise UserError(f"{spec.yaml_path}: the dataset has no images to split")
 

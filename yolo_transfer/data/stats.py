@@ -15,7 +15,6 @@ import numpy as np
 
 from yolo_transfer.data.images import image_size
 from yolo_transfer.data.yolo_layout import load_data_yaml, read_labels
-from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.progress import progress
 
@@ -82,9 +81,7 @@ def dataset_stats(data_yaml: str | Path, out: str | Path | None = None,
     report = StatsReport(str(spec.yaml_path), spec.names)
     nc = len(spec.names)
     for split in spec.splits:
-        images, missing = spec.split_images(split)
-        if missing:
-            raise UserError(f"{spec.yaml_path}:{spec.line(split)}: {missing[0]}")
+        images = spec.require_images(split)
         st = SplitStats(images=len(images))
         counts, per_image, wh_norm, area_px, sizes = Counter(), [], [], [], Counter()
         for img in progress(images, desc=f"stats {split}", unit="img",

@@ -22,9 +22,9 @@ class _Node:
     tag: str
     line: int
     text: str = ""
-    children: list["_Node"] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
 
-    def find(self, tag: str) -> "_Node | None":
+    def find(self, tag: str) -> _Node | None:
         return next((c for c in self.children if c.tag == tag), None)
 
     def findtext(self, tag: str, default: str = "") -> str:

@@ -55,12 +55,19 @@ class DataYaml:
     def line(self, key: str) -> int:
         return self.key_lines.get(key, 1)
 
-    def require_ok(self) -> "DataYaml":
+    def require_ok(self) -> DataYaml:
         """For commands that cannot work around a broken data.yaml (stats, split): fail with its first problem."""
         if self.problems:
             line, msg = self.problems[0]
             raise UserError(f"{self.yaml_path}:{line}: {msg}")
         return self
+
+    def require_images(self, split: str) -> list[Path]:
+        """A split's images, or a UserError pointing at its line when a source is missing."""
+        images, missing = self.split_images(split)
+        if missing:
+            raise UserError(f"{self.yaml_path}:{self.line(split)}: {missing[0]}")
+        return images
 
     def split_images(self, split: str) -> tuple[list[Path], list[str]]:
         """All images of a split (sorted, unique) and a message per missing source."""

@@ -1,0 +1,46 @@
+import os
+import stat
+
+import pytest
+
+from yolo_transfer.utils.io import atomic_dir, atomic_write_json, atomic_write_text
+
+
+def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
+    target = tmp_path / "out" / "report.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert target.read_text().strip().endswith("}") and '"a": 2' in target.read_text()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask()
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]  # no temp files left
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "keep.txt"
+    atomic_write_text(target, "old")
+
+    class Boom:
+        def encode(self, _):
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_text(target, Boom())
+    assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_dir_appears_only_when_complete(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(tmp_path / "ds") as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(tmp_path / "ds") as tmp:
+        (tmp / "whole.txt").write_text("x")
+    assert (tmp_path / "ds" / "whole.txt").exists()
+    assert stat.S_IMODE((tmp_path / "ds").stat().st_mode) == 0o777 & ~_umask()
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
