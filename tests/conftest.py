@@ -34,8 +34,14 @@ def fall_weights() -> Path:
 
 
 @pytest.fixture(scope="session")
-def coco8_yaml() -> Path:
-    return _shared("datasets/coco8/coco8.yaml")
+def coco8_yaml(tmp_path_factory) -> Path:
+    """A private copy of coco8 (8 images): Ultralytics writes label caches beside the data, never into ../shared."""
+    import shutil
+
+    src = _shared("datasets/coco8")
+    dst = tmp_path_factory.mktemp("coco8") / "coco8"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.cache"))
+    return dst / "coco8.yaml"
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def test_cli_benchmark_table_and_bad_input(tiny_model, synth_images, tmp_path):
     res = CliRunner().invoke(main, ["benchmark", str(tiny_model), "--imgsz", "64", "--batch-sizes", "1",
                                     "--images", str(synth_images), "--runs", "2"])
     assert res.exit_code == 0, res.output
-    assert "end-to-end ms/img" in res.output and "| best.pt | pt |" in res.output
+    assert "end-to-end ms/img" in res.output and "| best.pt | pt | dynamic |" in res.output
 
     res = CliRunner().invoke(main, ["benchmark", str(tmp_path / "missing.onnx")])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "not found" in res.output

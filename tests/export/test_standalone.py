@@ -148,3 +148,17 @@ def test_cli_of_standalone_reports_unreadable_image(fall_onnx, tmp_path):
     proc = subprocess.run([sys.executable, sa.__file__, str(path), str(bad)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"Error: cannot read image {bad}"]
+
+
+def test_nms_export_end_to_end_output_matches_pt(fall_weights, coco8_images, tmp_path):
+    """`--nms` puts NMS in the graph (output (B, N, 6)); the standalone runner reads it and still matches the .pt."""
+    result = export_model(fall_weights, "onnx", imgsz=160, nms=True, parity_images=coco8_images, parity_conf=0.1,
+                          out_dir=tmp_path)
+    det = sa.OnnxDetector(str(result.path))
+    (out,) = det.session.get_outputs()
+    assert out.shape[-1] == 6  # end-to-end layout, not (B, 4+nc, anchors)
+    standalone = result.parity.comparisons["standalone"]
+    assert result.parity.passed, result.parity.failures
+    assert standalone.compared > 0 and standalone.unmatched_reference == standalone.unmatched_exported == 0
+    # The graph dropped boxes under its baked conf (0.25), so the gate judged only boxes safely above it.
+    assert result.parity.conf == pytest.approx(0.25 + 0.01)

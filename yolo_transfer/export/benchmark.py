@@ -50,12 +50,12 @@ class BenchmarkReport:
 
     def to_markdown(self) -> str:
         batches = sorted({m.batch for r in self.results for m in r.model_only})
-        head = ["model", "format", "imgsz"] + [f"b{b} ms (img/s)" for b in batches] + ["end-to-end ms/img"]
+        head = ["model", "format", "input", "imgsz"] + [f"b{b} ms (img/s)" for b in batches] + ["end-to-end ms/img"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.results:
             cells = {m.batch: (f"{m.latency_ms:.2f} ({m.throughput_ips:.1f})" if m.latency_ms is not None
                                else m.note or "n/a") for m in r.model_only}
-            row = [Path(r.model).name, r.format, "x".join(map(str, r.imgsz))]
+            row = [Path(r.model).name, r.format, "dynamic" if r.dynamic else "static", "x".join(map(str, r.imgsz))]
             row += [cells.get(b, "n/a") for b in batches]
             row.append(f"{r.end_to_end_ms:.2f}" if r.end_to_end_ms is not None else "n/a")
             lines.append("| " + " | ".join(row) + " |")

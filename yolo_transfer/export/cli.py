@@ -20,6 +20,9 @@ FORMAT_NAMES = ("onnx", "engine", "openvino")  # kept literal so `--help` needs 
 @click.option("--batch", type=int, default=1, show_default=True, help="Batch size (the fixed batch when static).")
 @click.option("--imgsz", type=int, help="Input size (default: the size the checkpoint was trained at).")
 @click.option("--nms", is_flag=True, help="Put NMS inside the exported graph (output (B, N, 6)).")
+@click.option("--conf", type=float, default=0.25, show_default=True,
+              help="With --nms: score threshold baked into the graph (boxes below it are dropped).")
+@click.option("--iou", type=float, default=0.7, show_default=True, help="With --nms: NMS IoU baked into the graph.")
 @click.option("--parity/--no-parity", default=True, show_default=True, help="Run the parity gate.")
 @click.option("--parity-images", type=click.Path(), help="Image folder for the gate (default: --data val images, "
                                                          "else Ultralytics' sample images).")
@@ -27,8 +30,8 @@ FORMAT_NAMES = ("onnx", "engine", "openvino")  # kept literal so `--help` needs 
               help="Boxes scoring at least this on either side must match.")
 @click.option("--parity-max-images", type=int, default=32, show_default=True)
 @click.option("--out-dir", type=click.Path(), help="Where to write the export (default: beside the checkpoint).")
-def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, parity, parity_images, parity_conf,
-               parity_max_images, out_dir) -> None:
+def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, conf, iou, parity, parity_images,
+               parity_conf, parity_max_images, out_dir) -> None:
     """Export WEIGHTS (.pt) for deployment and prove the export gives the same boxes (parity gate).
 
     Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
@@ -37,10 +40,11 @@ def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, parit
     from yolo_transfer.export.export import export_model
 
     result = export_model(weights, fmt, half=half, int8=int8, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
-                          nms=nms, parity=parity, parity_images=parity_images, parity_conf=parity_conf,
+                          nms=nms, conf=conf, iou=iou, parity=parity, parity_images=parity_images, parity_conf=parity_conf,
                           parity_max_images=parity_max_images, out_dir=out_dir)
-    click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, imgsz {result.metadata['imgsz']}, "
-               f"{'dynamic' if result.metadata['dynamic'] else 'static'}) in {result.seconds:.1f}s")
+    meta = result.metadata
+    click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, imgsz {meta['imgsz']}, "
+               f"{'dynamic' if meta['dynamic'] else 'static'}) in {result.seconds:.1f}s")
     if result.parity is not None:
         result.raise_for_parity()
         click.echo(f"{result.parity.summary()}; report: {result.parity_path}")

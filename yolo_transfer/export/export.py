@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.export.formats import ExportFormat, get_format, precision_of
-from yolo_transfer.export.parity import ParityFailed, ParityReport, check_parity
+from yolo_transfer.export.parity import THRESHOLDS, ParityFailed, ParityReport, check_parity
 from yolo_transfer.utils.hashing import sha256_file
 from yolo_transfer.utils.io import atomic_write_yaml
 
@@ -123,13 +123,16 @@ def _imgsz(value: int | Sequence[int] | None, weights_args: dict) -> int | list[
 
 def export_model(weights: str | Path, format: str = "onnx", *, half: bool = False, int8: bool = False,
                  data: str | Path | None = None, dynamic: bool | None = None, batch: int = 1,
-                 imgsz: int | Sequence[int] | None = None, nms: bool = False, parity: bool = True,
+                 imgsz: int | Sequence[int] | None = None, nms: bool = False, conf: float = 0.25,
+                 iou: float = 0.7, parity: bool = True,
                  parity_images: str | Path | None = None, parity_conf: float = 0.25, parity_max_images: int = 32,
                  out_dir: str | Path | None = None, device: str | None = None) -> ExportResult:
     """Export `weights` to `format`, stamp provenance metadata, and run the parity gate (unless `parity=False`).
 
     `dynamic=None` uses the format's default (ONNX/OpenVINO dynamic, TensorRT static). `int8` calibrates on
-    `data`'s images. The export lands beside the checkpoint (or in `out_dir`); with the gate,
+    `data`'s images. `nms=True` bakes NMS with `conf`/`iou` into the graph: the graph then drops boxes below `conf`,
+    so the gate only judges boxes scoring at least `conf` plus the precision's score tolerance.
+    The export lands beside the checkpoint (or in `out_dir`); with the gate,
     `<export>.parity.{json,md,png}` land beside it. Check `result.passed` or call `result.raise_for_parity()`.
     """
     fmt: ExportFormat = get_format(format)
@@ -141,6 +144,12 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
         raise UserError(f"--data {data} not found: pass the data.yaml of your dataset")
     if batch < 1:
         raise UserError(f"--batch must be >= 1 (got {batch})")
+    if nms and not (0.0 < conf < 1.0 and 0.0 < iou < 1.0):
+        raise UserError(f"--conf and --iou baked into an --nms export must be in (0, 1) (got {conf}, {iou})")
+    if parity and not 0.0 < parity_conf <= 1.0:
+        raise UserError(f"--parity-conf must be in (0, 1] (got {parity_conf})")
+    if parity_images is not None and not Path(parity_images).exists():
+        raise UserError(f"--parity-images {parity_images} not found: pass an existing image folder or file")
     source = resolve_checkpoint(weights).resolve()
     dynamic = fmt.default_dynamic if dynamic is None else bool(dynamic)
     out_dir = Path(out_dir) if out_dir is not None else source.parent
@@ -153,11 +162,12 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
     build = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
         staged = build / source.name
+        shutil.copy2(source, staged)  # a copy, not a link: nothing the exporter does can touch the user's checkpoint
         try:
-            os.link(source, staged)  # same file system: no copy
-        except OSError:
-            shutil.copy2(source, staged)
-        model = YOLO(str(staged))
+            model = YOLO(str(staged))
+        except Exception as e:  # noqa: BLE001 - torch/pickle raise many types for a file that is not a checkpoint
+            raise UserError(f"{source}: cannot load it as an Ultralytics checkpoint ({type(e).__name__}: "
+                            f"{str(e).strip()[:200]})") from None
         if getattr(model, "task", "detect") != "detect":
             raise UserError(f"{source}: a '{model.task}' model; export supports detection checkpoints only")
         size = _imgsz(imgsz, dict(getattr(model.model, "args", {}) or {}))
@@ -165,6 +175,8 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
                     device=device or fmt.device, verbose=False)
         if precision != "fp32":
             args["quantize"] = 16 if precision == "fp16" else 8
+        if nms:
+            args.update(conf=conf, iou=iou)
         if data is not None:
             args["data"] = str(Path(data).resolve())
         try:
@@ -186,12 +198,14 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
         shutil.rmtree(build, ignore_errors=True)
 
     meta = {**extra, "imgsz": size, "dynamic": dynamic, "batch": batch, "nms": nms, "precision": precision}
+    if nms:  # boxes under the baked threshold are gone from the graph's output: judge only those safely above it
+        parity_conf = max(parity_conf, round(conf + THRESHOLDS[precision].max_score_error, 6))
     result = ExportResult(path=target, format=fmt.name, precision=precision, source=source, metadata=meta,
                           seconds=round(time.perf_counter() - t0, 2), args=args)
     if parity:
         report = check_parity(source, target, precision=precision, imgsz=size, images=parity_images, data=data,
-                              conf=parity_conf, max_images=parity_max_images,
-                              device="cpu" if fmt.device == "cpu" else fmt.device)
+                              conf=parity_conf, iou=iou, max_images=parity_max_images,
+                              device=device or fmt.device)
         result.parity = report
         result.parity_path = target.with_name(target.name + ".parity.json")
     return result
