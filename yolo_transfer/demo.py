@@ -31,5 +31,13 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 3, imgsz: int = 160, pro
          f"{t['params']['total']['total']:,} parameters; frozen tensors verified: {t['verification']['checked_tensors']}")
     m = result.metrics
     echo(f"val mAP50 {m.get('metrics/mAP50(B)', 0):.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', 0):.3f}")
-    echo(f"run folder: {result.run_dir} (transfer.json, transfer.md, results.png, weights/best.pt)")
-    return {"data": data, "train": result}
+    echo(f"run folder: {result.run_dir} (transfer.json, transfer.md, transfer.png, results.png, weights/best.pt)")
+
+    from yolo_transfer.export.export import export_model
+
+    # a few epochs of training give low scores, so the gate compares boxes from a low floor (else nothing to compare)
+    exp = export_model(result.best, "onnx", imgsz=imgsz, data=data, parity_conf=0.05)
+    echo(f"exported {exp.path}: {exp.parity.summary()}")
+    exp.raise_for_parity()
+    out = {"data": data, "train": result, "export": exp}
+    return out

@@ -215,3 +215,26 @@ def test_int8_onnx_calibrates_on_data_and_reports_int8_gate(tiny_run, synth_yaml
     assert report["precision"] == "int8" and report["thresholds"] == asdict(THRESHOLDS["int8"])
     assert "val split" in report["images_source"] and report["map50_95"] is not None
     assert _metadata(result.path)["source_sha256"] == sha256_file(tiny_run)
+
+
+def test_raw_outputs_prove_a_model_that_scores_no_box(tiny_run, synth_images, tmp_path):
+    """A barely trained model has no box above the gate's conf; the raw head outputs still have to match."""
+    from yolo_transfer.export.export import export_model
+    from yolo_transfer.export.parity import check_parity
+
+    res = export_model(tiny_run, "onnx", imgsz=64, parity_images=synth_images, parity_conf=0.99, out_dir=tmp_path)
+    assert res.parity.comparisons["ultralytics"].compared == 0
+    assert res.passed and res.parity.raw["box_px_max"] < 0.1 and res.parity.raw["score_max"] < 1e-3
+    # the same export judged against a different .pt (same architecture, other weights): raw outputs give it away
+    other = tmp_path / "other.pt"
+    from ultralytics import YOLO
+
+    m = YOLO(str(tiny_run))
+    import torch
+
+    with torch.no_grad():
+        for p in m.model.model[-1].parameters():
+            p.add_(0.05)
+    m.save(other)
+    bad = check_parity(other, res.path, images=synth_images, conf=0.99, imgsz=64, write=False)
+    assert not bad.passed and any("raw outputs differ" in f for f in bad.failures)

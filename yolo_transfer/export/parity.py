@@ -51,6 +51,11 @@ class Thresholds:
     max_map_diff: float  # |mAP50-95 ref - exported|, in points (0-100), only with a dataset
 
 
+# Raw head outputs of the same letterboxed tensors (before conf/NMS): max |box coordinate error| in input pixels and
+# max |class score error|. Independent of any confidence threshold, so it proves even a model that scores low.
+# None: not gated (INT8 moves raw scores by design; boxes and mAP judge it).
+RAW_THRESHOLDS: dict[str, tuple[float, float] | None] = {"fp32": (0.1, 1e-3), "fp16": (1.0, 1e-2), "int8": None}
+
 THRESHOLDS: dict[str, Thresholds] = {
     "fp32": Thresholds(min_iou=0.95, max_score_error=0.01, max_mean_score_error=0.002, max_unmatched_fraction=0.0,
                        max_map_diff=0.5),
@@ -193,6 +198,7 @@ class ParityReport:
     comparisons: dict[str, BoxComparison]
     map50_95: dict[str, float | None] | None = None
     failures: list[str] = field(default_factory=list)
+    raw: dict[str, float] | None = None  # raw head-output errors on identical tensors (ONNX)
 
     @property
     def passed(self) -> bool:
@@ -206,6 +212,8 @@ class ParityReport:
                 f"IoU min {_fmt(main.iou_min)}, score err max {_fmt(main.score_error_max)}")
         if self.map50_95:
             text += f", mAP50-95 diff {_fmt(self.map50_95.get('diff_points'))} pts"
+        if self.raw:
+            text += f", raw output err {self.raw['box_px_max']:.2g} px / {self.raw['score_max']:.2g}"
         text += ")"
         if self.failures:
             text += ": " + "; ".join(self.failures)
@@ -223,7 +231,8 @@ class ParityReport:
             "format": self.format, "precision": self.precision, "thresholds": asdict(self.thresholds),
             "conf": self.conf, "conf_floor": self.conf_floor, "nms_iou": self.iou, "pair_iou": PAIR_IOU,
             "imgsz": self.imgsz, "images_source": self.images_source, "preprocess": self.preprocess,
-            "comparisons": comps, "map50_95": self.map50_95,
+            "comparisons": comps, "map50_95": self.map50_95, "raw_output": self.raw,
+            "raw_thresholds": RAW_THRESHOLDS.get(self.precision),
         }
 
     def to_markdown(self) -> str:
@@ -257,6 +266,11 @@ class ParityReport:
             m = self.map50_95
             lines += ["", f"mAP50-95 on `{m.get('data')}`: reference {_fmt(m.get('reference'))}, exported "
                           f"{_fmt(m.get('exported'))}, difference {_fmt(m.get('diff_points'))} points"]
+        if self.raw:
+            lim = RAW_THRESHOLDS.get(self.precision)
+            lines += ["", f"Raw head outputs on identical letterboxed tensors (.pt in torch vs the export): max box "
+                          f"error {self.raw['box_px_max']:.3g} px, max score error {self.raw['score_max']:.3g}"
+                          + (f" (limits {lim[0]} px, {lim[1]})" if lim else " (not gated at this precision)")]
         if self.failures:
             lines += ["", "## What differed", ""] + [f"- {f}" for f in self.failures]
         return "\n".join(lines) + "\n"
@@ -385,6 +399,42 @@ def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: 
     return float(m.box.map) * 100.0
 
 
+def raw_output_error(reference: Path, exported: Path, images: Sequence[Path], shape: Sequence[int],
+                     rect: bool, max_images: int = 8) -> dict[str, float] | None:
+    """ONNX only: feed identical letterboxed tensors to the fused FP32 `.pt` (torch) and the export (onnxruntime).
+
+    Returns the max absolute error of box coordinates (pixels) and class scores over the raw head output, or None
+    when the output layouts differ (e.g. an `--nms` export, already judged on its boxes).
+    """
+    import cv2
+    import onnxruntime as ort
+    import torch
+    from ultralytics import YOLO
+
+    from yolo_transfer.export.standalone import preprocess
+
+    model = YOLO(str(reference)).model.float().fuse().eval()
+    sess = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    dtype = np.float16 if "float16" in inp.type else np.float32
+    batch = inp.shape[0] if isinstance(inp.shape[0], int) else 1
+    box_err = score_err = 0.0
+    for p in images[:max_images]:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        x, _ = preprocess([img] * batch, tuple(int(v) for v in shape), auto=rect)
+        with torch.no_grad():
+            a = model(torch.from_numpy(x))
+        a = (a[0] if isinstance(a, (list, tuple)) else a).float().numpy()
+        b = sess.run(None, {inp.name: x.astype(dtype)})[0].astype(np.float32)
+        if a.shape != b.shape:
+            return None
+        box_err = max(box_err, float(np.abs(a[:, :4] - b[:, :4]).max()))
+        score_err = max(score_err, float(np.abs(a[:, 4:] - b[:, 4:]).max()))
+    return {"box_px_max": box_err, "score_max": score_err}
+
+
 def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32",
                  imgsz: int | Sequence[int] | None = None, images: str | Path | None = None,
                  data: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, max_images: int = 32,
@@ -448,6 +498,16 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         own = judge(comparisons["standalone"], th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
         failures += ["standalone runner: the same differences"] if own and same else own
+    raw = raw_output_error(reference, exported, files, shape, dynamic) if fmt == "onnx" else None
+    limits = RAW_THRESHOLDS.get(precision)
+    if raw is not None and limits is not None:
+        raw_ok = raw["box_px_max"] <= limits[0] and raw["score_max"] <= limits[1]
+        if not raw_ok:
+            failures.append(f"raw outputs differ: box error {raw['box_px_max']:.3g} px (max {limits[0]}), "
+                            f"score error {raw['score_max']:.3g} (max {limits[1]})")
+        elif comparisons["ultralytics"].compared == 0:
+            # the boxes said nothing (a model that scores low), but the raw outputs prove the same function
+            failures = [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
     if exp_model.names and {int(k): str(v) for k, v in exp_model.names.items()} != names:
         failures.append("class names differ between the reference and the exported model")
 
@@ -467,6 +527,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
         conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
         images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
+        raw=raw,
     )
     if write:
         report.write(exported)
