@@ -47,7 +47,7 @@ def good_folder(tmp_path, coco8_images) -> Path:
 @pytest.fixture
 def bad_folder(good_folder) -> Path:
     """Good images plus a truncated JPEG, a zero-byte file and a text file named .jpg."""
-    donor = sorted(good_folder.rglob("*.jpg"))[0].read_bytes()
+    donor = min(good_folder.rglob("*.jpg")).read_bytes()
     (good_folder / "truncated.jpg").write_bytes(donor[: len(donor) // 2])
     (good_folder / "empty.jpg").write_bytes(b"")
     (good_folder / "notes.jpg").write_text("this is not an image\n")

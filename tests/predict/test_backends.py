@@ -78,3 +78,21 @@ def test_static_onnx_refuses_another_size(fall_pt, tmp_path):
     assert (model.imgsz, model.batch, model.fixed_batch) == ((64, 64), 1, True)
     with pytest.raises(UserError, match="fixed input of 64x64"):
         load_backend(onnx, imgsz=128)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs an NVIDIA GPU with CUDA")
+def test_pt_fp16_on_cuda_matches_cpu(fall_pt, coco8_yaml, tmp_path):
+    src = coco8_yaml.parent / "images"
+    predict(fall_pt, src, tmp_path / "cpu", imgsz=320, conf=0.25, device="cpu")
+    gpu = predict(fall_pt, src, tmp_path / "gpu", imgsz=320, conf=0.25, device="0", batch=8)
+    assert gpu.model["device"].startswith("cuda")
+    a, b = _dets(tmp_path / "cpu"), _dets(tmp_path / "gpu")
+    n = sum(len(d) for d in a.values())
+    assert n > 0 and sum(len(match(a[k], b[k], 0.9)[0]) for k in a) >= 0.9 * n  # FP16 moves boxes slightly

@@ -19,7 +19,7 @@ def tree(tmp_path):
     for rel in ["b.png", "a.JPG", "sub/c.bmp", "sub/deeper/d.tif", "sub/e.webp", "sub/f.tiff", "g.jpeg"]:
         p = tmp_path / "src" / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        ok, buf = cv2.imencode(os.path.splitext(rel)[1].lower(), img)
+        _, buf = cv2.imencode(os.path.splitext(rel)[1].lower(), img)
         p.write_bytes(buf.tobytes())
     (tmp_path / "src" / "readme.txt").write_text("not an image")
     (tmp_path / "src" / "labels.json").write_text("{}")
@@ -63,7 +63,7 @@ def test_bad_sources_raise_one_line_user_errors(tmp_path, make, match):
 
 
 def test_read_image_reasons(tmp_path):
-    ok, buf = cv2.imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))
+    _, buf = cv2.imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))
     data = buf.tobytes()
     (tmp_path / "ok.jpg").write_bytes(data + b"\x00" * 100)  # padding after the end marker is fine
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) - 40])

@@ -95,7 +95,7 @@ def test_writer_output(run_all, name):
 
 
 def test_summary_counts_match_records(run_all):
-    src, out, summary, records = run_all
+    _, out, summary, records = run_all
     per_class = {}
     for r in records:
         for d in r["detections"]:

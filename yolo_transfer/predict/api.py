@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.predict.resume import STATE_DIR, Ledger, check_run
+from yolo_transfer.predict.resume import Ledger, check_run
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
 
 ENGINES = ("local", "ray")
@@ -69,6 +69,21 @@ def _model_id(path: Path) -> str:
     return f"folder:{st}"
 
 
+def _open_writers(out: Path, fmts: Sequence[str], names: dict, state) -> list:
+    """The chosen writers plus the errors file, each resumed at its committed size (or started fresh)."""
+    from yolo_transfer.predict.writers import WRITERS, ErrorsWriter
+
+    writers = [WRITERS[f](out, names) for f in fmts] + [ErrorsWriter(out, names)]
+    try:
+        for w in writers:
+            w.start(state.offsets.get(w.name) if state.commits else None)
+    except BaseException:
+        for w in writers:
+            w.close()
+        raise
+    return writers
+
+
 def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike, *,
             backend: str | None = None, imgsz: int | None = None, batch: int = 8, conf: float = 0.25,
             iou: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None, device: str | None = None,
@@ -87,7 +102,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     from yolo_transfer.predict.pipeline import InferenceSettings, Predictor, run_local
     from yolo_transfer.predict.sink import Sink
     from yolo_transfer.predict.sources import list_images
-    from yolo_transfer.predict.writers import WRITERS, ErrorsWriter, parse_formats
+    from yolo_transfer.predict.writers import SUMMARY_FILES, owned_names, parse_formats
     from yolo_transfer.utils.progress import progress
 
     if engine not in ENGINES:
@@ -111,21 +126,17 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
                                  tile=tile, tile_overlap=tile_overlap)
     run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}}
-    check_run(out, run, overwrite)
+    check_run(out, run, overwrite, owned_names())
 
     ledger = Ledger(out)
     state = ledger.load()
     todo = [r for r in refs if r.path not in state.done]
-    writers = [WRITERS[f](out, model.names) for f in fmts] + [ErrorsWriter(out, model.names)]
-    try:
-        for w in writers:
-            w.start(state.offsets.get(w.name) if state.commits else None)
-    except BaseException:
-        for w in writers:
-            w.close()
-        raise
+    writers = _open_writers(out, fmts, model.names, state)
     predictor = Predictor(model, settings, keep_images=any(w.needs_image for w in writers))
-    n_workers = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
+    # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
+    # on a big machine gets up to 8 decoders.
+    n_workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) // 2))
+    model.warmup()
 
     bar = progress(total=len(refs), initial=len(refs) - len(todo), desc="predict", unit="img",
                    disable=None if show_progress is None else not show_progress)
@@ -156,19 +167,20 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
         for w in writers:
             w.close()
     total = ledger.load()
-    complete = all(r.path in total.done for r in refs)
+    session = sink.ok + sink.errors
     summary = PredictSummary(
-        out=str(out), complete=complete, images=len(refs), processed=total.ok, errors=total.errors,
-        detections=sum(total.per_class.values()),
+        out=str(out), complete=all(r.path in total.done for r in refs), images=len(refs), processed=total.ok,
+        errors=total.errors, detections=sum(total.per_class.values()),
         per_class={model.names.get(k, str(k)): v for k, v in sorted(total.per_class.items())},
         images_with_detections=total.images_with_detections, seconds=round(total.seconds, 3),
-        images_per_second=round((sink.ok + sink.errors) / elapsed, 3) if elapsed > 0 else 0.0,
-        this_session={"images": sink.ok + sink.errors, "errors": sink.errors, "seconds": round(elapsed, 3),
+        images_per_second=round(session / elapsed, 3) if elapsed > 0 else 0.0,
+        this_session={"images": session, "errors": sink.errors, "seconds": round(elapsed, 3),
                       "resumed_from": len(refs) - len(todo)},
         model={"weights": str(wpath), **model.describe()},
         settings={**run, "engine": engine, "workers": n_workers},
-        outputs=[str(p) for p in outputs] + [str(out / "summary.json"), str(out / "summary.md")],
+        outputs=[str(p) for p in outputs] + [str(out / name) for name in SUMMARY_FILES],
     )
-    atomic_write_json(out / "summary.json", asdict(summary))
-    atomic_write_text(out / "summary.md", summary.to_markdown())
+    summary_json, summary_md = SUMMARY_FILES
+    atomic_write_json(out / summary_json, asdict(summary))
+    atomic_write_text(out / summary_md, summary.to_markdown())
     return summary

@@ -12,18 +12,20 @@ numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the 
 from __future__ import annotations
 
 import os
+import queue
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from yolo_transfer.errors import UserError
 
-BACKENDS: dict[str, type["Backend"]] = {}
+BACKENDS: dict[str, type[Backend]] = {}
 
 
-def register(cls: type["Backend"]) -> type["Backend"]:
+def register(cls: type[Backend]) -> type[Backend]:
     BACKENDS[cls.name] = cls
     return cls
 
@@ -50,6 +52,7 @@ class Backend(ABC):
     batch: int
     fixed_batch: bool = False
     device: str = "cpu"
+    streams: int = 1  # batches the backend can run at once (its `infer` is then called from several threads)
 
     @classmethod
     def accepts(cls, path: Path) -> bool:
@@ -58,6 +61,10 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
         """`x`: float32 NCHW RGB in [0, 1] of shape `(n, 3, *imgsz)` -> raw output as float32 numpy."""
+
+    def warmup(self) -> None:
+        """One zero batch: first-call allocations and kernel selection happen before the clock starts."""
+        self.infer(np.zeros((self.batch, 3, *self.imgsz), np.float32))
 
     def describe(self) -> dict:
         return {"backend": self.name, "imgsz": list(self.imgsz), "batch": self.batch, "device": self.device,
@@ -100,6 +107,17 @@ class OnnxBackend(Backend):
         except Exception as e:  # onnxruntime raises its own types for corrupt or non-ONNX files
             raise UserError(f"{path}: cannot load as an ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
         det = self.detector
+        cores = os.cpu_count() or 1
+        if self.device == "cpu" and cores >= 2:
+            # Throughput mode: two sessions with half the cores each, fed two batches at once, beat one session
+            # spreading every op over all cores (measured +2..13% on 2 cores, YOLOv8s 640), and leave no idle
+            # gaps between ops. OnnxDetector takes no session options, so the sessions are opened here.
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = max(1, cores // 2)
+            self.streams = 2
+            self._free: queue.Queue = queue.Queue()
+            for _ in range(self.streams):
+                self._free.put(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
         self.names = det.names or {}
         self.imgsz = _check_imgsz(imgsz, det.imgsz, det.dynamic, path)
         self.fixed_batch = det.static_batch is not None
@@ -107,7 +125,12 @@ class OnnxBackend(Backend):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         det = self.detector
-        out = det.session.run(None, {det.input_name: x.astype(det.input_dtype, copy=False)})[0]
+        session = self._free.get() if self.streams > 1 else det.session
+        try:
+            out = session.run(None, {det.input_name: x.astype(det.input_dtype, copy=False)})[0]
+        finally:
+            if self.streams > 1:
+                self._free.put(session)
         return out.astype(np.float32, copy=False)
 
 

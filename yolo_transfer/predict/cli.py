@@ -23,7 +23,7 @@ from yolo_transfer.predict.writers import WRITERS
 @click.option("--classes", default=None, help="Keep only these class ids, e.g. 0,2.")
 @click.option("--device", default=None, help="cpu, 0, cuda:1 ... (default: first GPU if any, else CPU).")
 @click.option("--half/--no-half", default=None, help="FP16 (default: on for CUDA with .pt/.engine).")
-@click.option("--workers", type=int, default=None, help="Decode threads (default: min(4, CPU count)).")
+@click.option("--workers", type=int, default=None, help="Decode threads (default: half the CPU cores, at most 8).")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=None,
               help="Force a backend (default: from the WEIGHTS suffix).")
 @click.option("--tile", is_flag=True, help="Slice images larger than the model input into overlapping tiles.")

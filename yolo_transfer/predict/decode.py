@@ -29,7 +29,10 @@ def read_image(path: str) -> np.ndarray:
         raise BadImage("empty file (0 bytes)")
     if data[:2] == _JPEG_SOI and data[-_EOI_WINDOW:].rfind(_JPEG_EOI) < 0:
         raise BadImage(f"truncated JPEG: no end-of-image marker ({len(data)} bytes)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. more pixels than OpenCV's safety limit, or a codec failing mid-file
+        raise BadImage(f"decoder failed: {str(e).strip().splitlines()[-1][:200]}") from None
     if img is None:
         raise BadImage(f"not a decodable image ({len(data)} bytes, starts with {data[:8]!r})")
     if img.size == 0:

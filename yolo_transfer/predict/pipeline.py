@@ -10,9 +10,9 @@ is bounded too. `Predictor` holds the model-side half (also used by each Ray act
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +22,12 @@ from yolo_transfer.predict.backends import Backend
 from yolo_transfer.predict.decode import BadImage, read_image
 from yolo_transfer.predict.sources import ImageRef
 from yolo_transfer.predict.tiling import merge_windows, tile_windows
+
+
+def to_blob(img_bgr: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, Meta]:
+    """One image -> `(float32 (1,3,h,w) RGB in [0,1], Meta)` via standalone's `preprocess` (one way to letterbox)."""
+    x, (meta,) = preprocess([img_bgr], shape)
+    return x, meta
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,9 @@ class _Prepared:
 
     ref: ImageRef
     shape: tuple[int, int] | None = None
-    blobs: list[np.ndarray] = field(default_factory=list)
-    metas: list[Meta] = field(default_factory=list)
+    crops: list[np.ndarray | None] = field(default_factory=list)  # uint8 views, converted when batched
+    blobs: list[np.ndarray | None] = field(default_factory=list)
+    metas: list[Meta | None] = field(default_factory=list)
     offsets: list[tuple[int, int]] = field(default_factory=list)
     image: np.ndarray | None = None
     error: str | None = None
@@ -79,30 +86,44 @@ class Predictor:
         h, w = img.shape[:2]
         p.shape = (h, w)
         windows = tile_windows(h, w, self.backend.imgsz, self.settings.tile_overlap) if self.settings.tile else []
-        crops = [(img, (0, 0))] + [(img[y0:y1, x0:x1], (x0, y0)) for x0, y0, x1, y1 in windows]
-        for crop, offset in crops:
-            # One image per preprocess call: the letterbox and float conversion run here, in the worker thread.
-            blob, (meta,) = preprocess([crop], self.backend.imgsz)
-            p.blobs.append(blob)
-            p.metas.append(meta)
-            p.offsets.append(offset)
+        blob, meta = to_blob(img, self.backend.imgsz)  # the whole image, converted here in the worker thread
+        p.crops, p.blobs, p.metas, p.offsets = [None], [blob], [meta], [(0, 0)]
+        for x0, y0, x1, y1 in windows:
+            # Tiles stay uint8 views until their batch: a slide with a thousand tiles must not hold a thousand
+            # float copies at once.
+            p.crops.append(img[y0:y1, x0:x1])
+            p.blobs.append(None)
+            p.metas.append(None)
+            p.offsets.append((x0, y0))
         p.parts = [None] * len(p.blobs)
         p.left = len(p.blobs)
         if self.keep_images:
             p.image = img
         return p
 
-    def _infer(self, crops: Sequence[tuple[_Prepared, int]]) -> None:
+    def _batch(self, crops: Sequence[tuple[_Prepared, int]]) -> tuple[np.ndarray, list[Meta]]:
         b = self.backend
-        x = np.concatenate([p.blobs[k] for p, k in crops])
+        for p, k in crops:
+            if p.blobs[k] is None:
+                p.blobs[k], p.metas[k] = to_blob(p.crops[k], b.imgsz)
+                p.crops[k] = None
+        x = crops[0][0].blobs[crops[0][1]] if len(crops) == 1 else np.concatenate([p.blobs[k] for p, k in crops])
         if b.fixed_batch and len(x) < b.batch:  # static input: pad the last batch, postprocess ignores the rows
             x = np.concatenate([x, np.zeros((b.batch - len(x), *x.shape[1:]), x.dtype)])
+        for p, k in crops:
+            p.blobs[k] = None  # the batch holds the pixels now; free the per-image copy
+        return x, [p.metas[k] for p, k in crops]
+
+    def _model(self, x: np.ndarray, metas: list[Meta]) -> list[tuple]:
+        """Model call + NMS; thread-safe, so `backend.streams` batches can run at once."""
         s = self.settings
-        outs = postprocess(b.infer(x), [p.metas[k] for p, k in crops], conf=s.conf, iou=s.iou, max_det=s.max_det,
+        return postprocess(self.backend.infer(x), metas, conf=s.conf, iou=s.iou, max_det=s.max_det,
                            agnostic=s.agnostic, classes=s.classes)
+
+    @staticmethod
+    def _assign(crops: Sequence[tuple[_Prepared, int]], outs: list[tuple]) -> None:
         for (p, k), (xyxy, scores, cids) in zip(crops, outs):
             p.parts[k] = Detections(xyxy, scores, cids)
-            p.blobs[k] = None  # free the float input as soon as it is used
             p.left -= 1
 
     def _finish(self, p: _Prepared) -> ImageResult:
@@ -118,22 +139,40 @@ class Predictor:
         """Batch the crops of `prepared` images; yield each image's result, in input order, once all its crops ran."""
         waiting: deque[_Prepared] = deque()
         crops: list[tuple[_Prepared, int]] = []
-        size = self.backend.batch
+        size, streams = self.backend.batch, max(1, self.backend.streams)
+        inflight: deque = deque()  # (crops, future) in submission order, at most `streams` of them
+        pool = ThreadPoolExecutor(streams, thread_name_prefix="model") if streams > 1 else None
 
-        def drain() -> Iterator[ImageResult]:
+        def launch(batch: list[tuple[_Prepared, int]]) -> None:
+            x, metas = self._batch(batch)
+            if pool is None:
+                self._assign(batch, self._model(x, metas))
+            else:
+                inflight.append((batch, pool.submit(self._model, x, metas)))
+
+        def settle(limit: int) -> Iterator[ImageResult]:
+            # Results are assigned here, in the feeding thread and in order, so no bookkeeping is shared.
+            while len(inflight) > limit:
+                batch, fut = inflight.popleft()
+                self._assign(batch, fut.result())
             while waiting and waiting[0].left == 0:
                 yield self._finish(waiting.popleft())
 
-        for p in prepared:
-            waiting.append(p)
-            crops.extend((p, k) for k in range(len(p.blobs)))
-            while len(crops) >= size:
-                self._infer(crops[:size])
-                del crops[:size]
-            yield from drain()
-        if crops:
-            self._infer(crops)
-        yield from drain()
+        try:
+            for p in prepared:
+                waiting.append(p)
+                crops.extend((p, k) for k in range(len(p.blobs)))
+                while len(crops) >= size:
+                    launch(crops[:size])
+                    del crops[:size]
+                    yield from settle(streams - 1)
+                yield from settle(streams - 1)
+            if crops:
+                launch(crops)
+            yield from settle(0)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def predict_refs(self, refs: Iterable[ImageRef]) -> list[ImageResult]:
         """Serial convenience (used by Ray actors, which get their parallelism from the actor pool)."""
@@ -143,7 +182,9 @@ class Predictor:
 def run_local(predictor: Predictor, refs: Sequence[ImageRef], workers: int = 2,
               prefetch: int | None = None) -> Iterator[ImageResult]:
     """Decode in `workers` threads (OpenCV releases the GIL) while the model runs on the batch before."""
-    prefetch = prefetch or max(2 * predictor.backend.batch, 4 * workers)
+    if prefetch is None:
+        # Tiled runs are for very large images: keep only a few decoded at a time.
+        prefetch = workers + 1 if predictor.settings.tile else max(2 * predictor.backend.batch, 4 * workers)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
         window: deque = deque()
 

@@ -12,8 +12,8 @@ Install with `pip install 'yolo-transfer[distributed]'`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -89,8 +89,8 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
         ds = ray.data.from_items([{"path": r.path, "rel": r.rel} for r in refs],
                                  override_num_blocks=max(1, min(len(refs) // max(model.batch, 1), 8 * n)))
         ds = ds.map_batches(
-            RayPredictor, batch_format="numpy", batch_size=max(model.batch, 1), compute=ray.data.ActorPoolStrategy(size=n),
-            num_gpus=1 if gpus else 0,
+            RayPredictor, batch_format="numpy", batch_size=max(model.batch, 1),
+            compute=ray.data.ActorPoolStrategy(size=n), num_gpus=1 if gpus else 0,
             fn_constructor_kwargs=dict(weights=str(Path(weights).resolve()), backend=model.name,
                                        imgsz=model.imgsz, batch=model.batch, settings=s,
                                        device="0" if gpus else "cpu", half=half),

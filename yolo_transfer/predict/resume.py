@@ -24,9 +24,6 @@ from yolo_transfer.utils.io import atomic_write_json
 STATE_DIR = ".state"
 LEDGER = "ledger.jsonl"
 RUN = "run.json"
-# Outputs a run may have created; `--overwrite` removes exactly these, never other files in the folder.
-OWNED = ("predictions.jsonl", "predictions.csv", "errors.jsonl", "coco_results.json", "coco_images.json",
-         "summary.json", "summary.md", "annotated", "crops", STATE_DIR)
 
 
 @dataclass
@@ -92,9 +89,9 @@ class Ledger:
             self.f = None
 
 
-def clear_outputs(out: Path) -> None:
-    """`--overwrite`: remove what a previous run wrote (only our own names)."""
-    for name in OWNED:
+def clear_outputs(out: Path, owned: tuple[str, ...]) -> None:
+    """`--overwrite`: remove what a previous run wrote (only the names in `owned`, never other files)."""
+    for name in (*owned, STATE_DIR):
         p = out / name
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
@@ -102,14 +99,15 @@ def clear_outputs(out: Path) -> None:
             p.unlink()
 
 
-def check_run(out: Path, run: dict, overwrite: bool) -> bool:
+def check_run(out: Path, run: dict, overwrite: bool, owned: tuple[str, ...]) -> bool:
     """Prepare `out` for this run; return True when it resumes an earlier one.
 
-    Raises `UserError` when `out` holds a run with different model/settings and `overwrite` is False.
+    `owned`: the file and folder names a run writes. Raises `UserError` when `out` holds a run with different
+    model/settings, or outputs without a ledger, and `overwrite` is False.
     """
     path = out / STATE_DIR / RUN
     if overwrite:
-        clear_outputs(out)
+        clear_outputs(out, owned)
     elif path.exists():
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
@@ -121,7 +119,7 @@ def check_run(out: Path, run: dict, overwrite: bool) -> bool:
             raise UserError(f"{out} holds a run with different {k} ({previous.get(k)!r}, now {run[k]!r}); resume "
                             f"with the same settings, use another --out, or add --overwrite to start over")
         return True
-    elif (out / "predictions.jsonl").exists() or (out / "summary.json").exists():
-        raise UserError(f"{out} holds predictions without a resume ledger; use another --out or add --overwrite")
+    elif found := [n for n in owned if (out / n).exists()]:
+        raise UserError(f"{out} holds {found[0]} but no resume ledger; use another --out or add --overwrite")
     atomic_write_json(path, run)
     return False

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from yolo_transfer.predict.pipeline import ImageResult
 from yolo_transfer.predict.resume import Ledger
@@ -37,7 +37,7 @@ class Sink:
         self._t_last = time.perf_counter()
         self._thread = threading.Thread(target=self._loop, name="predict-writer", daemon=True)
 
-    def __enter__(self) -> "Sink":
+    def __enter__(self) -> Sink:
         self.ledger.open()
         self._thread.start()
         return self

@@ -2,19 +2,20 @@
 
 Each tile is cut at the model's input size (no downscaling), neighbouring tiles overlap by `overlap` of a tile so an
 object on a seam is whole in at least one tile, and a downscaled pass over the whole image is added for objects
-larger than a tile. Merging the windows' boxes: class-aware NMS (IoU) as everywhere else, plus one rule NMS lacks:
-a box mostly inside a higher-scored box of the same class from *another* window (intersection over the smaller
-box > `ios`) is the same object cut by a tile edge, and is dropped. Within one window NMS alone decides, so
-genuinely overlapping neighbours are kept as the model reported them.
+larger than a tile. Merging the windows' boxes: the shared class-aware NMS (IoU), then one rule NMS lacks: a box
+mostly inside a higher-scored box of the same class from *another* window (intersection over the smaller box >
+`ios`) is the same object cut by a tile edge, and is dropped. Within one window NMS alone decides, so genuinely
+overlapping neighbours are kept as the model reported them.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from yolo_transfer.detections import Detections
+from yolo_transfer.export.standalone import MAX_WH, nms
 
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
 
@@ -51,17 +52,13 @@ def merge_windows(parts: Sequence[Detections], offsets: Sequence[tuple[int, int]
     merged = Detections.merge(shifted)
     if not len(merged):
         return merged
-    window = np.concatenate(window)
-    b, cls = merged.xyxy, merged.class_id
-    area = (b[:, 2:] - b[:, :2]).clip(0).prod(1)
-    order = np.argsort(-merged.confidence, kind="stable")
-    keep = []
-    while order.size and len(keep) < max_det:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        inter = (np.minimum(b[i, 2:], b[rest, 2:]) - np.maximum(b[i, :2], b[rest, :2])).clip(0).prod(1)
-        same = cls[rest] == cls[i]
-        over_iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9) > iou
-        over_ios = (inter / np.maximum(np.minimum(area[i], area[rest]), 1e-9) > ios) & (window[rest] != window[i])
-        order = rest[~(same & (over_iou | over_ios))]
-    return merged[np.asarray(keep, np.int64)]
+    keep = nms(merged.xyxy + merged.class_id[:, None].astype(np.float32) * MAX_WH, merged.confidence, iou)
+    kept, window = merged[keep], np.concatenate(window)[keep]  # highest score first
+    b = kept.xyxy
+    inter = (np.minimum(b[:, None, 2:], b[None, :, 2:]) - np.maximum(b[:, None, :2], b[None, :, :2])).clip(0).prod(-1)
+    area = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    inside = inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9) > ios
+    # Box j goes when a higher-scored box i (i < j) of its class, from another window, mostly covers it.
+    cut = inside & (kept.class_id[:, None] == kept.class_id[None, :]) & (window[:, None] != window[None, :])
+    dropped = np.triu(cut, k=1).any(0)
+    return kept[~dropped][:max_det]

@@ -13,27 +13,29 @@ import io
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO, ClassVar, Mapping
+from typing import BinaryIO, ClassVar
 
 import cv2
 import numpy as np
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.predict.pipeline import ImageResult
+from yolo_transfer.predict.resume import STATE_DIR
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json
 
-WRITERS: dict[str, type["Writer"]] = {}
-STATE_DIR = ".state"
+WRITERS: dict[str, type[Writer]] = {}
 
 
-def register(cls: type["Writer"]) -> type["Writer"]:
+def register(cls: type[Writer]) -> type[Writer]:
     WRITERS[cls.name] = cls
     return cls
 
 
 class Writer:
     name: ClassVar[str]
+    owns: ClassVar[tuple[str, ...]] = ()  # names in --out this writer creates (what --overwrite removes)
     needs_image: ClassVar[bool] = False  # the pipeline keeps decoded images only when a writer draws on them
 
     def __init__(self, out: Path, names: Mapping[int, str]):
@@ -118,6 +120,7 @@ class JsonlWriter(_StreamWriter):
 
     name = "jsonl"
     filename = "predictions.jsonl"
+    owns = (filename,)
 
     def encode(self, r: ImageResult) -> bytes:
         if r.error is not None:
@@ -133,6 +136,7 @@ class CsvWriter(_StreamWriter):
 
     name = "csv"
     filename = "predictions.csv"
+    owns = (filename,)
     columns = ("image", "width", "height", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")
     header = (",".join(columns) + "\n").encode()
 
@@ -155,6 +159,7 @@ class ErrorsWriter(_StreamWriter):
 
     name = "errors"
     filename = "errors.jsonl"
+    owns = (filename,)
 
     def encode(self, r: ImageResult) -> bytes:
         return _line({"image": r.ref.path, "error": r.error}) if r.error is not None else b""
@@ -171,6 +176,7 @@ class CocoWriter(_StreamWriter):
 
     name = "coco"
     filename = f"{STATE_DIR}/coco.journal.jsonl"  # streamed journal; the JSON files are assembled at the end
+    owns = ("coco_results.json", "coco_images.json")
 
     def encode(self, r: ImageResult) -> bytes:
         if r.error is not None:
@@ -223,6 +229,7 @@ class AnnotatedImageWriter(Writer):
     """`annotated/<path relative to SOURCE>`: the image with its boxes and labels drawn (same format as input)."""
 
     name = "images"
+    owns = ("annotated",)
     needs_image = True
 
     def write(self, r: ImageResult) -> None:
@@ -248,6 +255,7 @@ class CropWriter(Writer):
     """`crops/<class name>/<path relative to SOURCE without suffix>_<k>.jpg`: each detected box cut out."""
 
     name = "crops"
+    owns = ("crops",)
     needs_image = True
 
     def write(self, r: ImageResult) -> None:
@@ -260,11 +268,19 @@ class CropWriter(Writer):
             x2, y2 = int(np.ceil(box[2])), int(np.ceil(box[3]))
             crop = r.image[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
             if crop.size:
-                ok, buf = cv2.imencode(".jpg", crop)
+                _, buf = cv2.imencode(".jpg", crop)
                 atomic_write_bytes(self.out / "crops" / _safe(self.class_name(cid)) / f"{stem}_{k}.jpg", buf.tobytes())
 
     def finish(self) -> list[Path]:
         return [self.out / "crops"]
+
+
+SUMMARY_FILES = ("summary.json", "summary.md")
+
+
+def owned_names() -> tuple[str, ...]:
+    """Every name a run may create in --out, whatever its formats."""
+    return (*(n for cls in (*WRITERS.values(), ErrorsWriter) for n in cls.owns), *SUMMARY_FILES)
 
 
 def parse_formats(formats: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
