@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import yaml
 
 from yolo_transfer.anatomy import PARTS, Anatomy
 from yolo_transfer.errors import UserError
@@ -263,14 +262,11 @@ def _kwargs(name: str, fn: PresetFn, arg: str) -> dict:
 def load_presets_file(path: str | Path | None) -> dict[str, dict]:
     if not path:
         return {}
+    from yolo_transfer.utils.io import read_yaml_mapping
+
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"presets file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"presets file {p}: invalid YAML ({str(e).splitlines()[0]})")
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+    data = read_yaml_mapping(p, "presets file")
+    if not all(isinstance(v, dict) for v in data.values()):
         raise UserError(f"presets file {p}: expected a mapping of preset name -> settings")
     clash = set(data) & set(REGISTRY)
     if clash:

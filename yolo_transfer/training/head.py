@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Mapping
 
 import torch
-import yaml
 
 from yolo_transfer.errors import UserError
 
@@ -20,14 +19,11 @@ from yolo_transfer.errors import UserError
 def load_class_map(path: str | Path | None) -> dict[str, str]:
     if not path:
         return {}
+    from yolo_transfer.utils.io import read_yaml_mapping
+
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"class map file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise UserError(f"class map {p}: invalid YAML ({str(e).splitlines()[0]})")
-    if not isinstance(data, dict) or not all(isinstance(v, (str, int)) for v in data.values()):
+    data = read_yaml_mapping(p, "class map")
+    if not all(isinstance(v, (str, int)) for v in data.values()):
         raise UserError(f"class map {p}: expected 'target_class: source_class' lines")
     return {str(k): str(v) for k, v in data.items()}
 

@@ -85,3 +85,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
+    """A user's YAML file that must hold a mapping; every problem is one line naming `what` and the file."""
+    from yolo_transfer.errors import UserError
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} {p}: invalid YAML ({str(e).splitlines()[0]})")
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {p}: expected a mapping at the top level")
+    return data
