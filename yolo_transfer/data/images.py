@@ -16,6 +16,7 @@ from pathlib import Path
 import imagehash
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from yolo_transfer.utils.imagefile import jpeg_file_cut_short
 from yolo_transfer.utils.progress import progress
 
 _SWAP_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
@@ -64,11 +65,8 @@ def probe_image(path: str | Path) -> ImageProbe:
         msg = str(e) or type(e).__name__
         probe.error = ("truncated image: " if "truncated" in msg else "unreadable image: ") + msg
         return probe
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        with open(path, "rb") as f:
-            f.seek(-2, 2)
-            if f.read() != b"\xff\xd9":
-                probe.warning = "JPEG has no end-of-image marker (possibly cut short; it still decodes)"
+    if jpeg_file_cut_short(path):
+        probe.warning = "JPEG has no end-of-image marker (possibly cut short; it still decodes)"
     return probe
 
 

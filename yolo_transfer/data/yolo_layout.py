@@ -109,7 +109,8 @@ def load_data_yaml(path: str | Path) -> DataYaml:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise UserError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML ({getattr(e, 'problem', e)})")
+        raise UserError(f"data YAML {path}:{mark.line + 1 if mark else 1}: not readable YAML "
+                        f"({getattr(e, 'problem', e)})")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with train/val/names keys; is this a dataset YAML?")
     lines = _key_lines(text)
@@ -133,10 +134,15 @@ def load_data_yaml(path: str | Path) -> DataYaml:
     if "nc" in data and names and data["nc"] != len(names):
         problems.append((lines.get("nc", 1), f"nc is {data['nc']} but 'names' has {len(names)} entries"))
 
-    # Dataset root as Ultralytics resolves it: `path:` (relative to the working directory) else the YAML's folder.
+    # Dataset root exactly as Ultralytics resolves it (so what `check` accepts is what trains): `path:` else the
+    # YAML's folder; a relative root that does not exist from the working directory is taken under DATASETS_DIR.
     root = Path(data["path"]) if data.get("path") else path.parent
     if not root.is_absolute():
-        root = root.resolve() if root.exists() else (path.parent / root).resolve()
+        if not root.exists():
+            from ultralytics.utils import DATASETS_DIR
+
+            root = DATASETS_DIR / root
+        root = root.resolve()
     splits: dict[str, list[Path]] = {}
     for key in SPLITS:
         value = data.get(key)

@@ -399,21 +399,24 @@ def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: 
     return float(m.box.map) * 100.0
 
 
-def raw_output_error(reference: Path, exported: Path, images: Sequence[Path], shape: Sequence[int],
+def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], shape: Sequence[int],
                      rect: bool, max_images: int = 8) -> dict[str, float] | None:
     """ONNX only: feed identical letterboxed tensors to the fused FP32 `.pt` (torch) and the export (onnxruntime).
+
+    `reference` is the loaded Ultralytics `YOLO` of the `.pt` (already in hand in `check_parity`); a copy is fused.
 
     Returns the max absolute error of box coordinates (pixels) and class scores over the raw head output, or None
     when the output layouts differ (e.g. an `--nms` export, already judged on its boxes).
     """
+    import copy
+
     import cv2
     import onnxruntime as ort
     import torch
-    from ultralytics import YOLO
 
     from yolo_transfer.export.standalone import preprocess
 
-    model = YOLO(str(reference)).model.float().fuse().eval()
+    model = copy.deepcopy(reference.model).float().fuse().eval()
     sess = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     dtype = np.float16 if "float16" in inp.type else np.float32
@@ -498,7 +501,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         own = judge(comparisons["standalone"], th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
         failures += ["standalone runner: the same differences"] if own and same else own
-    raw = raw_output_error(reference, exported, files, shape, dynamic) if fmt == "onnx" else None
+    raw = raw_output_error(ref_model, exported, files, shape, dynamic) if fmt == "onnx" else None
     limits = RAW_THRESHOLDS.get(precision)
     if raw is not None and limits is not None:
         raw_ok = raw["box_px_max"] <= limits[0] and raw["score_max"] <= limits[1]

@@ -208,12 +208,13 @@ class OnnxDetector:
     predictor's behaviour) and runs images one at a time.
     """
 
-    def __init__(self, path: str, providers: Sequence[str] | None = None, rect: bool = False):
+    def __init__(self, path: str, providers: Sequence[str] | None = None, rect: bool = False,
+                 session_options: ort.SessionOptions | None = None):
         self.path = str(path)
         available = ort.get_available_providers()
         providers = list(providers) if providers else [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                                                        if p in available]
-        self.session = ort.InferenceSession(self.path, providers=providers)
+        self.session = ort.InferenceSession(self.path, session_options, providers=providers)
         self.metadata = read_metadata(self.session)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

@@ -102,22 +102,25 @@ class OnnxBackend(Backend):
             providers = ["CPUExecutionProvider"] if device else None
             self.device = "cpu" if device else ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers()
                                                  else "cpu")
-        try:
-            self.detector = OnnxDetector(str(path), providers=providers)
-        except Exception as e:  # onnxruntime raises its own types for corrupt or non-ONNX files
-            raise UserError(f"{path}: cannot load as an ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
-        det = self.detector
         cores = os.cpu_count() or 1
+        opts = None
         if self.device == "cpu" and cores >= 2:
             # Throughput mode: two sessions with half the cores each, fed two batches at once, beat one session
             # spreading every op over all cores (measured +2..13% on 2 cores, YOLOv8s 640), and leave no idle
-            # gaps between ops. OnnxDetector takes no session options, so the sessions are opened here.
+            # gaps between ops. The detector's own session is the first of the two.
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = max(1, cores // 2)
+            providers = ["CPUExecutionProvider"]
             self.streams = 2
+        try:
+            self.detector = OnnxDetector(str(path), providers=providers, session_options=opts)
+        except Exception as e:  # onnxruntime raises its own types for corrupt or non-ONNX files
+            raise UserError(f"{path}: cannot load as an ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
+        det = self.detector
+        if self.streams > 1:
             self._free: queue.Queue = queue.Queue()
-            for _ in range(self.streams):
-                self._free.put(ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+            self._free.put(det.session)
+            self._free.put(ort.InferenceSession(str(path), opts, providers=providers))
         self.names = det.names or {}
         self.imgsz = _check_imgsz(imgsz, det.imgsz, det.dynamic, path)
         self.fixed_batch = det.static_batch is not None

@@ -9,10 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_JPEG_SOI = b"\xff\xd8"
-_JPEG_EOI = b"\xff\xd9"
-# Cameras and editors sometimes append padding or metadata after the EOI marker; look for it near the end.
-_EOI_WINDOW = 64 * 1024
+from yolo_transfer.utils.imagefile import jpeg_cut_short
 
 
 class BadImage(Exception):
@@ -27,7 +24,7 @@ def read_image(path: str) -> np.ndarray:
         raise BadImage(f"cannot read file: {e.strerror or e}") from None
     if not data:
         raise BadImage("empty file (0 bytes)")
-    if data[:2] == _JPEG_SOI and data[-_EOI_WINDOW:].rfind(_JPEG_EOI) < 0:
+    if jpeg_cut_short(data, data):
         raise BadImage(f"truncated JPEG: no end-of-image marker ({len(data)} bytes)")
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

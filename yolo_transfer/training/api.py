@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
@@ -38,32 +37,21 @@ class TrainResult:
         return bool(self.transfer.get("verification", {}).get("ok"))
 
 
-def check_data_yaml(data: str | os.PathLike) -> Path:
-    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback."""
+def check_data_yaml(data: str | os.PathLike):
+    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback.
+
+    Returns the resolved `DataYaml` (the one reader `data check` uses too)."""
+    from yolo_transfer.data.yolo_layout import load_data_yaml
+
     p = Path(data)
     if not p.is_file():
         raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
-        raise UserError(f"data YAML {p} is not readable YAML ({str(e).splitlines()[0]})")
-    if not isinstance(d, dict):
-        raise UserError(f"data YAML {p}: expected a mapping with train, val and names")
-    for key in ("train", "val", "names"):
-        if key not in d:
-            raise UserError(f"data YAML {p}: missing '{key}'")
-    # the same rule as Ultralytics: `path:` (or the YAML's folder), relative ones tried as given first
-    root = Path(d.get("path") or p.resolve().parent)
-    if not root.exists() and not root.is_absolute():
-        from ultralytics.utils import DATASETS_DIR
-
-        root = DATASETS_DIR / root
+    spec = load_data_yaml(p).require_ok()
     for key in ("train", "val"):
-        for entry in d[key] if isinstance(d[key], list) else [d[key]]:
-            q = Path(entry) if Path(entry).is_absolute() else root / entry
-            if not q.exists():
-                raise UserError(f"data YAML {p}: {key} path {q} does not exist")
-    return p
+        for src in spec.splits.get(key, []):
+            if not src.exists():
+                raise UserError(f"data YAML {p}:{spec.line(key)}: {key} path {src} does not exist")
+    return spec
 
 
 def _validate_overrides(overrides: Mapping[str, Any]) -> dict:
@@ -145,7 +133,8 @@ def train(
         source = Path(previous["source"]["path"]) if previous["source"].get("sha256") else None
     else:
         check_bn_policy(bn_policy)
-        data_path = check_data_yaml(data)
+        spec = check_data_yaml(data)
+        data_path = spec.yaml_path
         from yolo_transfer.weights import resolve_model
 
         resolved = resolve_model(weights)
@@ -153,8 +142,7 @@ def train(
         anatomy = Anatomy.of(yolo.model)
         plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
         cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
-        names = yaml.safe_load(data_path.read_text())["names"]
-        names = dict(enumerate(names)) if isinstance(names, list) else {int(k): v for k, v in names.items()}
+        names = dict(enumerate(spec.names))
         is_ckpt = resolved.endswith(".pt")
         check_class_map(cmap, names, dict(yolo.model.names) if is_ckpt else None)
         del yolo

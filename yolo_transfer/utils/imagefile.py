@@ -1,0 +1,26 @@
+"""Byte-level facts about image files that decoders gloss over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+JPEG_SOI = b"\xff\xd8"
+JPEG_EOI = b"\xff\xd9"
+# Cameras and editors sometimes append padding or metadata after the EOI marker; look for it near the end.
+EOI_WINDOW = 64 * 1024
+
+
+def jpeg_cut_short(head: bytes, tail: bytes) -> bool:
+    """A JPEG (by its magic) whose last `EOI_WINDOW` bytes hold no end-of-image marker: the scan was cut short.
+
+    OpenCV and PIL both decode such files into a partly grey picture, only warning on stderr.
+    """
+    return head[:2] == JPEG_SOI and tail[-EOI_WINDOW:].rfind(JPEG_EOI) < 0
+
+
+def jpeg_file_cut_short(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(2)
+        size = f.seek(0, 2)
+        f.seek(max(0, size - EOI_WINDOW))
+        return jpeg_cut_short(head, f.read())
