@@ -59,7 +59,8 @@ def test_subprocess_missing_yaml_and_missing_folder(tmp_path):
     cmd = [sys.executable, "-m", "yolo_transfer", "data", "check"]
     p = subprocess.run([*cmd, str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
-    expected = f"Error: {tmp_path / 'missing.yaml'}: dataset YAML not found; pass the data.yaml of a YOLO-layout dataset"
+    expected = (f"Error: data YAML not found: {tmp_path / 'missing.yaml'} (no such file or folder with data.yaml); "
+                "pass the data.yaml of a YOLO-layout dataset or make one with 'yolo-transfer data convert'")
     assert p.stderr.strip().splitlines() == [expected]
     p = subprocess.run([*cmd, str(tmp_path / "data.yaml")], capture_output=True, text=True, timeout=60,
                        cwd=tmp_path)

@@ -21,7 +21,8 @@ import numpy as np
 
 from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, as_hash_array, hamming_pairs
 from yolo_transfer.data.images import probe_images
-from yolo_transfer.data.yolo_layout import duplicate_rows, is_image, label_path, load_data_yaml, read_labels
+from yolo_transfer.data.yolo_layout import (duplicate_rows, is_image, label_path, load_data_yaml, read_labels,
+                                            resolve_data_yaml)
 
 TINY_PX_AT = 640  # a box is "tiny" when it would be under TINY_MIN_PX pixels on a side when trained at this size
 TINY_MIN_PX = 2.0
@@ -105,7 +106,7 @@ def _rel(path: Path, root: Path) -> str:
 def check_dataset(data_yaml: str | Path, near_duplicates: bool = True, max_distance: int = DEFAULT_MAX_DISTANCE,
                   workers: int = 4, show_progress: bool | None = None) -> CheckReport:
     """Check a YOLO dataset. Raises UserError only when the YAML itself cannot be read; all else is reported."""
-    spec = load_data_yaml(data_yaml)
+    spec = load_data_yaml(resolve_data_yaml(data_yaml))
     root = Path.cwd()  # paths in messages relative to where the user is, so terminals/editors can open them
     yaml_name = _rel(spec.yaml_path, root)
     report = CheckReport(yaml_name, spec.names, max_distance=max_distance)

@@ -86,7 +86,10 @@ def stats_cmd(data_yaml, out, as_json) -> None:
     from yolo_transfer.utils.io import to_json
 
     if out is None:
-        folder = data_yaml.resolve().parent if data_yaml.suffix in (".yaml", ".yml") else data_yaml.resolve()
+        from yolo_transfer.data.yolo_layout import resolve_data_yaml
+
+        data_yaml = resolve_data_yaml(data_yaml)  # a name such as coco8.yaml names the dataset's folder too
+        folder = data_yaml.resolve().parent
         out = Path("runs") / "data-stats" / folder.name
     report = dataset_stats(data_yaml, out=out)
     if as_json:

@@ -18,7 +18,8 @@ import numpy as np
 
 from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, near_duplicate_groups
 from yolo_transfer.data.images import probe_images
-from yolo_transfer.data.yolo_layout import SPLITS, YoloWriter, label_path, load_data_yaml, read_labels
+from yolo_transfer.data.yolo_layout import (SPLITS, YoloWriter, label_path, load_data_yaml, read_labels,
+                                            resolve_data_yaml)
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_dir, atomic_write_json, atomic_write_text
 
@@ -122,7 +123,7 @@ def split_dataset(data_yaml: str | Path, output: str | Path, ratios: str | Seque
                   seed: int = 0, link: bool = False, max_distance: int = DEFAULT_MAX_DISTANCE,
                   show_progress: bool | None = None) -> SplitReport:
     ratio_map = parse_ratios(ratios)
-    spec = load_data_yaml(data_yaml).require_ok()
+    spec = load_data_yaml(resolve_data_yaml(data_yaml)).require_ok()
     output = Path(output)
     if output.exists():
         raise UserError(f"{output} already exists; choose a new output folder (split never overwrites)")

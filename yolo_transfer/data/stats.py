@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_transfer.data.images import image_size
-from yolo_transfer.data.yolo_layout import load_data_yaml, read_labels
+from yolo_transfer.data.yolo_layout import load_data_yaml, read_labels, resolve_data_yaml
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.progress import progress
 
@@ -77,7 +77,7 @@ class StatsReport:
 def dataset_stats(data_yaml: str | Path, out: str | Path | None = None,
                   show_progress: bool | None = None) -> StatsReport:
     """Compute the statistics; with `out`, also write stats.json, stats.md and the PNG plots there."""
-    spec = load_data_yaml(data_yaml).require_ok()
+    spec = load_data_yaml(resolve_data_yaml(data_yaml)).require_ok()
     report = StatsReport(str(spec.yaml_path), spec.names)
     nc = len(spec.names)
     for split in spec.splits:

@@ -98,6 +98,69 @@ def _key_lines(text: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def _ultralytics_dataset_yaml(name: str) -> Path | None:
+    """The YAML Ultralytics ships for a dataset name (`coco8`, `coco8.yaml`, `VOC.yaml`), found its own way."""
+    from ultralytics.utils.checks import check_file
+
+    for cand in ([name] if Path(name).suffix in (".yaml", ".yml") else [f"{name}.yaml", f"{name}.yml"]):
+        found = check_file(cand, download=False, hard=False)
+        if found:
+            return Path(found)
+    return None
+
+
+def resolve_data_yaml(data: str | os.PathLike, download: bool = True) -> Path:
+    """A local data.yaml for `data`, resolved as Ultralytics resolves `data=`: a path (file, or folder holding
+    data.yaml) first; then a dataset name from Ultralytics' `cfg/datasets` (`coco8.yaml`, `VOC.yaml`, ...) whose
+    images are looked for under its DATASETS_DIR (`yolo settings datasets_dir`) and, when missing, fetched by
+    Ultralytics' own `check_det_dataset` download. Offline and missing: a one-line UserError saying what the name
+    is, where we looked and how to supply the data."""
+    spec = os.fspath(data)
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "data.yaml").is_file():
+        return path / "data.yaml"
+    if path.is_file():
+        return path
+    bare = not any(sep in spec for sep in ("/", "\\")) and not spec.startswith(".")
+    packaged = _ultralytics_dataset_yaml(spec) if bare and path.suffix in ("", ".yaml", ".yml") else None
+    if packaged is None:
+        from ultralytics.utils import ROOT
+
+        extra = f", nor a dataset name Ultralytics ships in {ROOT / 'cfg' / 'datasets'}" if bare else ""
+        raise UserError(f"data YAML not found: {spec} (no such file or folder with data.yaml{extra}); pass the "
+                        f"data.yaml of a YOLO-layout dataset or make one with 'yolo-transfer data convert'")
+    spec_yaml = load_data_yaml(packaged)
+    missing = [src for key in ("train", "val") for src in spec_yaml.splits.get(key, []) if not src.exists()]
+    if not missing:
+        return packaged
+    from ultralytics.utils import DATASETS_DIR, SETTINGS_FILE, is_online
+
+    raw = yaml.safe_load(packaged.read_text(encoding="utf-8")) or {}
+    source = str(raw.get("download") or "")
+    url = source if source.startswith("http") and "\n" not in source.strip() else "the 'download:' script in it"
+    if not source:
+        reason = "it has no download"
+    elif not download:
+        reason = "downloads are disabled"
+    elif not is_online():
+        reason = "this machine is offline"
+    else:
+        from ultralytics.data.utils import check_det_dataset
+
+        try:
+            check_det_dataset(str(packaged), autodownload=True)
+            reason = ""
+        except Exception as e:  # network trouble or a broken archive: the line below says what to do
+            reason = f"the download failed ({type(e).__name__})"
+        if not reason and all(src.exists() for src in missing):
+            return packaged
+        reason = reason or f"the download did not create {missing[0]}"
+    raise UserError(
+        f"'{spec}' is Ultralytics' dataset {packaged.stem} ({packaged}); its images are not on this machine (looked for "
+        f"{missing[0]} under DATASETS_DIR {DATASETS_DIR}) and {reason}; fetch {url} on a machine with internet and "
+        f"unzip it into {DATASETS_DIR} (or set datasets_dir in {SETTINGS_FILE}), or pass the path of a local data.yaml")
+
+
 def load_data_yaml(path: str | Path) -> DataYaml:
     path = Path(path)
     if path.is_dir() and (path / "data.yaml").is_file():

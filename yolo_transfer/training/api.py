@@ -41,9 +41,9 @@ def check_data_yaml(data: str | os.PathLike):
     """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback.
 
     Returns the resolved `DataYaml` (the one reader `data check` uses too)."""
-    from yolo_transfer.data.yolo_layout import load_data_yaml
+    from yolo_transfer.data.yolo_layout import load_data_yaml, resolve_data_yaml
 
-    p = Path(data)
+    p = resolve_data_yaml(data)
     if not p.is_file():
         raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")
     spec = load_data_yaml(p).require_ok()
