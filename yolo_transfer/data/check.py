@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, as_hash_array, hamming_pairs
+from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY, find_near_duplicates
 from yolo_transfer.data.images import probe_images
 from yolo_transfer.data.yolo_layout import (duplicate_rows, is_image, label_path, load_data_yaml, read_labels,
                                             resolve_data_yaml)
@@ -48,7 +48,8 @@ class NearDuplicate:
     b: str
     split_a: str
     split_b: str
-    distance: int
+    distance: int  # perceptual-hash bits that differ (of 64): how it was proposed
+    similarity: float  # aligned detail similarity (1 = same picture): how it was confirmed
 
 
 @dataclass
@@ -60,6 +61,8 @@ class CheckReport:
     issues: list[Issue] = field(default_factory=list)
     near_duplicates: list[NearDuplicate] = field(default_factory=list)
     max_distance: int = DEFAULT_MAX_DISTANCE
+    min_similarity: float = MIN_SIMILARITY
+    near_duplicate_candidates: int = 0  # cross-split pairs the hash proposed; near_duplicates are those confirmed
 
     @property
     def errors(self) -> list[Issue]:
@@ -94,7 +97,7 @@ class CheckReport:
         imgs = ", ".join(f"{s} {n}" for s, n in self.images.items())
         lines.append(f"{self.data_yaml}: {imgs or 'no images'}; {len(self.errors)} error(s), "
                      f"{len(self.warnings)} warning(s), {len(self.near_duplicates)} cross-split near-duplicate "
-                     f"pair(s) -> {'OK' if self.ok else 'FAILED'}")
+                     f"pair(s) (of {self.near_duplicate_candidates} hash candidates) -> {'OK' if self.ok else 'FAILED'}")
         return "\n".join(lines)
 
 
@@ -104,12 +107,13 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def check_dataset(data_yaml: str | Path, near_duplicates: bool = True, max_distance: int = DEFAULT_MAX_DISTANCE,
-                  workers: int = 4, show_progress: bool | None = None) -> CheckReport:
+                  workers: int = 4, show_progress: bool | None = None,
+                  min_similarity: float = MIN_SIMILARITY) -> CheckReport:
     """Check a YOLO dataset. Raises UserError only when the YAML itself cannot be read; all else is reported."""
     spec = load_data_yaml(resolve_data_yaml(data_yaml))
     root = Path.cwd()  # paths in messages relative to where the user is, so terminals/editors can open them
     yaml_name = _rel(spec.yaml_path, root)
-    report = CheckReport(yaml_name, spec.names, max_distance=max_distance)
+    report = CheckReport(yaml_name, spec.names, max_distance=max_distance, min_similarity=min_similarity)
     issues = report.issues
     issues += [Issue("error", "data-yaml", msg, yaml_name, line) for line, msg in spec.problems]
     nc = len(spec.names) if spec.names else None
@@ -141,7 +145,7 @@ def check_dataset(data_yaml: str | Path, near_duplicates: bool = True, max_dista
 
     _check_balance(report, spec.line("names"), yaml_name)
     if near_duplicates:
-        _check_leakage(report, split_images, probes, root, max_distance)
+        _check_leakage(report, split_images, probes, root, max_distance, min_similarity)
     return report
 
 
@@ -204,7 +208,7 @@ def _check_balance(report: CheckReport, names_line: int, yaml_name: str) -> None
 
 
 def _check_leakage(report: CheckReport, split_images: dict[str, list[Path]], probes: dict, root: Path,
-                   max_distance: int) -> None:
+                   max_distance: int, min_similarity: float) -> None:
     for sa, sb in itertools.combinations(split_images, 2):
         a_imgs, b_imgs = split_images[sa], split_images[sb]
         shared = set(a_imgs) & set(b_imgs)
@@ -213,13 +217,15 @@ def _check_leakage(report: CheckReport, split_images: dict[str, list[Path]], pro
                                                                    f"'{sa}' and '{sb}'", report.data_yaml))
         a = [p for p in a_imgs if p not in shared]
         b = [p for p in b_imgs if p not in shared]
-        ha, ia = as_hash_array([probes[p].phash for p in a])
-        hb, ib = as_hash_array([probes[p].phash for p in b])
-        pairs = hamming_pairs(ha, hb, max_distance=max_distance)
-        for i, j, d in pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))] if len(pairs) else []:
-            pa, pb = a[ia[i]], b[ib[j]]
-            nd = NearDuplicate(_rel(pa, root), _rel(pb, root), sa, sb, int(d))
+        found = find_near_duplicates([probes[p].phash for p in a], [probes[p].thumb for p in a],
+                                     [probes[p].phash for p in b], [probes[p].thumb for p in b],
+                                     max_distance=max_distance, min_similarity=min_similarity)
+        report.near_duplicate_candidates += found.candidates
+        order = np.lexsort((found.pairs[:, 1], found.pairs[:, 0])) if len(found.pairs) else []
+        for k in order:
+            i, j, d = found.pairs[k]
+            nd = NearDuplicate(_rel(a[i], root), _rel(b[j], root), sa, sb, int(d), round(float(found.similarity[k]), 4))
             report.near_duplicates.append(nd)
             report.issues.append(Issue("warning", "near-duplicate",
-                                       f"near-duplicate of {sa} image {nd.a} (hash distance {d}/64): leaks {sa} "
-                                       f"into {sb}", nd.b))
+                                       f"near-duplicate of {sa} image {nd.a} (detail similarity {nd.similarity:.3f}, "
+                                       f"hash distance {d}/64): leaks {sa} into {sb}", nd.b))

@@ -40,18 +40,21 @@ def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd) 
 @click.argument("data_yaml", type=_path)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.option("--max-distance", default=None, type=click.IntRange(0, 64),
-              help="Perceptual-hash bits (of 64) within which two images count as near-duplicates [6].")
+              help="Perceptual-hash bits (of 64) within which two images are near-duplicate candidates [12].")
+@click.option("--min-similarity", default=None, type=click.FloatRange(-1, 1),
+              help="Aligned detail similarity that confirms a candidate as a near-duplicate [0.88].")
 @click.option("--no-dedup", is_flag=True, help="Skip the cross-split near-duplicate search.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Decoding threads.")
 @click.pass_context
-def check_cmd(ctx, data_yaml, as_json, max_distance, no_dedup, workers) -> None:
+def check_cmd(ctx, data_yaml, as_json, max_distance, min_similarity, no_dedup, workers) -> None:
     """Check DATA_YAML: errors (exit 1) and warnings, each with file:line."""
     from yolo_transfer.data.check import check_dataset
-    from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE
+    from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY
     from yolo_transfer.utils.io import to_json
 
     report = check_dataset(data_yaml, near_duplicates=not no_dedup, workers=workers,
-                           max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+                           max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance,
+                           min_similarity=MIN_SIMILARITY if min_similarity is None else min_similarity)
     click.echo(to_json(report.to_dict()) if as_json else report.to_text(), nl=not as_json)
     ctx.exit(0 if report.ok else 1)
 
@@ -63,15 +66,18 @@ def check_cmd(ctx, data_yaml, as_json, max_distance, no_dedup, workers) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--link", is_flag=True, help="Symlink images instead of copying them.")
 @click.option("--max-distance", default=None, type=click.IntRange(0, 64),
-              help="Perceptual-hash bits within which images are grouped as near-duplicates [6].")
-def split_cmd(data_yaml, output, ratios, seed, link, max_distance) -> None:
+              help="Perceptual-hash bits within which images are near-duplicate candidates [12].")
+@click.option("--min-similarity", default=None, type=click.FloatRange(-1, 1),
+              help="Aligned detail similarity that confirms a candidate; confirmed groups stay in one split [0.88].")
+def split_cmd(data_yaml, output, ratios, seed, link, max_distance, min_similarity) -> None:
     """Pool all images of DATA_YAML and re-split them into a new dataset at OUTPUT (stratified by class presence,
     near-duplicates kept in one split)."""
-    from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE
+    from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY
     from yolo_transfer.data.split import split_dataset
 
     report = split_dataset(data_yaml, output, ratios=ratios, seed=seed, link=link,
-                           max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+                           max_distance=DEFAULT_MAX_DISTANCE if max_distance is None else max_distance,
+                           min_similarity=MIN_SIMILARITY if min_similarity is None else min_similarity)
     click.echo("\n".join(report.summary_lines()))
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import imagehash
+import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from yolo_transfer.utils.imagefile import jpeg_file_cut_short
 from yolo_transfer.utils.progress import progress
 
 _SWAP_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
+THUMB = 64  # side of the grayscale thumbnail kept per image (4 KB) for confirming near-duplicates
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -39,6 +41,7 @@ class ImageProbe:
     width: int = 0
     height: int = 0
     phash: int | None = None  # 64-bit perceptual hash; None when the image could not be decoded
+    thumb: np.ndarray | None = field(default=None, repr=False)  # THUMB x THUMB uint8 grayscale, for dedup.confirm
     error: str | None = None  # why the image cannot be used (unreadable, truncated)
     warning: str | None = None  # usable but suspicious (e.g. JPEG without end marker that still decoded)
 
@@ -60,7 +63,9 @@ def probe_image(path: str | Path) -> ImageProbe:
                 if im.format == "JPEG":
                     im.draft("L", (128, 128))
                 im.load()
-                probe.phash = int(str(imagehash.phash(im.convert("L"))), 16)
+                gray = im.convert("L")
+                probe.phash = int(str(imagehash.phash(gray)), 16)
+                probe.thumb = np.asarray(gray.resize((THUMB, THUMB), Image.BOX))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         msg = str(e) or type(e).__name__
         probe.error = ("truncated image: " if "truncated" in msg else "unreadable image: ") + msg

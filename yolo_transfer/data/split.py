@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, near_duplicate_groups
+from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY, near_duplicate_groups
 from yolo_transfer.data.images import probe_images
 from yolo_transfer.data.yolo_layout import (SPLITS, YoloWriter, label_path, load_data_yaml, read_labels,
                                             resolve_data_yaml)
@@ -43,6 +43,7 @@ class SplitReport:
     seed: int
     max_distance: int
     names: list[str]
+    min_similarity: float = MIN_SIMILARITY
     images: dict[str, int] = field(default_factory=dict)
     images_with_class: dict[str, dict[str, int]] = field(default_factory=dict)
     instances: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -68,7 +69,8 @@ class SplitReport:
 
     def to_markdown(self) -> str:
         ratios = ", ".join(f"{s} {r:g}" for s, r in self.ratios.items())
-        groups = f"{self.duplicate_groups} ({self.grouped_images} images, hash distance <= {self.max_distance})"
+        groups = (f"{self.duplicate_groups} ({self.grouped_images} images; hash distance <= {self.max_distance} "
+                  f"proposed, detail similarity >= {self.min_similarity:g} confirmed)")
         out = [f"# Split of `{self.source}`", "", f"- seed {self.seed}, ratios {ratios}",
                f"- near-duplicate groups kept in one split: {groups}", "",
                "| split | images | " + " | ".join(f"{c} (images / boxes)" for c in self.names) + " |",
@@ -121,7 +123,7 @@ def assign_groups(presence: np.ndarray, group: np.ndarray, ratios: Sequence[floa
 
 def split_dataset(data_yaml: str | Path, output: str | Path, ratios: str | Sequence[float] = (0.8, 0.2),
                   seed: int = 0, link: bool = False, max_distance: int = DEFAULT_MAX_DISTANCE,
-                  show_progress: bool | None = None) -> SplitReport:
+                  show_progress: bool | None = None, min_similarity: float = MIN_SIMILARITY) -> SplitReport:
     ratio_map = parse_ratios(ratios)
     spec = load_data_yaml(resolve_data_yaml(data_yaml)).require_ok()
     output = Path(output)
@@ -140,12 +142,14 @@ def split_dataset(data_yaml: str | Path, output: str | Path, ratios: str | Seque
             cls = rows[:, 0].astype(np.int64)
             presence[k, cls] = True
             np.add.at(instances[k], cls, 1)
-    hashes = [p.phash for p in probe_images(images, desc="hashing images", show_progress=show_progress)]
-    group = near_duplicate_groups(hashes, max_distance)
+    probes = probe_images(images, desc="hashing images", show_progress=show_progress)
+    # confirmed pairs only: a hash match alone would glue unrelated look-alike images into one split
+    group = near_duplicate_groups([p.phash for p in probes], [p.thumb for p in probes], max_distance, min_similarity)
     assigned = assign_groups(presence, group, list(ratio_map.values()), seed)
 
     names = list(ratio_map)
-    report = SplitReport(str(spec.yaml_path), str(output), ratio_map, seed, max_distance, spec.names)
+    report = SplitReport(str(spec.yaml_path), str(output), ratio_map, seed, max_distance, spec.names,
+                         min_similarity=min_similarity)
     sizes = np.bincount(group)
     report.duplicate_groups = int((sizes > 1).sum())
     report.grouped_images = int(sizes[sizes > 1].sum())

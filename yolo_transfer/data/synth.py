@@ -142,3 +142,33 @@ def make_synthetic_dataset(root: str | Path = DEFAULT_ROOT, spec: SynthSpec | No
         )
         (tmp / "manifest.json").write_text(json.dumps(spec.manifest(), indent=2) + "\n")
     return yaml_path
+
+
+def scan_like_image(seed: int, size: int = 256) -> np.ndarray:
+    """A grayscale image like an MRI/CT slice or a cell on black: dark noisy background, one bright organ-like
+    shape (random smooth outline, textured inside, off-centre a little) and a few blobs. Different seeds give
+    *different* images that a 64-bit perceptual hash still often calls near-identical: the look-alikes a
+    leakage check must not flag (bench/leakage.py, tests/data/test_leakage.py)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    cx, cy = size / 2 + rng.normal(0, size * 0.04, 2)
+    theta = np.arctan2(yy - cy, xx - cx)
+    radius = np.full_like(theta, size * rng.uniform(0.25, 0.36))
+    for k in range(2, 7):  # smooth random outline: a few harmonics of the angle
+        radius *= 1 + rng.uniform(0, 0.12 / k * 2) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    aspect = rng.uniform(0.75, 1.25)
+    dist = np.hypot((xx - cx) * aspect, (yy - cy) / aspect)
+    inside = np.clip((radius - dist) / 3.0, 0, 1)  # soft edge
+    tex_scale = int(rng.integers(4, 24))  # texture: smoothed noise at a random scale
+    noise = cv2.resize(rng.normal(0, 1, (tex_scale, tex_scale)).astype(np.float32), (size, size),
+                       interpolation=cv2.INTER_CUBIC)
+    organ = rng.uniform(120, 190) + rng.uniform(15, 40) * noise
+    img = rng.normal(rng.uniform(5, 20), 3, (size, size)).astype(np.float32)  # dark background
+    img = img * (1 - inside) + organ * inside
+    for _ in range(int(rng.integers(2, 6))):  # a few blobs, brighter or darker, mostly inside the organ
+        bx, by = np.array([cx, cy]) + rng.normal(0, size * 0.12, 2)
+        r = rng.uniform(size * 0.02, size * 0.07)
+        blob = np.exp(-((xx - bx) ** 2 + (yy - by) ** 2) / (2 * r * r))
+        img += rng.choice([-1, 1]) * rng.uniform(30, 70) * blob
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    return np.clip(img, 0, 255).astype(np.uint8)
