@@ -45,6 +45,9 @@ FIX_KINDS = {
     "unannotated_image_skipped": "image without an annotation file: skipped",
     "unreadable_annotation_skipped": "annotation file that does not parse: skipped",
     "renamed": "another image in the split already had this name: written under a new name",
+    "filename_mismatch": "VOC <filename> names no existing image: paired by the XML's own name instead (kept)",
+    "ambiguous_image_skipped": "several images fit this annotation equally well: skipped rather than guessed",
+    "duplicate_annotation_skipped": "a second annotation file for an image that already has one: skipped",
 }
 
 

@@ -1,5 +1,17 @@
-"""Pascal VOC reader: `Annotations/*.xml` + `JPEGImages/` (+ `ImageSets/Main/{train,val,test}.txt`), or XML files
-lying beside their images (LabelImg's default).
+"""Pascal VOC reader, for VOC as people ship it: every XML file with an `<annotation>` root anywhere under SOURCE.
+
+Layouts seen in the wild and handled the same way: `Annotations/` + `JPEGImages/` (+ `ImageSets/Main/*.txt`),
+`images/` + `annotations/` or `labels/` in any case, XML beside each image (LabelImg), split-named folder pairs
+(`train_images/` + `train_annots/`, `IMAGES/` + `ANNOTATIONS/` + `Validation_Images/` + `Validation_Annotations/`,
+`val/`), nested sub-folders, and a `<filename>` that disagrees with the real file name or extension.
+
+Pairing an XML with its image: by `<filename>`, then by the XML's stem (any image suffix), looking first in the
+XML's own folder, then in the mirrored path of a sibling images folder (`*annot*`/`*label*`/`*xml*` ->
+`*image*`/`*img*`/`*jpeg*`, same split word), then anywhere under SOURCE; several equally good matches are an
+ambiguity, reported and skipped rather than guessed. Split: the first split word (train / val / valid /
+validation / test, any case, alone or as a prefix or suffix such as `Validation_Images`, `train_annots`) in the
+XML's or the image's folders; otherwise `ImageSets/Main/{train,val,test}.txt` next to the annotations; otherwise
+train. Every image under SOURCE ends up written or listed as skipped, with the reason.
 
 XML is parsed with expat directly so every object keeps its line number for the conversion report. Coordinates
 are read as pixel edges (xmin..xmax), as modern tools write them. Class order: names sorted alphabetically
@@ -8,8 +20,10 @@ are read as pixel edges (xmin..xmax), as modern tools write them. Class order: n
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from xml.parsers import expat
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
@@ -56,8 +70,38 @@ def parse_xml(path: Path) -> _Node:
     return root[0]
 
 
-def _split_lists(src: Path) -> dict[str, set[str]]:
-    main = src / "ImageSets" / "Main"
+_VOC_ROOT = re.compile(rb"<annotation[\s>/]")
+_ANNOT_DIR = re.compile(r"annot|label|xml|^anns?$")
+_IMAGE_DIR = re.compile(r"image|img|jpeg|jpg|photo|picture|pic")
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+
+
+def split_word(name: str) -> str | None:
+    """'Validation_Images' -> 'val', 'train_annots' -> 'train', 'VAL' -> 'val', 'images' -> None."""
+    return next((SPLIT_ALIASES[w] for w in _words(name) if w in SPLIT_ALIASES), None)
+
+
+def is_voc_xml(path: Path) -> bool:
+    """An XML file whose root element is <annotation> (read from the first few KB, without parsing it all)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    head = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S).lstrip()
+    return bool(_VOC_ROOT.match(head))
+
+
+def _files(src: Path):
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts):
+            yield p
+
+
+def _split_lists(main: Path) -> dict[str, set[str]]:
     lists: dict[str, set[str]] = {}
     for name in ("train", "val", "test", "trainval"):
         f = main / f"{name}.txt"
@@ -70,57 +114,134 @@ def _split_lists(src: Path) -> dict[str, set[str]]:
     return lists
 
 
-def _find_image(xml: Path, filename: str, image_dirs: list[Path]) -> Path | None:
-    for d in image_dirs:
-        if filename and (d / filename).is_file():
-            return d / filename
-    for d in image_dirs:  # <filename> missing, without suffix or stale: fall back to the XML's stem
-        for cand in sorted(d.glob(f"{xml.stem}.*")):
-            if is_image(cand):
-                return cand
-    return None
+class _ImageIndex:
+    """Every image under SOURCE, found by file name or stem (case-insensitive), nearest to an XML first."""
+
+    def __init__(self, src: Path, images: list[Path]):
+        self.src = src
+        self.by_name: dict[str, list[Path]] = defaultdict(list)
+        self.by_stem: dict[str, list[Path]] = defaultdict(list)
+        for p in images:
+            self.by_name[p.name.lower()].append(p)
+            self.by_stem[p.stem.lower()].append(p)
+
+    def _mirrors(self, xml: Path) -> list[Path]:
+        """Folders that mirror the XML's folder through a sibling images folder of the same split."""
+        out = []
+        rel_parts = xml.parent.relative_to(self.src).parts
+        for k in range(len(rel_parts) - 1, -1, -1):
+            ann = self.src.joinpath(*rel_parts[: k + 1])
+            if not _ANNOT_DIR.search(ann.name.lower()):
+                continue
+            for sib in sorted(ann.parent.iterdir()):
+                if sib.is_dir() and sib != ann and _IMAGE_DIR.search(sib.name.lower()) \
+                        and split_word(sib.name) == split_word(ann.name):
+                    out.append(sib.joinpath(*rel_parts[k + 1:]))
+        return out
+
+    def find(self, xml: Path, filename: str) -> tuple[Path | None, str]:
+        """(image, how) where how is '' (by <filename>), 'stem', or an ambiguity/missing message when image is None."""
+        name = PurePosixPath(filename.replace("\\", "/")).name if filename else ""
+        keys = ([("", self.by_name, name.lower())] if name else []) + [("stem", self.by_stem, xml.stem.lower())]
+        for how, table, key in keys:
+            found = [p for p in table.get(key, []) if is_image(p)]
+            if not found:
+                continue
+            for tier in ([xml.parent], self._mirrors(xml)):
+                near = [p for p in found if p.parent in tier]
+                if len(near) == 1:
+                    return near[0], how
+                if len(near) > 1:
+                    return None, f"{len(near)} images match: " + ", ".join(str(p.relative_to(self.src)) for p in near)
+            if len(found) > 1:  # anywhere under SOURCE: prefer the one in the XML's split
+                same = [p for p in found if _split_of(p, self.src) == _split_of(xml, self.src)]
+                found = same if same else found
+            if len(found) == 1:
+                return found[0], how
+            return None, f"{len(found)} images match: " + ", ".join(str(p.relative_to(self.src)) for p in found[:5])
+        return None, f"image '{filename}' not found (nor any image named {xml.stem}.*) under the source folder"
+
+
+def _split_of(path: Path, src: Path) -> str | None:
+    return next((w for w in (split_word(part) for part in path.relative_to(src).parent.parts) if w), None)
+
+
+def _output_rel(image: Path, src: Path) -> PurePosixPath:
+    """The image's path inside its output split folder: sub-folders below the images/split folder are kept."""
+    parts = image.relative_to(src).parts
+    keep = 0
+    for k, part in enumerate(parts[:-1]):
+        if _IMAGE_DIR.search(part.lower()) or split_word(part) or _ANNOT_DIR.search(part.lower()):
+            keep = k + 1
+    return safe_relpath("/".join(parts[keep:]))
 
 
 class VocFormat:
     name = "voc"
-    description = "Pascal VOC: a folder with Annotations/*.xml and JPEGImages/ (or XML files beside the images)"
+    description = "Pascal VOC: XML files with an <annotation> root anywhere under the folder, and their images"
 
     def detect(self, src: Path) -> bool:
-        return src.is_dir() and ((src / "Annotations").is_dir() or any(src.glob("*.xml")))
+        return src.is_dir() and any(p.suffix.lower() == ".xml" and is_voc_xml(p) for p in _files(src))
 
     def read(self, src: Path) -> SourceSet:
-        ann_dir = src / "Annotations" if (src / "Annotations").is_dir() else src
-        xmls = sorted(ann_dir.glob("*.xml"))
-        if not xmls:
-            raise UserError(f"{ann_dir}: no .xml annotation files found; is this a Pascal VOC folder?")
-        image_dirs = [d for d in (src / "JPEGImages", ann_dir, src) if d.is_dir()]
-        lists = _split_lists(src)
-        split_of = {stem: split for split, stems in lists.items() for stem in stems}
+        files = list(_files(src))
+        xmls = [p for p in files if p.suffix.lower() == ".xml"]
+        voc = [p for p in xmls if is_voc_xml(p)]
+        if not voc:
+            raise UserError(f"{src}: no Pascal VOC annotation files (.xml with an <annotation> root) found under this "
+                            f"folder; pass the folder that holds the XML files and images")
+        index = _ImageIndex(src, [p for p in files if is_image(p)])
+        lists_cache: dict[Path, dict[str, str]] = {}
+
+        def listed_split(xml: Path) -> tuple[dict[str, str], str | None]:
+            for anc in xml.parents:
+                main = anc / "ImageSets" / "Main"
+                if main.is_dir():
+                    if main not in lists_cache:
+                        lists_cache[main] = {stem: sp for sp, stems in _split_lists(main).items() for stem in stems}
+                    return lists_cache[main], str(main.relative_to(src))
+                if anc == src:
+                    break
+            return {}, None
+
         fixes: list[Fix] = []
         images: list[SourceImage] = []
+        used: dict[Path, str] = {}
         names: set[str] = set()
-        for xml in xmls:
+        for xml in voc:
             rel_xml = str(xml.relative_to(src))
             try:
                 root = parse_xml(xml)
             except expat.ExpatError as e:
                 fixes.append(Fix("unreadable_annotation_skipped", rel_xml, e.lineno, f"not valid XML: {e}"))
                 continue
-            if lists:
-                split = split_of.get(xml.stem)
-                if split is None:
-                    fixes.append(Fix("unlisted_image_skipped", rel_xml, None,
-                                     "not listed in any ImageSets/Main/{train,val,test}.txt"))
-                    continue
-            else:
-                split = "train"
             filename = root.findtext("filename")
-            image = _find_image(xml, filename, image_dirs)
+            node = root.find("filename")
+            fline = node.line if node is not None else root.line
+            image, how = index.find(xml, filename)
             if image is None:
-                node = root.find("filename")
-                fixes.append(Fix("missing_image_skipped", rel_xml, node.line if node is not None else root.line,
-                                 f"image '{filename}' not found"))
+                kind = "ambiguous_image_skipped" if "match" in how else "missing_image_skipped"
+                fixes.append(Fix(kind, rel_xml, fline, how))
                 continue
+            if image in used:
+                fixes.append(Fix("duplicate_annotation_skipped", rel_xml, fline,
+                                 f"{image.relative_to(src)} is already annotated by {used[image]}"))
+                continue
+            split = _split_of(xml, src) or _split_of(image, src)
+            if split is None:
+                lists, where = listed_split(xml)
+                if lists:
+                    split = lists.get(xml.stem)
+                    if split is None:
+                        fixes.append(Fix("unlisted_image_skipped", rel_xml, None,
+                                         f"not listed in any {where}/{{train,val,test}}.txt"))
+                        continue
+                else:
+                    split = "train"
+            used[image] = rel_xml
+            if how == "stem" and filename:
+                fixes.append(Fix("filename_mismatch", rel_xml, fline,
+                                 f"<filename> says '{filename}', paired by name with {image.relative_to(src)}"))
             size = root.find("size")
             declared = None
             if size is not None:
@@ -128,7 +249,7 @@ class VocFormat:
                     declared = (int(float(size.findtext("width"))), int(float(size.findtext("height"))))
                 except ValueError:
                     declared = None
-            item = SourceImage(SPLIT_ALIASES.get(split, split), image, safe_relpath(image.name), rel_xml,
+            item = SourceImage(SPLIT_ALIASES.get(split, split), image, _output_rel(image, src), rel_xml,
                                root.line, declared)
             for obj in (c for c in root.children if c.tag == "object"):
                 name = obj.findtext("name")
@@ -146,13 +267,8 @@ class VocFormat:
                 item.boxes.append(SourceBox(name, *coords, file=rel_xml, line=obj.line, difficult=difficult))
             images.append(item)
         order = sorted(names, key=lambda s: (s.lower(), s))
-        fixes += self._unannotated_images(src, image_dirs, {i.path.stem for i in images} | {x.stem for x in xmls})
+        # An image without XML is usually not labelled yet rather than a true background: skip it, but say so.
+        fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src)), None, "no XML annotation file pairs with it")
+                  for p in files if is_image(p) and p not in used]
         return SourceSet(images, order, "class names found in the XML files, sorted alphabetically (case-insensitive)",
                          fixes)
-
-    @staticmethod
-    def _unannotated_images(src: Path, image_dirs: list[Path], annotated: set[str]) -> list[Fix]:
-        # An image without XML is usually not labelled yet rather than a true background: skip it, but say so.
-        seen = {p for d in image_dirs for p in d.iterdir() if p.is_file() and is_image(p)}
-        return [Fix("unannotated_image_skipped", str(p.relative_to(src)), None, "no XML annotation file")
-                for p in sorted(seen) if p.stem not in annotated]
