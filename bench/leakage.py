@@ -123,7 +123,7 @@ def planted(name: str, train: list[Path], val: list[Path], root: Path, workers: 
                      expected=0, found=len(via), old=sum(k[0].startswith("planted_") for k in old_other)))
     rows.append(dict(evidence="other flags", set=name, what=f"{len(train)} train x {len(val)} val originals",
                      expected=0, found=len(other) - len(via),
-                     old=sum(not k[0].startswith("planted_") for k in old_other))))
+                     old=sum(not k[0].startswith("planted_") for k in old_other)))
     sims = [pairs[k] for k in expected if k in pairs]
     print(f"  {name}: {len(train) + len(expected) + len(val)} images checked in {secs:.1f}s; "
           f"{report.near_duplicate_candidates} hash candidates, {len(pairs)} confirmed; lowest planted similarity "

@@ -17,14 +17,14 @@ def data() -> None:
 @data.command("convert")
 @click.argument("source", type=_path)
 @click.argument("output", type=_path)
-@click.option("--format", "fmt", default=None, help="Source format: voc or coco (default: detected).")
+@click.option("--format", "fmt", default=None, help="Source format: voc, cvat, labelme or coco (default: detected).")
 @click.option("--classes", default=None, help="Comma-separated class names in id order (default: discovered; "
                                               "VOC sorted by name, COCO by category id). Others are skipped.")
 @click.option("--link", is_flag=True, help="Symlink images instead of copying them.")
 @click.option("--drop-difficult", is_flag=True, help="Drop VOC objects marked difficult (default: keep).")
 @click.option("--keep-crowd", is_flag=True, help="Keep COCO iscrowd regions as boxes (default: skip).")
 def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd) -> None:
-    """Convert a Pascal VOC folder or COCO JSON (file or folder) at SOURCE into a YOLO dataset at OUTPUT.
+    """Convert Pascal VOC (any layout), CVAT XML, LabelMe JSON or COCO JSON at SOURCE into a YOLO dataset at OUTPUT.
 
     Writes OUTPUT/data.yaml (trains as is), classes.json and conversion.json/.md listing every fix.
     """

@@ -20,13 +20,15 @@ from pathlib import Path
 from yolo_transfer.data.annotations import Fix, SourceImage
 from yolo_transfer.data.coco import CocoFormat
 from yolo_transfer.data.images import image_size
+from yolo_transfer.data.tools import CvatFormat, LabelmeFormat
 from yolo_transfer.data.voc import VocFormat
 from yolo_transfer.data.yolo_layout import SPLITS, YoloWriter, format_box
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_dir, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.progress import progress
 
-FORMATS = {f.name: f for f in (VocFormat(), CocoFormat())}
+# Detection order matters: a LabelMe JSON is also JSON, so COCO (any JSON) is tried last.
+FORMATS = {f.name: f for f in (VocFormat(), CvatFormat(), LabelmeFormat(), CocoFormat())}
 
 # Every kind of fix, with what it means; the Markdown report explains each count with these words.
 FIX_KINDS = {

@@ -1,0 +1,136 @@
+"""Labelling-tool exports read through `globox` (LabelMe JSON, CVAT for images XML), fixed and written by convert.py.
+
+Why globox: it reads LabelMe, CVAT, VIA, OpenImages, VOC, COCO and YOLO into one small box type, is pure Python on
+numpy/tqdm/rich (about 3 MB, installs in seconds), and is maintained. `datumaro` reads more but pulls dozens of
+heavy packages; `supervision`'s dataset loaders read only COCO, VOC and YOLO. globox is optional: without it these
+two formats fail in one line that says how to install it. Our own rules stay on top: splits from folder names,
+images found on disk, every fix counted in conversion.md, the output written atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
+from yolo_transfer.data.voc import split_word
+from yolo_transfer.data.yolo_layout import is_image, safe_relpath
+from yolo_transfer.errors import UserError
+
+INSTALL = "pip install globox  (or pip install 'yolo-transfer[formats]')"
+
+
+def _globox(fmt: str):
+    try:
+        import globox
+    except ImportError:
+        raise UserError(f"reading {fmt} needs the globox package, which is not installed; {INSTALL}") from None
+    return globox
+
+
+def _head(path: Path, n: int = 8192) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def _split(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).parent.parts if path.is_relative_to(root) else ()
+    return next((w for w in (split_word(p) for p in rel) if w), "train")
+
+
+def _items(ann, image: Path, rel: PurePosixPath, split: str, ref_file: str) -> SourceImage:
+    item = SourceImage(split, image, rel, ref_file, None, tuple(ann.image_size) if ann.image_size else None)
+    for b in ann.boxes:
+        item.boxes.append(SourceBox(str(b.label), b.xmin, b.ymin, b.xmax, b.ymax, file=ref_file,
+                                    ref=f"image {ann.image_id}"))
+    return item
+
+
+def _finish(images: list[SourceImage], fixes: list[Fix], src: Path, used: set[Path], what: str) -> SourceSet:
+    files = sorted(p for p in (src.rglob("*") if src.is_dir() else src.parent.rglob("*")) if p.is_file())
+    fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src if src.is_dir() else src.parent)), None,
+                  f"no {what} annotation names it") for p in files if is_image(p) and p not in used]
+    names = sorted({b.name for i in images for b in i.boxes}, key=lambda s: (s.lower(), s))
+    return SourceSet(images, names, f"labels found in the {what} files, sorted alphabetically (case-insensitive)",
+                     fixes)
+
+
+class LabelmeFormat:
+    name = "labelme"
+    description = "LabelMe: one JSON per image (rectangles; polygons become their bounding box), beside the images"
+
+    @staticmethod
+    def _is_labelme(p: Path) -> bool:
+        head = _head(p)
+        return p.suffix.lower() == ".json" and b'"shapes"' in head and b'"imagePath"' in _head(p, 1 << 22)
+
+    def detect(self, src: Path) -> bool:
+        if src.is_file():
+            return self._is_labelme(src)
+        return any(self._is_labelme(p) for p in src.rglob("*.json"))
+
+    def read(self, src: Path) -> SourceSet:
+        globox = _globox("LabelMe JSON")
+        root = src if src.is_dir() else src.parent
+        jsons = [p for p in ([src] if src.is_file() else sorted(src.rglob("*.json"))) if self._is_labelme(p)]
+        images, fixes, used = [], [], set()
+        for js in jsons:
+            rel_js = str(js.relative_to(root))
+            try:
+                ann = globox.Annotation.from_labelme(js, include_poly=True)
+            except Exception as e:  # globox.ParsingError and friends: the file is reported, the rest converts
+                fixes.append(Fix("unreadable_annotation_skipped", rel_js, None, f"not a readable LabelMe file ({e})"))
+                continue
+            image = js.parent / PurePosixPath(str(ann.image_id).replace("\\", "/"))
+            if not image.is_file():
+                image = next((c for c in sorted(js.parent.glob(f"{js.stem}.*")) if is_image(c)), image)
+            if not image.is_file():
+                fixes.append(Fix("missing_image_skipped", rel_js, None, f"image '{ann.image_id}' not found"))
+                continue
+            used.add(image)
+            images.append(_items(ann, image, safe_relpath(image.name), _split(js, root), rel_js))
+        if not images and not fixes:
+            raise UserError(f"{src}: no LabelMe JSON files (with 'shapes' and 'imagePath') found")
+        return _finish(images, fixes, src, used, "LabelMe")
+
+
+class CvatFormat:
+    name = "cvat"
+    description = "CVAT for images 1.1: one annotations.xml (<annotations> with <image><box>), images beside it"
+
+    @staticmethod
+    def _is_cvat(p: Path) -> bool:
+        head = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", _head(p), flags=re.S).lstrip()
+        return p.suffix.lower() == ".xml" and head.startswith(b"<annotations") and b"<image" in _head(p, 1 << 20)
+
+    def _files(self, src: Path) -> list[Path]:
+        return [src] if src.is_file() else [p for p in sorted(src.rglob("*.xml")) if self._is_cvat(p)]
+
+    def detect(self, src: Path) -> bool:
+        return bool(self._files(src)) if src.is_dir() else self._is_cvat(src)
+
+    def read(self, src: Path) -> SourceSet:
+        globox = _globox("CVAT XML")
+        root = src if src.is_dir() else src.parent
+        images, fixes, used = [], [], set()
+        for xml in self._files(src):
+            rel_xml = str(xml.relative_to(root))
+            try:
+                anns = globox.AnnotationSet.from_cvat(xml)
+            except Exception as e:
+                raise UserError(f"{xml}: not a readable CVAT for images XML ({e}); re-export it from CVAT") from None
+            dirs = [xml.parent, xml.parent / "images", root, root / "images"]
+            for ann in sorted(anns, key=lambda a: str(a.image_id)):
+                name = str(ann.image_id).replace("\\", "/")
+                image = next((d / name for d in dirs if (d / name).is_file()), None)
+                if image is None:
+                    fixes.append(Fix("missing_image_skipped", rel_xml, None, f"image '{name}' not found"))
+                    continue
+                used.add(image)
+                split = split_word(PurePosixPath(name).parent.as_posix()) if "/" in name else None
+                images.append(_items(ann, image, safe_relpath(PurePosixPath(name).name), split or _split(xml, root),
+                                     rel_xml))
+        return _finish(images, fixes, src, used, "CVAT")
