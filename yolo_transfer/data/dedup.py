@@ -162,6 +162,8 @@ def find_near_duplicates(hashes_a: Sequence[int | None], thumbs_a: Sequence[np.n
     sims = np.empty(len(cand))
     for k, (i, j, _) in enumerate(cand):
         sims[k] = float(va[int(i)] @ vb[int(j)])
+        if sims[k] < _PREFILTER and np.abs(thumbs_a[int(i)].astype(np.float32) - thumbs_b[int(j)]).mean() <= 1.0:
+            sims[k] = 1.0  # the same picture without detail (flat, blank): identical, hence a duplicate
     for k in np.flatnonzero(sims >= _PREFILTER):
         sims[k] = detail_similarity(thumbs_a[int(cand[k, 0])], thumbs_b[int(cand[k, 1])])
     ok = sims >= min_similarity
