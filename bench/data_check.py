@@ -2,8 +2,12 @@
 
 1. Near-duplicate search: vectorised block Hamming (`dedup.hamming_pairs`) vs a plain Python double loop over the
    same hashes; then the vectorised search alone at 30,000 images (the "tens of thousands" target).
-2. Image probe (decode + size + truncation + perceptual hash): `images.probe_image` (JPEG draft decode) vs the
-   obvious full-resolution decode + `imagehash.phash`, on the real BCCD JPEGs (640x480).
+2. Image probe (decode + size + truncation + perceptual hash + thumbnail): `images.probe_image` (JPEG draft
+   decode) vs the obvious full-resolution decode + `imagehash.phash`, on the real BCCD JPEGs (640x480).
+3. End to end: `check_dataset` on a generated YOLO set of 10,000 distinct 640x480 JPEGs (8,000 train / 2,000 val,
+   one box each) with 2 decoding threads, near-duplicate search (hash candidates + detail confirmation) included.
+   Target: under 60 s on 2 cores. (Look-alike-heavy sets, where the hash proposes many candidates, are timed in
+   bench/leakage.py.)
 
 Run: python bench/data_check.py [--shared ../shared]
 """
@@ -73,9 +77,51 @@ def bench_probe(shared: Path, n: int = 120) -> None:
           f"-> {t_full / t_probe:.1f}x faster; with 4 threads {t_threads:.3f}s ({len(files) / t_threads:.0f} img/s)")
 
 
+def bench_check(n: int = 10_000, workers: int = 2) -> None:
+    import os
+    import platform
+    import sys
+    import tempfile
+
+    import cv2
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from yolo_transfer.data.check import check_dataset
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="check-bench-") as tmp:
+        root = Path(tmp)
+        t = time.perf_counter()
+        for k in range(n):
+            split = "train" if k < n * 4 // 5 else "val"
+            img = cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (640, 480),
+                             interpolation=cv2.INTER_LINEAR)
+            img = cv2.add(img, rng.integers(0, 24, (480, 640, 3), dtype=np.uint8))  # some texture, distinct files
+            (root / "images" / split).mkdir(parents=True, exist_ok=True)
+            (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "images" / split / f"{k:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            (root / "labels" / split / f"{k:05d}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+        (root / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [thing]\n")
+        gen = time.perf_counter() - t
+        t = time.perf_counter()
+        report = check_dataset(root / "data.yaml", workers=workers, show_progress=False)
+        secs = time.perf_counter() - t
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"check_dataset, {n} JPEGs 640x480 (generated in {gen:.0f}s): {secs:.1f}s with {workers} threads "
+          f"({n / secs:.0f} img/s) on {os.cpu_count()} x {cpu}; {report.near_duplicate_candidates} hash candidates, "
+          f"{len(report.near_duplicates)} confirmed; target < 60 s: {'met' if secs < 60 else 'MISSED'}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared")
+    ap.add_argument("--images", type=int, default=10_000, help="images for the end-to-end check (0: skip)")
     args = ap.parse_args()
     bench_hamming()
     bench_probe(args.shared)
+    if args.images:
+        bench_check(args.images)

@@ -177,8 +177,8 @@ def main() -> None:
         cavity = args.shared / "datasets/cavity_coco"
         if cavity.is_dir():
             real = cavity_real_pairs(cavity)
-            rows += planted("cavity", sorted((cavity / "train").glob("*.jpg")), sorted((cavity / "valid").glob("*.jpg")),
-                            tmp / "cavity", args.workers, real=real)
+            rows += planted("cavity", sorted((cavity / "train").glob("*.jpg")),
+                            sorted((cavity / "valid").glob("*.jpg")), tmp / "cavity", args.workers, real=real)
         else:
             print(f"  cavity_coco not found under {args.shared}: skipped")
         n = args.planted_scans
@@ -198,7 +198,8 @@ def main() -> None:
                          expected=0, found=len(pairs), old=len(old_pairs), per_1000=(len(pairs) / n * 1000,
                                                                                      len(old_pairs) / n * 1000)))
 
-    print("\n| evidence | set | case | expected | flagged now (hash <= 12, then detail >= 0.90) | hash alone <= 6 (before) |")
+    print("\n| evidence | set | case | expected | flagged now (hash <= 12, then detail >= 0.90) "
+          "| hash alone <= 6 (before) |")
     print("|---|---|---|---:|---:|---:|")
     for r in rows:
         def cell(key, k):

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from yolo_transfer.data.check import check_dataset
-from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY, detail_similarity, find_near_duplicates, hamming_pairs
+from yolo_transfer.data.dedup import (DEFAULT_MAX_DISTANCE, MIN_SIMILARITY, detail_similarity, find_near_duplicates,
+                                      hamming_pairs)
 from yolo_transfer.data.images import probe_image
 from yolo_transfer.data.split import split_dataset
 from yolo_transfer.data.synth import scan_like_image

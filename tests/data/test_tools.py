@@ -19,7 +19,8 @@ STEMS = [f"BloodImage_{k:05d}" for k in range(8)]
 
 def _objects(bccd: Path, stem: str) -> list[tuple[str, list[float]]]:
     root = ET.parse(bccd / "Annotations" / f"{stem}.xml").getroot()
-    return [(o.findtext("name").strip(), [float(o.find("bndbox").findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+    keys = ("xmin", "ymin", "xmax", "ymax")
+    return [(o.findtext("name").strip(), [float(o.find("bndbox").findtext(k)) for k in keys])
             for o in root.findall("object")]
 
 

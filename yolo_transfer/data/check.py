@@ -97,7 +97,8 @@ class CheckReport:
         imgs = ", ".join(f"{s} {n}" for s, n in self.images.items())
         lines.append(f"{self.data_yaml}: {imgs or 'no images'}; {len(self.errors)} error(s), "
                      f"{len(self.warnings)} warning(s), {len(self.near_duplicates)} cross-split near-duplicate "
-                     f"pair(s) (of {self.near_duplicate_candidates} hash candidates) -> {'OK' if self.ok else 'FAILED'}")
+                     f"pair(s) (of {self.near_duplicate_candidates} hash candidates) -> "
+                     f"{'OK' if self.ok else 'FAILED'}")
         return "\n".join(lines)
 
 
@@ -224,7 +225,8 @@ def _check_leakage(report: CheckReport, split_images: dict[str, list[Path]], pro
         order = np.lexsort((found.pairs[:, 1], found.pairs[:, 0])) if len(found.pairs) else []
         for k in order:
             i, j, d = found.pairs[k]
-            nd = NearDuplicate(_rel(a[i], root), _rel(b[j], root), sa, sb, int(d), round(float(found.similarity[k]), 4))
+            sim = round(float(found.similarity[k]), 4)
+            nd = NearDuplicate(_rel(a[i], root), _rel(b[j], root), sa, sb, int(d), sim)
             report.near_duplicates.append(nd)
             report.issues.append(Issue("warning", "near-duplicate",
                                        f"near-duplicate of {sa} image {nd.a} (detail similarity {nd.similarity:.3f}, "

@@ -42,7 +42,7 @@ def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd) 
 @click.option("--max-distance", default=None, type=click.IntRange(0, 64),
               help="Perceptual-hash bits (of 64) within which two images are near-duplicate candidates [12].")
 @click.option("--min-similarity", default=None, type=click.FloatRange(-1, 1),
-              help="Aligned detail similarity that confirms a candidate as a near-duplicate [0.88].")
+              help="Aligned detail similarity that confirms a candidate as a near-duplicate [0.90].")
 @click.option("--no-dedup", is_flag=True, help="Skip the cross-split near-duplicate search.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Decoding threads.")
 @click.pass_context
@@ -68,7 +68,7 @@ def check_cmd(ctx, data_yaml, as_json, max_distance, min_similarity, no_dedup, w
 @click.option("--max-distance", default=None, type=click.IntRange(0, 64),
               help="Perceptual-hash bits within which images are near-duplicate candidates [12].")
 @click.option("--min-similarity", default=None, type=click.FloatRange(-1, 1),
-              help="Aligned detail similarity that confirms a candidate; confirmed groups stay in one split [0.88].")
+              help="Aligned detail similarity that confirms a candidate; confirmed groups stay in one split [0.90].")
 def split_cmd(data_yaml, output, ratios, seed, link, max_distance, min_similarity) -> None:
     """Pool all images of DATA_YAML and re-split them into a new dataset at OUTPUT (stratified by class presence,
     near-duplicates kept in one split)."""

@@ -268,7 +268,7 @@ class VocFormat:
             images.append(item)
         order = sorted(names, key=lambda s: (s.lower(), s))
         # An image without XML is usually not labelled yet rather than a true background: skip it, but say so.
-        fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src)), None, "no XML annotation file pairs with it")
-                  for p in files if is_image(p) and p not in used]
+        fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src)), None,
+                      "no XML annotation file pairs with it") for p in files if is_image(p) and p not in used]
         return SourceSet(images, order, "class names found in the XML files, sorted alphabetically (case-insensitive)",
                          fixes)

@@ -156,8 +156,8 @@ def resolve_data_yaml(data: str | os.PathLike, download: bool = True) -> Path:
             return packaged
         reason = reason or f"the download did not create {missing[0]}"
     raise UserError(
-        f"'{spec}' is Ultralytics' dataset {packaged.stem} ({packaged}); its images are not on this machine (looked for "
-        f"{missing[0]} under DATASETS_DIR {DATASETS_DIR}) and {reason}; fetch {url} on a machine with internet and "
+        f"'{spec}' is Ultralytics' dataset {packaged.stem} ({packaged}); its images are not on this machine (looked "
+        f"for {missing[0]} under DATASETS_DIR {DATASETS_DIR}) and {reason}; fetch {url} on a machine with internet and "
         f"unzip it into {DATASETS_DIR} (or set datasets_dir in {SETTINGS_FILE}), or pass the path of a local data.yaml")
 
 
