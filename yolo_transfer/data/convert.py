@@ -189,7 +189,8 @@ def convert(source: str | Path, output: str | Path, fmt: str | None = None, clas
     """Convert `source` (VOC folder, COCO JSON file or folder) into a new YOLO dataset folder at `output`."""
     source, output = Path(source), Path(output)
     if not source.exists():
-        raise UserError(f"{source}: source dataset not found; pass a VOC folder or a COCO JSON file/folder")
+        raise UserError(f"{source}: source dataset not found; pass a VOC, CVAT or LabelMe folder or a COCO JSON "
+                        f"file/folder")
     if output.exists():
         raise UserError(f"{output} already exists; choose a new output folder (conversion never overwrites)")
     if output.resolve().is_relative_to(source.resolve()) and source.is_dir():

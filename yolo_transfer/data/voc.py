@@ -76,12 +76,14 @@ _IMAGE_DIR = re.compile(r"image|img|jpeg|jpg|photo|picture|pic")
 
 
 def _words(name: str) -> list[str]:
+    name = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)  # valImages -> val Images
     return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
 
 
 def split_word(name: str) -> str | None:
     """'Validation_Images' -> 'val', 'train_annots' -> 'train', 'VAL' -> 'val', 'images' -> None."""
-    return next((SPLIT_ALIASES[w] for w in _words(name) if w in SPLIT_ALIASES), None)
+    words = [w.rstrip("0123456789") for w in _words(name)]  # train2017 -> train
+    return next((SPLIT_ALIASES[w] for w in words if w in SPLIT_ALIASES), None)
 
 
 def is_voc_xml(path: Path) -> bool:
