@@ -118,3 +118,37 @@ def coco_source(tmp_path) -> Path:
     cats = [{"id": 0, "name": "parts", "supercategory": "none"}, {"id": 3, "name": "bolt", "supercategory": "parts"},
             {"id": 7, "name": "nut", "supercategory": "parts"}]
     return make_coco(tmp_path / "coco", images, anns, cats)
+
+
+@pytest.fixture
+def labelme_source(tmp_path) -> Path:
+    """Small LabelMe export: a rectangle, a polygon (-> its bounding box), a box past the edge, a background image."""
+    root = tmp_path / "labelme"
+    shapes = {
+        "a": [{"label": "dog", "points": [[10, 10], [50, 40]], "shape_type": "rectangle"}],
+        "b": [{"label": "cat", "points": [[20, 5], [60, 30], [30, 70]], "shape_type": "polygon"},
+              {"label": "dog", "points": [[100, 60], [130, 90]], "shape_type": "rectangle"}],
+        "c": [],
+    }
+    for k, (stem, s) in enumerate(shapes.items()):
+        write_image(root / f"{stem}.jpg", 120, 80, seed=200 + k)
+        (root / f"{stem}.json").write_text(json.dumps({"version": "5.2.1", "shapes": s, "imagePath": f"{stem}.jpg",
+                                                       "imageData": None, "imageHeight": 80, "imageWidth": 120}))
+    return root
+
+
+@pytest.fixture
+def cvat_source(tmp_path) -> Path:
+    """Small CVAT-for-images export: annotations.xml + images/, one box past the edge, one image without boxes."""
+    root = tmp_path / "cvat"
+    ann = ET.Element("annotations")
+    ET.SubElement(ann, "version").text = "1.1"
+    boxes = {"a.jpg": [("bolt", 5, 5, 40, 30)], "b.jpg": [("nut", 10, 10, 30, 30), ("bolt", 90, 50, 140, 95)],
+             "c.jpg": []}
+    for k, (name, bs) in enumerate(boxes.items()):
+        write_image(root / "images" / name, 120, 80, seed=300 + k)
+        img = ET.SubElement(ann, "image", id=str(k), name=name, width="120", height="80")
+        for label, x1, y1, x2, y2 in bs:
+            ET.SubElement(img, "box", label=label, xtl=str(x1), ytl=str(y1), xbr=str(x2), ybr=str(y2), occluded="0")
+    ET.ElementTree(ann).write(root / "annotations.xml", xml_declaration=True, encoding="utf-8")
+    return root

@@ -204,4 +204,4 @@ def test_bad_source_is_a_one_line_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot tell the annotation format"):
         convert(tmp_path / "empty", tmp_path / "out")
     with pytest.raises(UserError, match="unknown format"):
-        convert(tmp_path / "empty", tmp_path / "out", fmt="labelme")
+        convert(tmp_path / "empty", tmp_path / "out", fmt="yolo9000")

@@ -94,3 +94,14 @@ def test_roboflow_yolo_folder_checks_as_is(bccd_converted, tmp_path):
     report = check_dataset(rf, near_duplicates=False, show_progress=False)  # the folder is enough
     assert report.ok and report.images == bccd_converted.images
     assert sum(report.instances["train"].values()) == sum(bccd_converted.boxes["train"].values())
+
+
+@pytest.mark.parametrize("fmt, boxes", [("labelme", {"cat": 1, "dog": 2}), ("cvat", {"bolt": 2, "nut": 1})])
+def test_tool_exports_get_the_same_fixes_as_voc_and_coco(fmt, boxes, request, tmp_path):
+    pytest.importorskip("globox")
+    rep = convert(request.getfixturevalue(f"{fmt}_source"), tmp_path / "out", show_progress=False)
+    assert rep.written_per_class() == boxes and rep.fix_counts == {"clipped": 1}
+    assert rep.background_images == {"train": 1}
+    lines = {p.stem: p.read_text().split("\n")[:-1] for p in (tmp_path / "out/labels/train").iterdir()}
+    if fmt == "labelme":  # the polygon (20,5) (60,30) (30,70) became its bounding box in a 120x80 image
+        assert "0 0.333333 0.468750 0.333333 0.812500" in lines["b"]
