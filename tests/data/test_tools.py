@@ -105,3 +105,19 @@ def test_tool_exports_get_the_same_fixes_as_voc_and_coco(fmt, boxes, request, tm
     lines = {p.stem: p.read_text().split("\n")[:-1] for p in (tmp_path / "out/labels/train").iterdir()}
     if fmt == "labelme":  # the polygon (20,5) (60,30) (30,70) became its bounding box in a 120x80 image
         assert "0 0.333333 0.468750 0.333333 0.812500" in lines["b"]
+
+
+def test_shapes_that_are_not_boxes_are_counted(labelme_source, cvat_source, tmp_path):
+    pytest.importorskip("globox")
+    js = labelme_source / "c.json"
+    data = json.loads(js.read_text())
+    data["shapes"] = [{"label": "dog", "points": [[5, 5]], "shape_type": "point"}]
+    js.write_text(json.dumps(data))
+    rep = convert(labelme_source, tmp_path / "a", show_progress=False)
+    assert rep.fix_counts["unsupported_shape_skipped"] == 1 and rep.background_images == {"train": 1}
+    xml = cvat_source / "annotations.xml"
+    xml.write_text(xml.read_text().replace('<image id="2" name="c.jpg" width="120" height="80" />',
+                                           '<image id="2" name="c.jpg" width="120" height="80"><polygon label="nut" '
+                                           'points="1,1;5,5;1,5" /></image>'))
+    rep = convert(cvat_source, tmp_path / "b", show_progress=False)
+    assert rep.fix_counts["unsupported_shape_skipped"] == 1

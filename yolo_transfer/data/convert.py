@@ -50,6 +50,8 @@ FIX_KINDS = {
     "filename_mismatch": "VOC <filename> names no existing image: paired by the XML's own name instead (kept)",
     "ambiguous_image_skipped": "several images fit this annotation equally well: skipped rather than guessed",
     "duplicate_annotation_skipped": "a second annotation file for an image that already has one: skipped",
+    "unsupported_shape_skipped": "shape read as no box (LabelMe point/line/circle; CVAT polygon/points/ellipse/mask): "
+                                 "skipped",
 }
 
 

@@ -9,7 +9,9 @@ images found on disk, every fix counted in conversion.md, the output written ato
 
 from __future__ import annotations
 
+import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
@@ -84,6 +86,13 @@ class LabelmeFormat:
             except Exception as e:  # globox.ParsingError and friends: the file is reported, the rest converts
                 fixes.append(Fix("unreadable_annotation_skipped", rel_js, None, f"not a readable LabelMe file ({e})"))
                 continue
+            try:  # globox reads rectangles and polygons; other shapes are counted here so none vanish unreported
+                other = [s.get("shape_type") for s in json.loads(js.read_text(encoding="utf-8")).get("shapes", [])
+                         if s.get("shape_type") not in ("rectangle", "polygon")]
+            except (ValueError, AttributeError):
+                other = []
+            fixes += [Fix("unsupported_shape_skipped", rel_js, None, f"{ann.image_id}: a '{t}' shape is not a box")
+                      for t in other]
             image = js.parent / PurePosixPath(str(ann.image_id).replace("\\", "/"))
             if not image.is_file():
                 image = next((c for c in sorted(js.parent.glob(f"{js.stem}.*")) if is_image(c)), image)
@@ -122,6 +131,10 @@ class CvatFormat:
                 anns = globox.AnnotationSet.from_cvat(xml)
             except Exception as e:
                 raise UserError(f"{xml}: not a readable CVAT for images XML ({e}); re-export it from CVAT") from None
+            for node in ET.parse(xml).getroot().iter("image"):  # globox reads <box>; count the other shapes
+                fixes += [Fix("unsupported_shape_skipped", rel_xml, None, f"{node.get('name')}: a <{c.tag}> is not a "
+                              f"box") for c in node if c.tag in ("polygon", "polyline", "points", "ellipse", "mask",
+                                                                 "cuboid", "skeleton")]
             dirs = [xml.parent, xml.parent / "images", root, root / "images"]
             for ann in sorted(anns, key=lambda a: str(a.image_id)):
                 name = str(ann.image_id).replace("\\", "/")
