@@ -96,3 +96,14 @@ def test_unknown_name_says_where_it_looked(datasets_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=r"data YAML not found: no-such-set.yaml .*cfg/datasets"):
         resolve_data_yaml("no-such-set.yaml")
+
+
+def test_stats_and_split_take_the_name_too(coco8_yaml, datasets_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(coco8_yaml.parent, datasets_dir / "coco8")
+    r = CliRunner().invoke(main, ["data", "stats", "coco8.yaml"])
+    assert r.exit_code == 0, r.output
+    assert "person" in r.output and (tmp_path / "runs/data-stats/coco8/stats.json").is_file()
+    r = CliRunner().invoke(main, ["data", "split", "coco8", str(tmp_path / "resplit"), "--ratios", "0.5,0.5"])
+    assert r.exit_code == 0, r.output
+    assert "train: 4 images" in r.output and "val: 4 images" in r.output

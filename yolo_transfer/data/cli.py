@@ -92,10 +92,10 @@ def stats_cmd(data_yaml, out, as_json) -> None:
     from yolo_transfer.utils.io import to_json
 
     if out is None:
-        from yolo_transfer.data.yolo_layout import resolve_data_yaml
+        from yolo_transfer.data.yolo_layout import load_data_yaml, resolve_data_yaml
 
-        data_yaml = resolve_data_yaml(data_yaml)  # a name such as coco8.yaml names the dataset's folder too
-        folder = data_yaml.resolve().parent
+        data_yaml = resolve_data_yaml(data_yaml)  # a name such as coco8.yaml: its folder is under DATASETS_DIR
+        folder = load_data_yaml(data_yaml).root
         out = Path("runs") / "data-stats" / folder.name
     report = dataset_stats(data_yaml, out=out)
     if as_json:
