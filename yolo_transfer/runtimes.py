@@ -75,8 +75,8 @@ class Runtime:
     is_dir: bool = False  # the export is a folder (OpenVINO: xml + bin + metadata.yaml)
     builds: tuple[str, ...] = ()  # precisions `export` can build for it (empty: not an export target)
     runs_at: tuple[str, ...] = ("fp32",)  # precisions we can make it compute at
-    modules: tuple[tuple[str, str], ...] = ()  # (python module, install command)
-    build_modules: dict | None = None  # extra modules per build precision (OpenVINO INT8 needs nncf)
+    modules: tuple[tuple[str, str], ...] = ()  # (python module, install command) to run its models
+    build_modules: dict | None = None  # extra modules to export, per precision ("all": any precision)
     needs_cuda: bool = False
     default_dynamic: bool = True
     export_device: str = "cpu"  # what Ultralytics exports on
@@ -107,7 +107,8 @@ class Runtime:
         if self.needs_cuda:
             _need_cuda(f"{self.title} export (--format {self.name})")
         self.check_installed(f"{self.title} export")
-        for module, install in (self.build_modules or {}).get(precision, ()):
+        extra = self.build_modules or {}
+        for module, install in (*extra.get("all", ()), *extra.get(precision, ())):
             _need_module(module, install, f"{self.title} {precision.upper()} export")
 
     # -- precision at run time
@@ -134,7 +135,8 @@ RUNTIMES: dict[str, Runtime] = {
         # Dynamic shapes by default for ONNX and OpenVINO: the export then letterboxes each image to its minimum
         # stride-multiple rectangle exactly like the `.pt` predictor, so it gives the boxes users see from the `.pt`.
         Runtime("onnx", "ONNX", ".onnx", builds=BUILD_PRECISIONS, runs_at=("fp32", "fp16"),
-                modules=(("onnx", "pip install onnx"), ("onnxruntime", "pip install onnxruntime"))),
+                modules=(("onnxruntime", "pip install onnxruntime"),),
+                build_modules={"all": (("onnx", "pip install onnx"),)}),
         Runtime("openvino", "OpenVINO", "_openvino_model", is_dir=True, builds=BUILD_PRECISIONS,
                 runs_at=("fp32", "fp16", "bf16"),
                 modules=(("openvino", "pip install 'yolo-transfer[openvino]'"),),
@@ -166,6 +168,30 @@ def runtime_of_path(path: str | os.PathLike) -> Runtime:
             return r
     kinds = ", ".join(f"{r.suffix}" + (" folder" if r.is_dir else "") for r in RUNTIMES.values())
     raise UserError(f"{path}: not a model this tool can run (expected one of: {kinds})")
+
+
+def built_precision(path: str | os.PathLike) -> str:
+    """The precision an export was built at, from the metadata Ultralytics stores with it (fp32 when unknown)."""
+    p = Path(path)
+    meta = p / "metadata.yaml" if p.is_dir() else p.parent / "metadata.yaml" if p.suffix == ".xml" else None
+    if meta is not None and meta.is_file():
+        import yaml
+
+        args = (yaml.safe_load(meta.read_text()) or {}).get("args") or {}
+        q = args.get("quantize")
+        return "int8" if args.get("int8") or q == 8 else "fp16" if args.get("half") or q == 16 else "fp32"
+    if p.suffix == ".onnx" and p.is_file():
+        try:
+            import onnx
+
+            m = onnx.load(str(p), load_external_data=False)
+            if m.graph.input and m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16:
+                return "fp16"
+            if any(n.op_type in ("QuantizeLinear", "QLinearConv", "DynamicQuantizeLinear") for n in m.graph.node):
+                return "int8"
+        except Exception:  # noqa: BLE001 - unreadable here: the loader will say why
+            pass
+    return "fp32"
 
 
 # ------------------------------------------------------------------------------------------------ OpenVINO precision
