@@ -512,6 +512,8 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         ran["standalone"] = exp_ran
 
     failures = judge(comparisons["ultralytics"], th, "ultralytics")
+    if exp_ran in _LOWER.get(run_at, set()):  # the runtime did not honour the precision we pinned
+        failures.insert(0, f"the export ran at {exp_ran.upper()}, not the {run_at.upper()} it was pinned to")
     if "standalone" in comparisons:
         own = judge(comparisons["standalone"], th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
