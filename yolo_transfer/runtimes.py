@@ -185,8 +185,9 @@ def built_precision(path: str | os.PathLike) -> str:
             import onnx
 
             m = onnx.load(str(p), load_external_data=False)
-            if m.graph.input and m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16:
-                return "fp16"
+            kinds = [t.data_type for t in m.graph.initializer]
+            if kinds.count(onnx.TensorProto.FLOAT16) > kinds.count(onnx.TensorProto.FLOAT):
+                return "fp16"  # FP16 weights (Ultralytics keeps the FP32 input and casts it inside the graph)
             if any(n.op_type in ("QuantizeLinear", "QLinearConv", "DynamicQuantizeLinear") for n in m.graph.node):
                 return "int8"
         except Exception:  # noqa: BLE001 - unreadable here: the loader will say why

@@ -42,7 +42,7 @@ def tiny_run(tiny_model, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def person_yaml(coco128_dir, tmp_path_factory) -> Path:
-    """coco128 images with people, labelled with their person boxes as the fall model's class 0 ('Normal').
+    """32 coco128 images with people, labelled with their person boxes as the fall model's class 0 ('Normal').
 
     yolov8s-fall finds people well here (its reference mAP50-95 is tens of points), so a gate's mAP comparison at
     a 0.5-point limit can really fail, and its boxes score well above the gate's conf.
@@ -63,7 +63,7 @@ def person_yaml(coco128_dir, tmp_path_factory) -> Path:
         shutil.copy(img, root / "images" / img.name)
         (root / "labels" / lbl.name).write_text("\n".join(rows) + "\n")
         picked += 1
-        if picked == 16:
+        if picked == 32:
             break
     (root / "person.yaml").write_text(yaml.safe_dump({"path": str(root), "train": "images", "val": "images",
                                                       "names": {0: "Normal", 1: "Fall"}}))

@@ -137,7 +137,10 @@ class OnnxBackend(Backend):
             self._free.put(det.session)
             self._free.put(ort.InferenceSession(str(path), opts, providers=providers))
         self.names = det.names or {}
-        self.precision = "fp16" if det.input_dtype == np.float16 else "fp32"
+        from yolo_transfer.runtimes import built_precision
+
+        # ONNX Runtime runs the graph at the types it stores (our providers add no TF32/FP16 of their own)
+        self.precision = "fp16" if det.input_dtype == np.float16 else built_precision(path)
         if precision is not None and precision != self.precision:
             raise UserError(f"{path}: an {self.precision.upper()} ONNX model runs at {self.precision.upper()} in "
                             f"ONNX Runtime; export it at {precision.upper()} instead")
