@@ -69,6 +69,7 @@ def test_every_backend_loads_or_explains(name, fall_pt, fall_onnx, tmp_path):
     assert raw.shape[0] == model.batch and raw.shape[1] == 6  # (B, 4 + 2 classes, anchors)
 
 
+@pytest.mark.slow
 def test_pt_and_openvino_give_the_same_boxes_on_any_cpu(fall_pt, coco8_yaml, tmp_path, monkeypatch):
     """An FP32 OpenVINO IR runs at FP32 in `predict` even where OpenVINO would pick bf16 (forced here)."""
     pytest.importorskip("openvino", reason="openvino not installed")
@@ -77,10 +78,10 @@ def test_pt_and_openvino_give_the_same_boxes_on_any_cpu(fall_pt, coco8_yaml, tmp
     monkeypatch.setenv("YOLO_TRANSFER_OPENVINO_DEFAULT", "bf16")
     pt = tmp_path / "ov.pt"
     shutil.copy(fall_pt, pt)
-    ov = YOLO(str(pt)).export(format="openvino", imgsz=320, dynamic=True, verbose=False)
+    ov = YOLO(str(pt)).export(format="openvino", imgsz=640, dynamic=True, verbose=False)
     src = coco8_yaml.parent / "images"
-    predict(pt, src, tmp_path / "pt", imgsz=320, conf=0.25, batch=4, device="cpu")
-    summary = predict(ov, src, tmp_path / "ov", imgsz=320, conf=0.25, batch=4, device="cpu")
+    predict(pt, src, tmp_path / "pt", imgsz=640, conf=0.1, batch=4, device="cpu")
+    summary = predict(ov, src, tmp_path / "ov", imgsz=640, conf=0.1, batch=4, device="cpu")
     assert summary.model["precision"] == "fp32"  # read back from the compiled model
     assert json.loads((tmp_path / "ov" / "summary.json").read_text())["model"]["precision"] == "fp32"
     a, b = _dets(tmp_path / "pt"), _dets(tmp_path / "ov")
