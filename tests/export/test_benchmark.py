@@ -19,6 +19,7 @@ def test_benchmark_pt_and_exports(tiny_model, synth_images, tmp_path):
                               max_images=3, runs=2, warmup=1, out=out)
 
     assert [r.format for r in report.results] == ["pt", "onnx", "onnx"]
+    assert [r.precision for r in report.results] == ["fp32"] * 3
     for r in report.results[:2]:  # .pt and the dynamic ONNX run every batch size
         assert [m.batch for m in r.model_only] == [1, 2]
         assert all(m.latency_ms > 0 and m.throughput_ips > 0 for m in r.model_only)
@@ -34,8 +35,9 @@ def test_benchmark_pt_and_exports(tiny_model, synth_images, tmp_path):
 def test_cli_benchmark_table_and_bad_input(tiny_model, synth_images, tmp_path):
     res = CliRunner().invoke(main, ["benchmark", str(tiny_model), "--imgsz", "64", "--batch-sizes", "1",
                                     "--images", str(synth_images), "--runs", "2"])
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     assert res.exit_code == 0, res.output
-    assert "end-to-end ms/img" in res.output and "| best.pt | pt | dynamic |" in res.output
+    assert "end-to-end ms/img" in res.output and "| best.pt | pt | FP32 | dynamic |" in res.output
 
     res = CliRunner().invoke(main, ["benchmark", str(tmp_path / "missing.onnx")])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "not found" in res.output

@@ -8,6 +8,7 @@ import pytest
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.export.formats import FORMATS, format_of_path, get_format, precision_of
+from yolo_transfer.runtimes import RUNTIMES, THRESHOLDS, openvino_precision_name, runtime_of_path
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
@@ -52,3 +53,43 @@ def test_openvino_int8_names_the_missing_package():
 def test_not_a_model_path(tmp_path):
     with pytest.raises(UserError, match="not a model this tool can run"):
         format_of_path(tmp_path / "weights.tflite")
+
+
+# ------------------------------------------------------------------------------------- the one table of runtimes
+
+
+@pytest.mark.parametrize("name", list(RUNTIMES))
+def test_every_runtime_is_known_by_its_files_everywhere(name, tmp_path):
+    """Export, parity, benchmark and predict all recognise a runtime's file from the same table."""
+    from yolo_transfer.predict.backends import BACKENDS, backend_name_for
+
+    r = RUNTIMES[name]
+    output = tmp_path / f"best{r.suffix}"
+    output.mkdir() if r.is_dir else output.touch()
+    assert runtime_of_path(output) is r and format_of_path(output) == name
+    assert backend_name_for(output) == name and BACKENDS[name].runtime() is r
+    if r.is_dir:  # the .xml inside an OpenVINO folder loads by its folder
+        assert r.model_path(output / "best.xml") == output
+    for p in r.builds:
+        assert r.run_precision(p) == p  # by default a model runs at the precision it was built at
+        assert p in THRESHOLDS
+    assert set(r.runs_at) <= set(THRESHOLDS)
+
+
+def test_only_openvino_offers_bf16_and_says_so_in_one_line():
+    assert [n for n, r in RUNTIMES.items() if "bf16" in r.runs_at] == ["openvino"]
+    with pytest.raises(UserError, match="^ONNX cannot run at BF16 here; choose one of FP32, FP16$"):
+        RUNTIMES["onnx"].run_precision("fp32", "bf16")
+
+
+def test_openvino_precision_names_read_back():
+    pytest.importorskip("openvino")
+    import openvino as ov
+
+    assert [openvino_precision_name(t) for t in (ov.Type.f32, ov.Type.bf16, ov.Type.f16)] == ["fp32", "bf16", "fp16"]
+
+
+def test_cli_lists_what_the_table_has():
+    from yolo_transfer.export.cli import FORMAT_NAMES
+
+    assert set(FORMAT_NAMES) == set(FORMATS) == {n for n, r in RUNTIMES.items() if r.builds}

@@ -21,8 +21,8 @@ def _dets(out):
 
 def test_pt_and_onnx_give_the_same_boxes(fall_pt, fall_onnx, coco8_yaml, tmp_path):
     src = coco8_yaml.parent / "images"
-    predict(fall_pt, src, tmp_path / "pt", imgsz=160, conf=0.05, batch=4)
-    predict(fall_onnx, src, tmp_path / "onnx", imgsz=160, conf=0.05, batch=3)
+    predict(fall_pt, src, tmp_path / "pt", imgsz=160, conf=0.05, batch=4, device="cpu")
+    predict(fall_onnx, src, tmp_path / "onnx", imgsz=160, conf=0.05, batch=3, device="cpu")
     a, b = _dets(tmp_path / "pt"), _dets(tmp_path / "onnx")
     assert a.keys() == b.keys() and len(a) == 8
     total = sum(len(d) for d in a.values())
@@ -48,7 +48,7 @@ def test_every_backend_loads_or_explains(name, fall_pt, fall_onnx, tmp_path):
     if module and importlib.util.find_spec(module) is None:
         fake = tmp_path / ("m_openvino_model" if name == "openvino" else "m.engine")
         fake.mkdir() if name == "openvino" else fake.write_bytes(b"\0")
-        with pytest.raises(UserError, match=f"needs the `{module}` package") as e:
+        with pytest.raises(UserError, match=f"needs the Python package '{module}'") as e:
             load_backend(fake)
         assert "\n" not in str(e.value)
         return
@@ -60,12 +60,36 @@ def test_every_backend_loads_or_explains(name, fall_pt, fall_onnx, tmp_path):
         weights = YOLO(str(fall_pt)).export(format="openvino", imgsz=96, dynamic=False, verbose=False)
     else:
         weights = {"pt": fall_pt, "onnx": fall_onnx}[name]
-    model = load_backend(weights, imgsz=96 if name != "openvino" else None, batch=2)
+    model = load_backend(weights, imgsz=96 if name != "openvino" else None, batch=2, device="cpu")
     assert model.name == name and model.names == {0: "Normal", 1: "Fall"} and model.imgsz == (96, 96)
+    assert model.describe()["precision"] == "fp32" and model.device == "cpu"  # FP32 on any CPU, GPU or not
     import numpy as np
 
     raw = model.infer(np.zeros((model.batch, 3, 96, 96), np.float32))
     assert raw.shape[0] == model.batch and raw.shape[1] == 6  # (B, 4 + 2 classes, anchors)
+
+
+@pytest.mark.slow
+def test_pt_and_openvino_give_the_same_boxes_on_any_cpu(fall_pt, coco8_yaml, tmp_path, monkeypatch):
+    """An FP32 OpenVINO IR runs at FP32 in `predict` even where OpenVINO would pick bf16 (forced here)."""
+    pytest.importorskip("openvino", reason="openvino not installed")
+    from ultralytics import YOLO
+
+    monkeypatch.setenv("YOLO_TRANSFER_OPENVINO_DEFAULT", "bf16")
+    pt = tmp_path / "ov.pt"
+    shutil.copy(fall_pt, pt)
+    ov = YOLO(str(pt)).export(format="openvino", imgsz=640, dynamic=True, verbose=False)
+    src = coco8_yaml.parent / "images"
+    predict(pt, src, tmp_path / "pt", imgsz=640, conf=0.1, batch=4, device="cpu")
+    summary = predict(ov, src, tmp_path / "ov", imgsz=640, conf=0.1, batch=4, device="cpu")
+    assert summary.model["precision"] == "fp32"  # read back from the compiled model
+    assert json.loads((tmp_path / "ov" / "summary.json").read_text())["model"]["precision"] == "fp32"
+    a, b = _dets(tmp_path / "pt"), _dets(tmp_path / "ov")
+    assert sum(len(d) for d in a.values()) >= 10
+    for key in a:
+        assert len(a[key]) == len(b[key]), key
+        ia, ib, ious = match(a[key], b[key], iou_threshold=0.5)
+        assert len(ia) == len(a[key]) and (ious >= 0.99).all(), (key, ious)
 
 
 def test_static_onnx_refuses_another_size(fall_pt, tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-FORMAT_NAMES = ("onnx", "engine", "openvino")  # kept literal so `--help` needs no heavy import; see formats.FORMATS
+from yolo_transfer.runtimes import EXPORT_NAMES as FORMAT_NAMES  # the runtime table (light import)
+from yolo_transfer.runtimes import RUN_PRECISIONS
 
 
 @click.command("export")
@@ -29,9 +30,12 @@ FORMAT_NAMES = ("onnx", "engine", "openvino")  # kept literal so `--help` needs 
 @click.option("--parity-conf", type=float, default=0.25, show_default=True,
               help="Boxes scoring at least this on either side must match.")
 @click.option("--parity-max-images", type=int, default=32, show_default=True)
+@click.option("--runtime-precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Gate the export run at this precision instead of the one it claims: bf16 for OpenVINO on CPUs "
+                   "with AVX512-bf16/AMX (faster, judged with the BF16 thresholds).")
 @click.option("--out-dir", type=click.Path(), help="Where to write the export (default: beside the checkpoint).")
 def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, conf, iou, parity, parity_images,
-               parity_conf, parity_max_images, out_dir) -> None:
+               parity_conf, parity_max_images, runtime_precision, out_dir) -> None:
     """Export WEIGHTS (.pt) for deployment and prove the export gives the same boxes (parity gate).
 
     Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
@@ -41,10 +45,13 @@ def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, conf,
 
     result = export_model(weights, fmt, half=half, int8=int8, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
                           nms=nms, conf=conf, iou=iou, parity=parity, parity_images=parity_images, parity_conf=parity_conf,
-                          parity_max_images=parity_max_images, out_dir=out_dir)
+                          parity_max_images=parity_max_images, out_dir=out_dir,
+                          runtime_precision=runtime_precision)
     meta = result.metadata
     click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, imgsz {meta['imgsz']}, "
                f"{'dynamic' if meta['dynamic'] else 'static'}) in {result.seconds:.1f}s")
+    for note in result.notes:
+        click.echo(note)
     if result.parity is not None:
         result.raise_for_parity()
         click.echo(f"{result.parity.summary()}; report: {result.parity_path}")
@@ -57,7 +64,9 @@ def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, conf,
 @click.option("--images", type=click.Path(), help="Images for end-to-end timing (default: Ultralytics' samples).")
 @click.option("--runs", type=int, default=10, show_default=True, help="Timed repetitions per measurement.")
 @click.option("--out", type=click.Path(), help="Write the results as JSON (and a .md table beside it).")
-def benchmark_cmd(models, imgsz, batch_sizes, images, runs, out) -> None:
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Run OpenVINO models at this precision (e.g. bf16) instead of the one they were built at.")
+def benchmark_cmd(models, imgsz, batch_sizes, images, runs, out, precision) -> None:
     """Latency and throughput of MODELS (.pt, .onnx, *_openvino_model, .engine): model-only per batch size and
     end-to-end per image, as a table (and JSON with --out)."""
     from yolo_transfer.errors import UserError
@@ -67,7 +76,8 @@ def benchmark_cmd(models, imgsz, batch_sizes, images, runs, out) -> None:
         sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
     except ValueError:
         raise UserError(f"--batch-sizes '{batch_sizes}': expected comma-separated integers like 1,4,8") from None
-    report = benchmark_models(models, imgsz=imgsz, batch_sizes=sizes, images=images, runs=runs, out=out)
+    report = benchmark_models(models, imgsz=imgsz, batch_sizes=sizes, images=images, runs=runs, out=out,
+                              precision=precision)
     click.echo(report.to_markdown(), nl=False)
     if out:
         click.echo(f"Wrote {out}")

@@ -19,7 +19,8 @@ from typing import Any, Sequence
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.export.formats import ExportFormat, get_format, precision_of
-from yolo_transfer.export.parity import THRESHOLDS, ParityFailed, ParityReport, check_parity
+from yolo_transfer.export.parity import ParityFailed, ParityReport, check_parity
+from yolo_transfer.runtimes import THRESHOLDS
 from yolo_transfer.utils.hashing import sha256_file
 from yolo_transfer.utils.io import atomic_write_yaml
 
@@ -35,6 +36,7 @@ class ExportResult:
     parity_path: Path | None = None
     seconds: float = 0.0
     args: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # one line each: what a user of the export should know
 
     @property
     def passed(self) -> bool | None:
@@ -62,13 +64,16 @@ def run_metadata(weights: Path) -> dict[str, str]:
     meta = {"source_weights": weights.name, "source_sha256": sha256_file(weights)}
     transfer = weights.parent.parent / "transfer.json"  # runs/<name>/weights/best.pt -> runs/<name>/transfer.json
     if transfer.is_file():
-        try:
+        try:  # the record training writes (training/api.py): "preset", "source": {"path", "sha256"}
             info = json.loads(transfer.read_text())
             if info.get("preset"):
                 meta["preset"] = str(info["preset"])
-            if info.get("source_weights"):
-                meta["pretrained_from"] = str(info["source_weights"])
-        except (ValueError, OSError, AttributeError):
+            src = info.get("source") or {}
+            if src.get("path"):
+                meta["pretrained_from"] = str(src["path"])
+            if src.get("sha256"):
+                meta["pretrained_sha256"] = str(src["sha256"])
+        except (ValueError, OSError, AttributeError, TypeError):
             pass  # a broken transfer.json must not block an export; the hash still identifies the checkpoint
     try:
         meta["exported_by"] = f"yolo-transfer {version('yolo-transfer')}"
@@ -99,6 +104,10 @@ def _add_openvino_metadata(folder: Path, extra: dict[str, str]) -> None:
     atomic_write_yaml(meta_file, meta)
 
 
+# How each runtime's export carries our provenance (runtimes without an entry carry Ultralytics' metadata only).
+METADATA_WRITERS = {"onnx": _add_onnx_metadata, "openvino": _add_openvino_metadata}
+
+
 def _move_into_place(built: Path, target: Path) -> None:
     """Replace `target` with `built` so a reader sees the old export or the new one, never a mix."""
     if built.is_dir():
@@ -126,18 +135,22 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
                  imgsz: int | Sequence[int] | None = None, nms: bool = False, conf: float = 0.25,
                  iou: float = 0.7, parity: bool = True,
                  parity_images: str | Path | None = None, parity_conf: float = 0.25, parity_max_images: int = 32,
-                 out_dir: str | Path | None = None, device: str | None = None) -> ExportResult:
+                 out_dir: str | Path | None = None, device: str | None = None,
+                 runtime_precision: str | None = None) -> ExportResult:
     """Export `weights` to `format`, stamp provenance metadata, and run the parity gate (unless `parity=False`).
 
     `dynamic=None` uses the format's default (ONNX/OpenVINO dynamic, TensorRT static). `int8` calibrates on
     `data`'s images. `nms=True` bakes NMS with `conf`/`iou` into the graph: the graph then drops boxes below `conf`,
     so the gate only judges boxes scoring at least `conf` plus the precision's score tolerance.
+    `runtime_precision` gates the export run at another precision than it claims (e.g. "bf16" for OpenVINO on a
+    CPU with bf16), with that precision's thresholds; by default it runs at the claimed precision.
     The export lands beside the checkpoint (or in `out_dir`); with the gate,
     `<export>.parity.{json,md,png}` land beside it. Check `result.passed` or call `result.raise_for_parity()`.
     """
     fmt: ExportFormat = get_format(format)
     precision = precision_of(half, int8)
     fmt.requirements(precision)  # before any work: missing runtime / no GPU is a one-line error
+    run_at = fmt.run_precision(precision, runtime_precision)
     if int8 and data is None:
         raise UserError("--int8 calibrates on a dataset: pass --data path/to/data.yaml")
     if data is not None and not Path(data).is_file():
@@ -171,8 +184,8 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
         if getattr(model, "task", "detect") != "detect":
             raise UserError(f"{source}: a '{model.task}' model; export supports detection checkpoints only")
         size = _imgsz(imgsz, dict(getattr(model.model, "args", {}) or {}))
-        args = dict(format=fmt.ultralytics, imgsz=size, dynamic=dynamic, batch=batch, nms=nms,
-                    device=device or fmt.device, verbose=False)
+        args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=batch, nms=nms,
+                    device=device or fmt.export_device, verbose=False)
         if precision != "fp32":
             args["quantize"] = 16 if precision == "fp16" else 8
         if nms:
@@ -188,10 +201,8 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
             raise UserError(f"{fmt.title} export of {source} failed: {first}") from e
         if not built.is_absolute():
             built = build / built.name
-        if fmt.name == "onnx":
-            _add_onnx_metadata(built, extra)
-        elif fmt.name == "openvino":
-            _add_openvino_metadata(built, extra)
+        if fmt.name in METADATA_WRITERS:
+            METADATA_WRITERS[fmt.name](built, extra)
         target = out_dir / built.name
         _move_into_place(built, target)
     finally:
@@ -199,13 +210,15 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
 
     meta = {**extra, "imgsz": size, "dynamic": dynamic, "batch": batch, "nms": nms, "precision": precision}
     if nms:  # boxes under the baked threshold are gone from the graph's output: judge only those safely above it
-        parity_conf = max(parity_conf, round(conf + THRESHOLDS[precision].max_score_error, 6))
+        parity_conf = max(parity_conf, round(conf + THRESHOLDS[run_at].max_score_error, 6))
     result = ExportResult(path=target, format=fmt.name, precision=precision, source=source, metadata=meta,
                           seconds=round(time.perf_counter() - t0, 2), args=args)
     if parity:
         report = check_parity(source, target, precision=precision, imgsz=size, images=parity_images, data=data,
                               conf=parity_conf, iou=iou, max_images=parity_max_images,
-                              device=device or fmt.device)
+                              device=device or fmt.export_device, runtime_precision=runtime_precision)
         result.parity = report
         result.parity_path = target.with_name(target.name + ".parity.json")
+        if report.runner_note:
+            result.notes.append(report.runner_note)
     return result

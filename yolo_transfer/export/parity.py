@@ -11,13 +11,18 @@ Boxes are paired greedily per class (`yolo_transfer.detections.match`). Both sid
 below the gate's `conf`, so a box scoring 0.251 on one side and 0.249 on the other is paired, not "missing". The gate
 then looks at every box scoring >= `conf` on either side.
 
-Thresholds per precision (documented in the README too):
+Thresholds per precision the export RUNS at (`yolo_transfer.runtimes.THRESHOLDS`, documented in the README too):
 
 | precision | min IoU of matched boxes | score error max / mean | unmatched boxes allowed | mAP50-95 difference |
 |---|---|---|---|---|
 | FP32 | 0.95 | 0.01 / 0.002 | 0 | 0.5 points |
 | FP16 | 0.90 | 0.02 / 0.005 | 2 % | 1.0 point |
+| BF16 (explicit choice) | 0.90 | 0.03 / 0.008 | 3 % | 1.0 point |
 | INT8 | 0.50 | 0.30 / 0.10 | 25 % | 3.0 points |
+
+The export runs at the precision it claims: an FP32 OpenVINO IR is compiled with INFERENCE_PRECISION_HINT=f32, even
+on CPUs where OpenVINO would pick bf16 by itself. When Ultralytics' own runner would pick a lower precision on this
+machine, the gate also runs the export that way and reports it (`ultralytics_runner`, not part of the verdict).
 
 INT8 is looser because quantising the head's class scores moves single scores a lot while the boxes and the mAP
 barely change: yolov8s-fall at 160 px calibrated on coco128 kept mAP50-95 within 0.33 points with a mean score error
@@ -36,34 +41,12 @@ import numpy as np
 
 from yolo_transfer.detections import Detections, match
 from yolo_transfer.errors import UserError
+# The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
+from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PAIR_IOU = 0.5  # IoU needed to call two boxes "the same box"; how close they are is then judged by min_iou
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_iou: float  # every matched box above conf overlaps its twin at least this much
-    max_score_error: float  # |score_ref - score_exported| of every matched box above conf
-    max_mean_score_error: float  # ... and on average over them
-    max_unmatched_fraction: float  # of the boxes above conf (either side) that find no twin
-    max_map_diff: float  # |mAP50-95 ref - exported|, in points (0-100), only with a dataset
-
-
-# Raw head outputs of the same letterboxed tensors (before conf/NMS): max |box coordinate error| in input pixels and
-# max |class score error|. Independent of any confidence threshold, so it proves even a model that scores low.
-# None: not gated (INT8 moves raw scores by design; boxes and mAP judge it).
-RAW_THRESHOLDS: dict[str, tuple[float, float] | None] = {"fp32": (0.1, 1e-3), "fp16": (1.0, 1e-2), "int8": None}
-
-THRESHOLDS: dict[str, Thresholds] = {
-    "fp32": Thresholds(min_iou=0.95, max_score_error=0.01, max_mean_score_error=0.002, max_unmatched_fraction=0.0,
-                       max_map_diff=0.5),
-    "fp16": Thresholds(min_iou=0.90, max_score_error=0.02, max_mean_score_error=0.005, max_unmatched_fraction=0.02,
-                       max_map_diff=1.0),
-    "int8": Thresholds(min_iou=0.50, max_score_error=0.30, max_mean_score_error=0.10, max_unmatched_fraction=0.25,
-                       max_map_diff=3.0),
-}
 
 
 class ParityFailed(UserError):
@@ -199,6 +182,9 @@ class ParityReport:
     map50_95: dict[str, float | None] | None = None
     failures: list[str] = field(default_factory=list)
     raw: dict[str, float] | None = None  # raw head-output errors on identical tensors (ONNX)
+    runtime_precision: dict[str, str] = field(default_factory=dict)  # what each side really computed at
+    runner_failures: list[str] = field(default_factory=list)  # Ultralytics' runner at its own precision (not gated)
+    runner_note: str | None = None  # one line for the user when that runner computes lower than the export claims
 
     @property
     def passed(self) -> bool:
@@ -207,7 +193,9 @@ class ParityReport:
     def summary(self) -> str:
         """One line: what was compared and the verdict."""
         main = self.comparisons.get("ultralytics") or next(iter(self.comparisons.values()))
-        text = (f"parity {'PASSED' if self.passed else 'FAILED'} ({self.precision.upper()}, {main.images} images, "
+        ran = self.runtime_precision.get("exported", self.precision)
+        prec = self.precision.upper() + (f" run at {ran.upper()}" if ran not in (self.precision, "unknown") else "")
+        text = (f"parity {'PASSED' if self.passed else 'FAILED'} ({prec}, {main.images} images, "
                 f"{main.compared} boxes >= {self.conf}: {main.matched} matched, "
                 f"IoU min {_fmt(main.iou_min)}, score err max {_fmt(main.score_error_max)}")
         if self.map50_95:
@@ -232,8 +220,14 @@ class ParityReport:
             "conf": self.conf, "conf_floor": self.conf_floor, "nms_iou": self.iou, "pair_iou": PAIR_IOU,
             "imgsz": self.imgsz, "images_source": self.images_source, "preprocess": self.preprocess,
             "comparisons": comps, "map50_95": self.map50_95, "raw_output": self.raw,
-            "raw_thresholds": RAW_THRESHOLDS.get(self.precision),
+            "raw_thresholds": RAW_THRESHOLDS.get(self._gated_at), "runtime_precision": self.runtime_precision,
+            "runner_failures": self.runner_failures, "runner_note": self.runner_note,
         }
+
+    @property
+    def _gated_at(self) -> str:
+        ran = self.runtime_precision.get("exported", self.precision)
+        return ran if ran in THRESHOLDS and self.precision != "int8" else self.precision
 
     def to_markdown(self) -> str:
         th = self.thresholds
@@ -244,7 +238,9 @@ class ParityReport:
             f"- preprocessing: reference = {self.preprocess['reference']}; exported = {self.preprocess['exported']}",
             f"- boxes compared: score >= {self.conf} on either side (both run at conf {self.conf_floor}), "
             f"paired per class at IoU >= {PAIR_IOU}",
-            f"- thresholds ({self.precision.upper()}): IoU >= {th.min_iou}, score error <= {th.max_score_error} "
+            "- runtime precision: " + ", ".join(f"{k} {v.upper()}" for k, v in self.runtime_precision.items())
+            + " (OpenVINO: INFERENCE_PRECISION_HINT read back from the compiled model)",
+            f"- thresholds ({self._gated_at.upper()}): IoU >= {th.min_iou}, score error <= {th.max_score_error} "
             f"(mean <= {th.max_mean_score_error}), "
             f"unmatched <= {th.max_unmatched_fraction:.0%}, mAP50-95 diff <= {th.max_map_diff} points", "",
             "| runner | images | compared | matched | unmatched ref | unmatched exp | IoU mean | IoU min "
@@ -267,12 +263,16 @@ class ParityReport:
             lines += ["", f"mAP50-95 on `{m.get('data')}`: reference {_fmt(m.get('reference'))}, exported "
                           f"{_fmt(m.get('exported'))}, difference {_fmt(m.get('diff_points'))} points"]
         if self.raw:
-            lim = RAW_THRESHOLDS.get(self.precision)
+            lim = RAW_THRESHOLDS.get(self._gated_at)
             lines += ["", f"Raw head outputs on identical letterboxed tensors (.pt in torch vs the export): max box "
                           f"error {self.raw['box_px_max']:.3g} px, max score error {self.raw['score_max']:.3g}"
                           + (f" (limits {lim[0]} px, {lim[1]})" if lim else " (not gated at this precision)")]
         if self.failures:
             lines += ["", "## What differed", ""] + [f"- {f}" for f in self.failures]
+        if self.runner_note:
+            lines += ["", "## Ultralytics' own runner on this machine (not part of the verdict)", "",
+                      self.runner_note]
+            lines += [f"- {f}" for f in self.runner_failures]
         return "\n".join(lines) + "\n"
 
     def write(self, base: Path) -> Path:
@@ -438,23 +438,30 @@ def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], sha
     return {"box_px_max": box_err, "score_max": score_err}
 
 
+# Precisions lower than the key: a runner computing at one of these is "lower than the export claims".
+_LOWER = {"fp32": {"fp16", "bf16"}, "fp16": {"bf16"}, "int8": {"fp16", "bf16"}, "bf16": set()}
+
+
 def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32",
                  imgsz: int | Sequence[int] | None = None, images: str | Path | None = None,
                  data: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, max_images: int = 32,
                  device: str = "cpu",
                  reference_rect: bool | None = None, standalone: bool | None = None, map_on_data: bool = True,
-                 max_det: int = 300, write: bool = True) -> ParityReport:
+                 max_det: int = 300, write: bool = True, runtime_precision: str | None = None,
+                 runner_check: bool = True) -> ParityReport:
     """Run `reference` (.pt) and `exported` on the same images with the same preprocessing and judge the result.
 
-    `reference_rect=None` picks the exported model's preprocessing for the reference (like with like); pass a bool
-    to force it (only to demonstrate a broken comparison). `standalone=None` also checks the numpy/onnxruntime
-    runner for ONNX exports. Writes `<exported>.parity.{json,md,png}` unless `write=False`.
+    The export runs at the precision it claims (`precision`), or at `runtime_precision` when given (e.g. "bf16":
+    an explicit choice, judged with that precision's thresholds). `reference_rect=None` picks the exported model's
+    preprocessing for the reference (like with like); pass a bool to force it (only to demonstrate a broken
+    comparison). `standalone=None` also checks the numpy/onnxruntime runner for ONNX exports. With `runner_check`,
+    when Ultralytics' own runner would compute at a lower precision on this machine (OpenVINO on a bf16 CPU), it is
+    run too and reported (`runner_note`, `runner_failures`), outside the verdict.
+    Writes `<exported>.parity.{json,md,png}` unless `write=False`.
     """
     import tempfile
 
     from ultralytics import YOLO
-
-    from yolo_transfer.export.formats import format_of_path
 
     if not 0.0 < conf <= 1.0:
         raise UserError(f"parity conf must be in (0, 1] (got {conf})")
@@ -464,18 +471,24 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     for p in (reference, exported):
         if not p.exists():
             raise UserError(f"{p} not found: parity needs the source .pt and the exported model")
-    fmt = format_of_path(exported)
-    th = THRESHOLDS[precision]
+    runtime = runtime_of_path(exported)
+    fmt = runtime.name
+    run_at = runtime.run_precision(precision, runtime_precision)
+    th = THRESHOLDS[run_at]
     # Run both sides below the gate's conf so a box just above it on one side finds its twin just below it.
     floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
     files, label = collect_images(images, data, max_images)
 
-    exp_model = YOLO(str(exported), task="detect")
-    ref_model = YOLO(str(reference))
-    if imgsz is None:
-        imgsz = ref_model.overrides.get("imgsz") or 640
-    exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
+    with pinning(runtime, run_at):
+        exp_model = YOLO(str(exported), task="detect")
+        ref_model = YOLO(str(reference))
+        if imgsz is None:
+            imgsz = ref_model.overrides.get("imgsz") or 640
+        exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
     backend = exp_model.predictor.model
+    exp_ran = ran_at(backend, fallback=run_at)
+    if precision == "int8":
+        exp_ran = "int8" if exp_ran in ("fp32", "int8") else f"int8+{exp_ran}"
     dynamic = bool(getattr(backend, "dynamic", False))
     shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
     exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic
@@ -484,6 +497,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     ref_dets = _predict(ref_model, files, shape if not dynamic else imgsz, floor, iou, ref_rect, device, max_det)
     ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {imgsz}), Ultralytics' .pt default"
                if ref_rect else f"square letterbox {shape} (rect=False)")
+    ran = {"reference": ran_at(ref_model.predictor.model), "exported": exp_ran}
 
     names = {int(k): str(v) for k, v in ref_model.names.items()}
     image_names = [p.name for p in files]
@@ -495,14 +509,17 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         sa = _standalone(exported, files, floor, iou, dynamic, max_det)
         comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
         preprocess["standalone"] = exp_pre + " via yolo_transfer/export/standalone.py (numpy + onnxruntime)"
+        ran["standalone"] = exp_ran
 
     failures = judge(comparisons["ultralytics"], th, "ultralytics")
+    if exp_ran in _LOWER.get(run_at, set()):  # the runtime did not honour the precision we pinned
+        failures.insert(0, f"the export ran at {exp_ran.upper()}, not the {run_at.upper()} it was pinned to")
     if "standalone" in comparisons:
         own = judge(comparisons["standalone"], th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
         failures += ["standalone runner: the same differences"] if own and same else own
     raw = raw_output_error(ref_model, exported, files, shape, dynamic) if fmt == "onnx" else None
-    limits = RAW_THRESHOLDS.get(precision)
+    limits = RAW_THRESHOLDS.get(precision if precision == "int8" else run_at)
     if raw is not None and limits is not None:
         raw_ok = raw["box_px_max"] <= limits[0] and raw["score_max"] <= limits[1]
         if not raw_ok:
@@ -511,8 +528,35 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         elif comparisons["ultralytics"].compared == 0:
             # the boxes said nothing (a model that scores low), but the raw outputs prove the same function
             failures = [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
-    if exp_model.names and {int(k): str(v) for k, v in exp_model.names.items()} != names:
+    exp_names = {int(k): str(v) for k, v in exp_model.names.items()} if exp_model.names else None
+    if exp_names is not None and exp_names != names:
         failures.append("class names differ between the reference and the exported model")
+
+    # What a user of Ultralytics' own runner (`yolo predict model=<export>`) gets here, when that is less.
+    runner_failures: list[str] = []
+    runner_note = None
+    if runner_check and fmt == "openvino" and runtime_precision is None and str(device) == "cpu":
+        from yolo_transfer.runtimes import openvino_cpu_default
+
+        default = openvino_cpu_default()
+        if default in _LOWER.get(run_at, set()):
+            with pinning(runtime, default):
+                runner = YOLO(str(exported), task="detect")
+                runner_dets = _predict(runner, files, imgsz, floor, iou, True, device, max_det)
+            runner_ran = ran_at(runner.predictor.model, fallback=default)
+            ran["ultralytics_runner"] = runner_ran
+            comparisons["ultralytics_runner"] = compare_detections(ref_dets, runner_dets, conf, names, image_names)
+            preprocess["ultralytics_runner"] = exp_pre + f" via Ultralytics AutoBackend at OpenVINO's CPU default"
+            if runner_ran in _LOWER.get(run_at, set()):
+                label_r = f"Ultralytics' runner at {runner_ran.upper()}"
+                runner_failures = judge(comparisons["ultralytics_runner"], th, label_r)
+                c = comparisons["ultralytics_runner"]
+                verdict = (f"it would fail this {run_at.upper()} gate ({'; '.join(runner_failures)})"
+                           if runner_failures else f"it still passes this {run_at.upper()} gate "
+                           f"(IoU min {_fmt(c.iou_min)}, score err max {_fmt(c.score_error_max)})")
+                runner_note = (f"note: Ultralytics' own runner (`yolo predict model={exported.name}`) computes this "
+                               f"{precision.upper()} model at {runner_ran.upper()} on this CPU (OpenVINO's default "
+                               f"here) and {verdict}; yolo-transfer predict and benchmark run it at {run_at.upper()}")
 
     map_info = None
     if data is not None and map_on_data:
@@ -520,7 +564,8 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
             batch = int(getattr(backend, "batch", 1) or 1) if not dynamic else 1
             m_ref = _val_map(YOLO(str(reference)), data, shape if not dynamic else imgsz, ref_rect, device,
                              Path(tmp), 1)
-            m_exp = _val_map(YOLO(str(exported), task="detect"), data, imgsz, dynamic, device, Path(tmp), batch)
+            with pinning(runtime, run_at):
+                m_exp = _val_map(YOLO(str(exported), task="detect"), data, imgsz, dynamic, device, Path(tmp), batch)
         diff = round(abs(m_ref - m_exp), 4)
         map_info = {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4), "diff_points": diff}
         if diff > th.max_map_diff:
@@ -530,7 +575,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
         conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
         images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
-        raw=raw,
+        raw=raw, runtime_precision=ran, runner_failures=runner_failures, runner_note=runner_note,
     )
     if write:
         report.write(exported)

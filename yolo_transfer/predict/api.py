@@ -40,7 +40,8 @@ class PredictSummary:
                  f"- time: {self.seconds:.1f} s, this session {self.this_session.get('images', 0)} images at "
                  f"**{self.images_per_second:.1f} images/s**",
                  f"- model: `{self.model.get('weights')}` ({self.model.get('backend')}, imgsz "
-                 f"{self.model.get('imgsz')}, batch {self.model.get('batch')}, {self.model.get('device')}), engine "
+                 f"{self.model.get('imgsz')}, batch {self.model.get('batch')}, {self.model.get('device')}, "
+                 f"{str(self.model.get('precision', '')).upper()}), engine "
                  f"{self.settings.get('engine')}", "", "| class | detections |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in self.per_class.items()] or ["| (none) | 0 |"]
         lines += ["", "Outputs: " + ", ".join(f"`{Path(o).name}`" for o in self.outputs)]

@@ -7,6 +7,11 @@ numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the 
 - `onnx`: ONNX Runtime through the standalone `OnnxDetector` (no torch import, so Ray actors start light).
 - `pt`, `openvino`, `engine`: Ultralytics' `AutoBackend` (it knows how to load and call each runtime).
   Loading a `.pt` runs pickle: only use checkpoints you trust.
+
+What each runtime is (file suffix, requirement, precisions) comes from `yolo_transfer.runtimes`. Every backend runs
+at the precision its model claims, whatever the hardware would pick: `.pt` at FP32 unless `half=True` (also on
+CUDA, with TF32 off), ONNX Runtime on explicitly chosen providers, OpenVINO compiled with INFERENCE_PRECISION_HINT
+f32/f16 (bf16 only when asked with `precision="bf16"`). `describe()["precision"]` is what it really computes at.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.runtimes import RUNTIMES, Runtime, runtime_of_path
 
 BACKENDS: dict[str, type[Backend]] = {}
 
@@ -46,17 +52,21 @@ class Backend(ABC):
     partial batch is zero-padded to `batch` (static ONNX/TensorRT inputs), otherwise it is passed as is."""
 
     name: ClassVar[str]
-    suffixes: ClassVar[tuple[str, ...]] = ()
     names: dict[int, str]
     imgsz: tuple[int, int]
     batch: int
     fixed_batch: bool = False
     device: str = "cpu"
     streams: int = 1  # batches the backend can run at once (its `infer` is then called from several threads)
+    precision: str = "fp32"  # what the runtime really computes at (read back where the runtime can tell)
+
+    @classmethod
+    def runtime(cls) -> Runtime:
+        return RUNTIMES[cls.name]
 
     @classmethod
     def accepts(cls, path: Path) -> bool:
-        return str(path).lower().rstrip("/").endswith(cls.suffixes)
+        return cls.runtime().accepts(path)
 
     @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
@@ -68,7 +78,7 @@ class Backend(ABC):
 
     def describe(self) -> dict:
         return {"backend": self.name, "imgsz": list(self.imgsz), "batch": self.batch, "device": self.device,
-                "fixed_batch": self.fixed_batch}
+                "fixed_batch": self.fixed_batch, "precision": self.precision}
 
 
 def _check_imgsz(requested, model_imgsz: tuple[int, int], dynamic: bool, path: Path) -> tuple[int, int]:
@@ -84,9 +94,10 @@ def _check_imgsz(requested, model_imgsz: tuple[int, int], dynamic: bool, path: P
 @register
 class OnnxBackend(Backend):
     name = "onnx"
-    suffixes = (".onnx",)
 
-    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None):
+    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None,
+                 precision: str | None = None):
+        self.runtime().check_installed()
         import onnxruntime as ort
 
         from yolo_transfer.export.standalone import OnnxDetector
@@ -96,12 +107,16 @@ class OnnxBackend(Backend):
                 raise UserError(f"--device {device}: this onnxruntime has no CUDA provider; pip install "
                                 f"onnxruntime-gpu or use --device cpu")
             dev_id = device.split(":")[-1].split(",")[0] if ":" in device else device.split(",")[0]
-            providers = [("CUDAExecutionProvider", {"device_id": int(dev_id)}), "CPUExecutionProvider"]
+            # TF32 off: an FP32 model computes at FP32 on Ampere and newer too
+            providers = [("CUDAExecutionProvider", {"device_id": int(dev_id), "use_tf32": 0}), "CPUExecutionProvider"]
             self.device = f"cuda:{dev_id}"
+        elif device is None and "CUDAExecutionProvider" in ort.get_available_providers():
+            # Named, not ORT's default list: that would put TensorRT's provider first where installed (own precision)
+            providers = [("CUDAExecutionProvider", {"device_id": 0, "use_tf32": 0}), "CPUExecutionProvider"]
+            self.device = "cuda:0"
         else:
-            providers = ["CPUExecutionProvider"] if device else None
-            self.device = "cpu" if device else ("cuda" if "CUDAExecutionProvider" in ort.get_available_providers()
-                                                 else "cpu")
+            providers = ["CPUExecutionProvider"]
+            self.device = "cpu"
         cores = os.cpu_count() or 1
         opts = None
         if self.device == "cpu" and cores >= 2:
@@ -122,6 +137,13 @@ class OnnxBackend(Backend):
             self._free.put(det.session)
             self._free.put(ort.InferenceSession(str(path), opts, providers=providers))
         self.names = det.names or {}
+        from yolo_transfer.runtimes import built_precision
+
+        # ONNX Runtime runs the graph at the types it stores (our providers add no TF32/FP16 of their own)
+        self.precision = "fp16" if det.input_dtype == np.float16 else built_precision(path)
+        if precision is not None and precision != self.precision:
+            raise UserError(f"{path}: an {self.precision.upper()} ONNX model runs at {self.precision.upper()} in "
+                            f"ONNX Runtime; export it at {precision.upper()} instead")
         self.imgsz = _check_imgsz(imgsz, det.imgsz, det.dynamic, path)
         self.fixed_batch = det.static_batch is not None
         self.batch = det.static_batch if self.fixed_batch else max(1, int(batch))
@@ -140,31 +162,35 @@ class OnnxBackend(Backend):
 class _UltralyticsBackend(Backend):
     """Formats Ultralytics' `AutoBackend` loads and calls; we keep our own batching and post-processing."""
 
-    requirement: ClassVar[tuple[str, str] | None] = None  # (module to import, install hint)
-
-    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None):
-        if self.requirement:
-            module, hint = self.requirement
-            try:
-                __import__(module)
-            except ImportError:
-                raise UserError(f"{path}: the {self.name} backend needs the `{module}` package; {hint}") from None
+    def __init__(self, path: Path, imgsz=None, batch: int = 8, device: str | None = None, half: bool | None = None,
+                 precision: str | None = None):
+        runtime = self.runtime()
+        runtime.check_installed(f"{path}: the {self.name} backend")
         import torch
         from ultralytics.nn.autobackend import AutoBackend
         from ultralytics.utils.torch_utils import select_device
+
+        from yolo_transfer.runtimes import built_precision, pinning, ran_at
 
         try:
             dev = select_device(device or ("0" if torch.cuda.is_available() else "cpu"), verbose=False)
         except Exception as e:  # Ultralytics raises ValueError with a multi-line help text
             raise UserError(f"--device {device}: {str(e).splitlines()[0]}") from None
-        half = (dev.type == "cuda") if half is None else half
+        if self.name == "pt":
+            # FP32 unless asked: a CUDA default of FP16 would give other boxes than the same model on a CPU
+            half = bool(half) or precision == "fp16"
+            if dev.type == "cuda" and not half:
+                torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        run_at = runtime.run_precision(built_precision(path), precision)
         try:
-            self.model = AutoBackend(str(path), device=dev, fp16=half, fuse=True, verbose=False)
+            with pinning(runtime, run_at):
+                self.model = AutoBackend(str(path), device=dev, fp16=bool(half), fuse=True, verbose=False)
         except (ImportError, ModuleNotFoundError) as e:
             raise UserError(f"{path}: cannot load the {self.name} model: {e}") from None
         self.torch_device = dev
         self.device = str(dev)
         self.half = bool(self.model.fp16)
+        self.precision = ran_at(self.model, fallback="fp32")
         self.names = {int(k): str(v) for k, v in dict(self.model.names).items()}
         meta = getattr(self.model, "metadata", None) or {}
         model_imgsz = meta.get("imgsz") or (getattr(self.model.model, "args", None) or {}).get("imgsz") or 640
@@ -190,41 +216,40 @@ class _UltralyticsBackend(Backend):
 @register
 class TorchBackend(_UltralyticsBackend):
     name = "pt"
-    suffixes = (".pt",)
 
 
 @register
 class OpenVinoBackend(_UltralyticsBackend):
     name = "openvino"
-    suffixes = ("_openvino_model",)
-    requirement = ("openvino", "pip install 'yolo-transfer[openvino]'")
 
 
 @register
 class TensorRtBackend(_UltralyticsBackend):
     name = "engine"
-    suffixes = (".engine",)
-    requirement = ("tensorrt", "install TensorRT for your CUDA version (pip install 'yolo-transfer[tensorrt]') on "
-                               "a machine with an NVIDIA GPU")
 
 
 def backend_name_for(path: Path) -> str:
-    for name, cls in BACKENDS.items():
-        if cls.accepts(path):
-            return name
-    kinds = ", ".join(f"{n} ({'/'.join(c.suffixes)})" for n, c in BACKENDS.items())
-    raise UserError(f"WEIGHTS {path}: unknown model format; expected one of {kinds}")
+    try:
+        name = runtime_of_path(path).name
+    except UserError:
+        name = None
+    if name not in BACKENDS:
+        kinds = ", ".join(f"{n} ({RUNTIMES[n].suffix})" for n in BACKENDS)
+        raise UserError(f"WEIGHTS {path}: unknown model format; expected one of {kinds}")
+    return name
 
 
 def load_backend(weights: str | os.PathLike, backend: str | None = None, imgsz=None, batch: int = 8,
-                 device: str | None = None, half: bool | None = None) -> Backend:
+                 device: str | None = None, half: bool | None = None, precision: str | None = None) -> Backend:
+    """Load `weights` for inference. `precision=None` runs it at the precision it was built at; "bf16" (OpenVINO on
+    CPUs with bf16) or "fp16" is an explicit choice."""
     path = Path(weights)
-    if path.suffix.lower() == ".xml" and path.parent.name.endswith("_openvino_model"):
-        path = path.parent  # Ultralytics loads OpenVINO models by their folder (it reads metadata.yaml there)
     if not path.exists():
-        raise UserError(f"WEIGHTS {path} does not exist; give a .pt, .onnx, .engine or *_openvino_model path")
+        kinds = ", ".join(RUNTIMES[n].suffix + (" folder" if RUNTIMES[n].is_dir else "") for n in BACKENDS)
+        raise UserError(f"WEIGHTS {path} does not exist; give a model path ({kinds})")
     name = backend or backend_name_for(path)
     if name not in BACKENDS:
         raise UserError(f"--backend {name}: unknown; choose one of {', '.join(BACKENDS)}")
+    path = RUNTIMES[name].model_path(path)  # e.g. OpenVINO loads by its folder (Ultralytics reads metadata.yaml)
     factory: Callable[..., Backend] = BACKENDS[name]
-    return factory(path, imgsz=imgsz, batch=batch, device=device, half=half)
+    return factory(path, imgsz=imgsz, batch=batch, device=device, half=half, precision=precision)

@@ -22,7 +22,7 @@ from yolo_transfer.predict.writers import WRITERS
 @click.option("--max-det", default=300, show_default=True, help="Most boxes per image.")
 @click.option("--classes", default=None, help="Keep only these class ids, e.g. 0,2.")
 @click.option("--device", default=None, help="cpu, 0, cuda:1 ... (default: first GPU if any, else CPU).")
-@click.option("--half/--no-half", default=None, help="FP16 (default: on for CUDA with .pt/.engine).")
+@click.option("--half/--no-half", default=None, help="FP16 for a .pt on CUDA (default: off, the model runs at the precision it was built at).")
 @click.option("--workers", type=int, default=None, help="Decode threads (default: half the CPU cores, at most 8).")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=None,
               help="Force a backend (default: from the WEIGHTS suffix).")

@@ -1,7 +1,8 @@
 """`--engine ray`: the same Predictor on Ray Data, locally or on an existing Ray cluster.
 
 `map_batches` over the image paths with an actor pool: each actor loads the model once (`Predictor`, exactly the
-local code path: decode, letterbox, infer, NMS, tile merge) and gets one GPU when the cluster has GPUs. Rows come
+local code path: decode, letterbox, infer, NMS, tile merge) and gets one GPU only when the run is on CUDA (the
+driver's model is: `--device 0`, or no `--device` on a machine with a GPU); `--device cpu` keeps actors on CPUs. Rows come
 back in input order (`preserve_order`) to the driver, which writes them through the same sink, ledger and writers
 as the local engine, so outputs and resume behave identically.
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from yolo_transfer.detections import Detections
 from yolo_transfer.errors import UserError
-from yolo_transfer.predict.backends import Backend
+from yolo_transfer.predict.backends import Backend, is_cuda
 from yolo_transfer.predict.pipeline import ImageResult, InferenceSettings
 from yolo_transfer.predict.sources import ImageRef
 
@@ -28,11 +29,11 @@ class RayPredictor:
     """One per Ray actor: the model is loaded once in `__init__`, then called for every block of paths."""
 
     def __init__(self, weights: str, backend: str, imgsz: tuple[int, int], batch: int, settings: dict,
-                 device: str | None, half: bool | None):
+                 device: str | None, half: bool | None, precision: str | None = None):
         from yolo_transfer.predict.backends import load_backend
         from yolo_transfer.predict.pipeline import Predictor
 
-        model = load_backend(weights, backend, imgsz=imgsz, batch=batch, device=device, half=half)
+        model = load_backend(weights, backend, imgsz=imgsz, batch=batch, device=device, half=half, precision=precision)
         self.predictor = Predictor(model, InferenceSettings(**settings))
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -63,6 +64,13 @@ def _result(row: dict, keep_image: bool) -> ImageResult:
                        image=image)
 
 
+def actor_resources(model: Backend, cluster: dict) -> tuple[bool, int]:
+    """(actors take a GPU, GPUs to size the pool by): GPUs only for a run the driver placed on CUDA."""
+    gpus = int(cluster.get("GPU", 0))
+    use_gpu = bool(gpus) and is_cuda(model.device)
+    return use_gpu, gpus if use_gpu else 0
+
+
 def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: InferenceSettings,
             keep_images: bool, address: str | None = None, actors: int | None = None,
             half: bool | None = None) -> Iterator[ImageResult]:
@@ -80,7 +88,7 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
         except ConnectionError as e:
             raise UserError(f"--ray-address {address}: cannot connect to Ray ({e})") from None
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        use_gpu, gpus = actor_resources(model, ray.cluster_resources())
         n = max(1, actors or gpus or 1)
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # results reach the writers in source order, like local
@@ -90,10 +98,11 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
                                  override_num_blocks=max(1, min(len(refs) // max(model.batch, 1), 8 * n)))
         ds = ds.map_batches(
             RayPredictor, batch_format="numpy", batch_size=max(model.batch, 1),
-            compute=ray.data.ActorPoolStrategy(size=n), num_gpus=1 if gpus else 0,
+            compute=ray.data.ActorPoolStrategy(size=n), num_gpus=1 if use_gpu else 0,
             fn_constructor_kwargs=dict(weights=str(Path(weights).resolve()), backend=model.name,
                                        imgsz=model.imgsz, batch=model.batch, settings=s,
-                                       device="0" if gpus else "cpu", half=half),
+                                       device="0" if use_gpu else "cpu", half=half,
+                                       precision=model.precision if model.name == "openvino" else None),
         )
         for row in ds.iter_rows():
             yield _result(row, keep_images)
