@@ -85,7 +85,7 @@ class EpochMeter:
     def _on_epoch_end(self, trainer) -> None:  # training part done, validation not yet
         train_s = time.perf_counter() - self._t_epoch
         n = len(trainer.train_loader.dataset) if getattr(trainer, "train_loader", None) is not None else 0
-        self.rows[trainer.epoch] = {"train_seconds": round(train_s, 3),
+        self.rows[trainer.epoch] = {"train_seconds": round(train_s, 3), "train_images": n,
                                     "images_per_s": round(n / train_s, 2) if train_s > 0 else 0.0}
 
     def _on_fit_epoch_end(self, trainer) -> None:  # after validation; Ultralytics' final eval of best.pt repeats it
