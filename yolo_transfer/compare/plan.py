@@ -68,8 +68,9 @@ class CompareSettings:
             kw["device"] = self.device
         if self.budget_minutes is not None:
             # Ultralytics' time= (hours) bounds the loop and refits epochs and the lr schedule after each epoch;
-            # `epochs` is only its first guess (and the plan's length for staged presets)
-            kw.update(time=self.budget_minutes / 60.0, epochs=int(self.epochs or epochs_for_budget or 1))
+            # `epochs` is only its first guess (and the plan's length for staged presets). It must be >= 2: the
+            # first epoch's "final epoch" test still uses it, so epochs=1 would end the run after one epoch.
+            kw.update(time=self.budget_minutes / 60.0, epochs=max(2, int(epochs_for_budget or 2)))
         else:
             kw["epochs"] = int(self.epochs)
         return kw
