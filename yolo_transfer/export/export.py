@@ -8,7 +8,6 @@ Loading a `.pt` checkpoint runs Python pickle: only export checkpoints you trust
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -61,19 +60,21 @@ def run_metadata(weights: Path) -> dict[str, str]:
     """What we add to the model's metadata: provenance a deployment can check."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from yolo_transfer.training.record import TransferRecord
+
     meta = {"source_weights": weights.name, "source_sha256": sha256_file(weights)}
-    transfer = weights.parent.parent / "transfer.json"  # runs/<name>/weights/best.pt -> runs/<name>/transfer.json
-    if transfer.is_file():
-        try:  # the record training writes (training/api.py): "preset", "source": {"path", "sha256"}
-            info = json.loads(transfer.read_text())
-            if info.get("preset"):
-                meta["preset"] = str(info["preset"])
-            src = info.get("source") or {}
+    run_dir = weights.parent.parent  # runs/<name>/weights/best.pt -> runs/<name>/transfer.json
+    if TransferRecord.exists(run_dir):
+        try:  # the run record training writes: the preset and the checkpoint it started from
+            rec = TransferRecord.read(run_dir)
+            if rec.preset:
+                meta["preset"] = str(rec.preset)
+            src = rec.source or {}
             if src.get("path"):
                 meta["pretrained_from"] = str(src["path"])
             if src.get("sha256"):
                 meta["pretrained_sha256"] = str(src["sha256"])
-        except (ValueError, OSError, AttributeError, TypeError):
+        except (UserError, AttributeError, TypeError):
             pass  # a broken transfer.json must not block an export; the hash still identifies the checkpoint
     try:
         meta["exported_by"] = f"yolo-transfer {version('yolo-transfer')}"
