@@ -12,4 +12,11 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-__all__ = ["train", "__version__"]
+def recommend(*args, **kwargs):
+    """Recommend a transfer preset from measured facts; see `yolo_transfer.strategy.recommend.recommend`."""
+    from yolo_transfer.strategy.recommend import recommend as _recommend
+
+    return _recommend(*args, **kwargs)
+
+
+__all__ = ["train", "recommend", "__version__"]

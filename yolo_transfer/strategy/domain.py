@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -50,11 +51,12 @@ class DomainDistance:
     per_part: dict[str, float]
     per_stage: dict[str, float]  # backbone stages, P1..P5
     layers: list[LayerDistance] = field(default_factory=list, repr=False)
+    seconds_per_image: float = 0.0  # forward pass only, on the device used (feeds the compute estimate)
     reference: "DomainDistance | None" = None
 
     def to_dict(self, with_layers: bool = False) -> dict:
         d = {"images": self.images, "imgsz": self.imgsz, "total": self.total, "per_part": self.per_part,
-             "per_stage": self.per_stage}
+             "per_stage": self.per_stage, "seconds_per_image": self.seconds_per_image}
         if with_layers:
             d["layers"] = [asdict(l) for l in self.layers]
         if self.reference is not None:
@@ -125,7 +127,7 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
         raise UserError("the model has no BatchNorm layers (fused?); pass the training checkpoint (.pt)")
     for name, m in bns.items():
         hooks.append(m.register_forward_pre_hook(hook_for(name)))
-    used = 0
+    used, timed, seconds = 0, 0, 0.0
     try:
         with torch.inference_mode():
             for i in range(0, len(images), batch):
@@ -134,7 +136,13 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
                 if not arrays:
                     continue
                 x, _ = preprocess(arrays, imgsz)
+                t0 = time.perf_counter()
                 det(torch.from_numpy(x).to(dev))
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                if i or len(images) <= batch:  # the first batch pays one-off costs (allocations, thread pools)
+                    seconds += time.perf_counter() - t0
+                    timed += len(arrays)
                 used += len(arrays)
     finally:
         for h in hooks:
@@ -165,7 +173,7 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
     per_part = {p: mean([l.distance for l in layers if l.part == p]) for p in ("backbone", "neck", "head")}
     stages = sorted({l.stage for l in layers if l.part == "backbone"}, key=lambda s: int(s[1:]))
     per_stage = {s: mean([l.distance for l in layers if l.part == "backbone" and l.stage == s]) for s in stages}
-    return DomainDistance(used, imgsz, per_part["backbone"], per_part, per_stage, layers)
+    return DomainDistance(used, imgsz, per_part["backbone"], per_part, per_stage, layers, seconds / max(timed, 1))
 
 
 def domain_distance(weights, images: str | Path | Sequence[Path], n: int = 200, imgsz: int = 640,
