@@ -12,6 +12,13 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
+def compare(*args, **kwargs):
+    """Compare transfer presets on your data under one budget; see `yolo_transfer.compare.api.compare`."""
+    from yolo_transfer.compare.api import compare as _compare
+
+    return _compare(*args, **kwargs)
+
+
 def recommend(*args, **kwargs):
     """Recommend a transfer preset from measured facts; see `yolo_transfer.strategy.recommend.recommend`."""
     from yolo_transfer.strategy.recommend import recommend as _recommend
@@ -19,4 +26,4 @@ def recommend(*args, **kwargs):
     return _recommend(*args, **kwargs)
 
 
-__all__ = ["train", "recommend", "__version__"]
+__all__ = ["train", "compare", "recommend", "__version__"]
