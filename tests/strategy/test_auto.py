@@ -34,6 +34,15 @@ def test_candidates():
         parse_candidates("auto:full")
 
 
+def test_recommend_orders_and_fills_the_third_candidate():
+    from yolo_transfer.strategy.auto import DEFAULT_CANDIDATES, order_candidates
+
+    assert order_candidates(list(DEFAULT_CANDIDATES), "full", False) == ["full", "frozen-backbone", "progressive"]
+    assert order_candidates(list(DEFAULT_CANDIDATES), "discriminative", False) == [
+        "discriminative", "frozen-backbone", "full"]
+    assert order_candidates(["full", "head-only"], "discriminative", True) == ["full", "head-only"]  # user's own
+
+
 def test_extrapolation_lets_a_late_riser_win():
     """Frozen leads at the rung, but full gains faster: with 24 epochs left the extrapolated score ranks full first."""
     frozen = score([0.28, 0.30, 0.31], epochs=30, bonus=0.0)

@@ -27,8 +27,9 @@ counterweights, both recorded in `auto.json`:
   checkpoint-only domain distance measured by `recommend` on 64 training images. Near COCO the bonus is ~0; for
   microscopy it is the full BONUS.
 
-The candidates default to `frozen-backbone`, `full` and `progressive`; `auto:a,b,c` names them yourself. The
-recommended preset (from `recommend`) is tried first.
+The candidates default to `frozen-backbone`, `full` and a third: `progressive`, or `discriminative` / `head-only` when
+`recommend` recommends that one; `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins
+ties).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
+THIRD = ("progressive", "discriminative", "head-only")  # the default set's third candidate: recommend picks which
 MIN_EPOCHS = 6
 EXTRAPOLATE = 0.5  # share of the recent slope assumed to continue (the LR decays, gains slow down)
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
@@ -90,6 +92,18 @@ def parse_candidates(spec: str, presets_file=None) -> list[str]:
         raise UserError(f"preset auto: give at least 2 different candidates, got {cands}")
     if len(cands) > 4:
         raise UserError(f"preset auto: at most 4 candidates keep the cost within 1.5x one run, got {len(cands)}")
+    return cands
+
+
+def order_candidates(cands: list[str], recommended: str, explicit: bool) -> list[str]:
+    """The recommended preset first (it wins ties); in the default set it also replaces `progressive` when it is
+    one of the other THIRD presets. Candidates the user named are only reordered."""
+    cands = list(cands)
+    if not explicit and recommended in THIRD and recommended not in cands:
+        cands[cands.index("progressive")] = recommended
+    if recommended in cands:
+        cands.remove(recommended)
+        cands.insert(0, recommended)
     return cands
 
 
@@ -150,15 +164,15 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     for c in cands:  # bad preset arguments fail here, before any training
         make_plan(c, anatomy, epochs=epochs, presets_file=presets_file)
 
-    rec = None
+    rec, seconds_recommend = None, 0.0
     if resolved.endswith(".pt"):
         from yolo_transfer.strategy.recommend import recommend
 
         dev = "cpu" if device in (None, "", "cpu") else str(device).split(",")[0]
+        t_rec = time.time()
         rec = recommend(data, resolved, device=dev, images=recommend_images, imgsz=imgsz)
-        if rec.preset in cands:
-            cands.remove(rec.preset)
-            cands.insert(0, rec.preset)
+        seconds_recommend = round(time.time() - t_rec, 2)
+        cands = order_candidates(cands, rec.preset, explicit=":" in preset)
     from yolo_transfer.strategy.rules import FAR
 
     distance = rec.facts["domain_distance"] if rec and rec.facts.get("domain_distance") is not None else 0.0
@@ -226,6 +240,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         "chosen_run": str(result.run_dir),
         "metrics": result.metrics,
         "seconds_total": seconds_total,
+        "seconds_recommend": seconds_recommend,
         "seconds_training": round(sum(p.seconds for p in probes.values()), 2),
         "seconds_chosen_run": result.seconds,
         "cost_ratio": round(seconds_total / result.seconds, 3) if result.seconds else None,
