@@ -52,6 +52,20 @@ def test_extrapolation_lets_a_late_riser_win():
     assert flat["score"] == pytest.approx(0.31) and flat["slope"] == 0
 
 
+def test_simulate_shows_the_freezing_bias_and_its_counterweights():
+    """Curves shaped like BCCD's: frozen leads after 1 epoch, full overtakes from epoch 2 and ends best."""
+    from yolo_transfer.strategy.auto import simulate
+
+    curves = {"frozen-backbone": [0.14, 0.17, 0.20, 0.22, 0.23, 0.24], "full": [0.13, 0.24, 0.30, 0.33, 0.36, 0.39],
+              "head-only": [0.05, 0.08, 0.10, 0.11, 0.12, 0.12]}
+    assert simulate(curves, 6) == "full"
+    two = {k: curves[k] for k in ("frozen-backbone", "full")}  # 2 candidates: one rung at epoch 2
+    assert simulate(two, 6) == "full"
+    early = {k: v[:1] + v[:1] + v[1:] for k, v in two.items()}  # full still behind at the only rung (epoch 2)
+    assert simulate(early, 7, extrapolate=0.0) == "frozen-backbone"  # mAP alone freezes
+    assert simulate(early, 7, bonus={"full": 0.02}) == "full"  # the far-domain bonus keeps full
+
+
 def test_bad_input_fails_before_training(synth_yaml, tiny_model, tmp_path):
     runner = CliRunner()
     base = ["train", "--data", str(synth_yaml), "--weights", str(tiny_model), "--project", str(tmp_path)]

@@ -132,13 +132,31 @@ def trains_backbone(preset: str, anatomy) -> bool:
     return not set(anatomy.indices("backbone")) <= plan.never_trained
 
 
-def score(curve: list[float], epochs: int, bonus: float) -> dict:
+def score(curve: list[float], epochs: int, bonus: float, extrapolate: float = EXTRAPOLATE) -> dict:
     e = len(curve)
     m = curve[-1] if curve else 0.0
     w = min(2, e - 1)
     slope = max(0.0, (curve[-1] - curve[-1 - w]) / w) if w >= 1 else 0.0
-    extra = EXTRAPOLATE * slope * (epochs - e)
+    extra = extrapolate * slope * (epochs - e)
     return {"epoch": e, "map": m, "slope": slope, "extrapolated": extra, "bonus": bonus, "score": m + extra + bonus}
+
+
+def rank(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float],
+         extrapolate: float = EXTRAPOLATE) -> list[str]:
+    """Candidates best first by `score`; the sort is stable, so on equal scores the earlier candidate wins."""
+    return sorted(curves, key=lambda c: -score(curves[c], epochs, bonus.get(c, 0.0), extrapolate)["score"])
+
+
+def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float] | None = None,
+             extrapolate: float = EXTRAPOLATE) -> str:
+    """What successive halving would choose, given each candidate's full per-epoch curve (e.g. from plain runs):
+    a probe to epoch k sees exactly the first k points of its plain run's curve (same schedule). Used to measure
+    the rule (with and without extrapolation/bonus) against the preset that really ends best."""
+    alive = list(curves)
+    for stop, _ in rungs(epochs, len(alive))[:-1]:
+        nxt = [k for s, k in rungs(epochs, len(curves)) if s > stop][0]
+        alive = rank({c: curves[c][:stop] for c in alive}, epochs, bonus or {}, extrapolate)[:nxt]
+    return alive[0]
 
 
 def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 50, project="runs", name="train",
@@ -212,7 +230,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
             probes[c].scores.append({"rung": rung, **score(probes[c].curve, epochs, bonus[c])})
         if stop >= epochs:
             break
-        ranked = sorted(live, key=lambda c: -probes[c].scores[-1]["score"])  # stable: earlier candidate wins ties
+        ranked = rank({c: probes[c].curve for c in live}, epochs, bonus)
         next_keep = plan[rung][1]
         for c in alive:
             if c not in ranked[:next_keep]:
