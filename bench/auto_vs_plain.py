@@ -30,7 +30,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64, help="images for recommend's domain distance")
     ap.add_argument("--out", default="runs/bench-auto")
     ap.add_argument("--skip-plain", default="", help="comma-separated presets whose plain run to skip")
+    ap.add_argument("--analyse", action="store_true", help="only (re)compute the analysis of an existing bench.json")
     args = ap.parse_args()
+    if args.analyse:
+        return analyse(Path(args.out) / "bench.json")
 
     import yolo_transfer
     from yolo_transfer.utils.io import atomic_write_json
@@ -76,6 +79,37 @@ def main() -> None:
         }
         print("summary:", res["summary"], flush=True)
     atomic_write_json(out / "bench.json", res)
+    analyse(out / "bench.json")
+
+
+def analyse(path: Path) -> None:
+    """Replay the halving rule on the plain runs' curves (a probe to epoch k sees the first k points of its plain
+    run): which preset would each variant of the rule pick, against the one that really ended best."""
+    from yolo_transfer.strategy.auto import BONUS, simulate
+    from yolo_transfer.strategy.rules import FAR
+    from yolo_transfer.utils.io import atomic_write_json
+
+    res = json.loads(path.read_text())
+    plain = res.get("plain", {})
+    if len(plain) < 2:
+        return
+    curves = {p: v["curve"] for p, v in plain.items()}
+    order = [p for p in CANDIDATES if p in curves]
+    curves = {p: curves[p] for p in order}
+    d = res["recommend"]["domain_distance"]
+    bonus = {p: BONUS * min(1.0, d / FAR) for p in order if p != "frozen-backbone"}
+    e = res["epochs"]
+    res["replay"] = {
+        "best": max(plain, key=lambda p: plain[p]["map"] or 0),
+        "map_only": simulate(curves, e, extrapolate=0.0),
+        "map_extrapolated": simulate(curves, e),
+        "map_extrapolated_bonus": simulate(curves, e, bonus),
+        "two_candidates_map_only": simulate({k: curves[k] for k in ("frozen-backbone", "full") if k in curves}, e,
+                                            extrapolate=0.0),
+        "two_candidates_rule": simulate({k: curves[k] for k in ("frozen-backbone", "full") if k in curves}, e, bonus),
+    }
+    print("replay:", res["replay"], flush=True)
+    atomic_write_json(path, res)
 
 
 if __name__ == "__main__":
