@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64, help="images for recommend's domain distance")
     ap.add_argument("--out", default="runs/bench-auto")
     ap.add_argument("--skip-plain", default="", help="comma-separated presets whose plain run to skip")
+    ap.add_argument("--extra-plain", default="", help="comma-separated presets to run plainly too (e.g. recommend's)")
     ap.add_argument("--analyse", action="store_true", help="only (re)compute the analysis of an existing bench.json")
     args = ap.parse_args()
     if args.analyse:
@@ -59,7 +60,8 @@ def main() -> None:
     atomic_write_json(out / "bench.json", res)
     res["plain"] = {}
     skip = set(filter(None, args.skip_plain.split(",")))
-    for preset in [c for c in CANDIDATES if c != a.auto["chosen"]] + [a.auto["chosen"]]:
+    extra = [p for p in args.extra_plain.split(",") if p and p not in CANDIDATES]
+    for preset in [c for c in CANDIDATES if c != a.auto["chosen"]] + [a.auto["chosen"]] + extra:
         if preset in skip:
             continue
         t = time.time()
