@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts, epochs_in_budget
