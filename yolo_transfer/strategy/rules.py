@@ -22,7 +22,8 @@ the checkpoint's running statistics (`domain.py`), calibrated by measurement wit
 sets read about twice as far at 640 (the early stages see finer texture), so the thresholds hold for the 320-ish
 sizes they were set at. NEAR (0.05) is ~2.5x the in-domain value; FAR (0.2) sits between the dental photos and
 microscopy at 320. With `--reference` images, "near" also covers distances within 1.5x of theirs (small samples
-read higher for in-domain images too). "Fewest images of a class" counts classes that have training images. When the distance was not measured (NaN), the domain rules do not fire.
+read higher for in-domain images too). "Fewest images of a class" counts classes that have training images. When
+the distance was not measured (NaN), the domain rules do not fire.
 """
 
 from __future__ import annotations
