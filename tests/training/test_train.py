@@ -252,3 +252,26 @@ def test_ddp_worker_can_rebuild_the_trainer_by_module_path(synth_yaml, tmp_path)
     os.remove(pt)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "yolo_transfer.training.trainer progressive 3"
+
+
+def test_cli_exits_3_when_frozen_tensors_changed(synth_yaml, tmp_path, monkeypatch):
+    """train() reports the failed verification in its result; the CLI turns it into exit 3."""
+    from click.testing import CliRunner
+
+    from yolo_transfer import verify
+    from yolo_transfer.cli import main
+
+    real = verify.verify_run
+
+    def tampered(*args, **kwargs):
+        v = real(*args, **kwargs)
+        v.ok, v.changed = False, ["last.pt:model.0.conv.weight"]
+        return v
+
+    monkeypatch.setattr(verify, "verify_run", tampered)
+    out = CliRunner().invoke(main, ["train", "--data", str(synth_yaml), "--weights", "yolo11n.yaml", "--preset",
+                                    "frozen-backbone", "--epochs", "1", "--imgsz", "64", "--batch", "8", "--device",
+                                    "cpu", "--project", str(tmp_path), "workers=0", "plots=False"])
+    assert out.exit_code == 3, out.output
+    assert "Error: frozen tensors changed" in out.output and "model.0.conv.weight" in out.output
+    assert TransferRecord.read(next(tmp_path.iterdir())).status == "verification failed"

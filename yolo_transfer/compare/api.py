@@ -72,9 +72,8 @@ def compare(
         fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
         overrides=dict(overrides),
     )
-    spec, _, yolo = validate(settings, presets_file)
-    first_guess = check_budget(settings, spec, yolo) if budget_minutes is not None else None
-    del yolo
+    spec, _ = validate(settings, presets_file)
+    first_guess = check_budget(settings, spec) if budget_minutes is not None else None
     folder = Path(project).resolve() / name
     folder.mkdir(parents=True, exist_ok=True)
     state = State(folder, settings)

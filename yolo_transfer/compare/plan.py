@@ -68,8 +68,9 @@ class CompareSettings:
             kw["device"] = self.device
         if self.budget_minutes is not None:
             # Ultralytics' time= (hours) bounds the loop and refits epochs and the lr schedule after each epoch;
-            # `epochs` is only its first guess (and the plan's length for staged presets)
-            kw.update(time=self.budget_minutes / 60.0, epochs=int(self.epochs or epochs_for_budget or 1))
+            # `epochs` is only its first guess (and the plan's length for staged presets). It must be >= 2: the
+            # first epoch's "final epoch" test still uses it, so epochs=1 would end the run after one epoch.
+            kw.update(time=self.budget_minutes / 60.0, epochs=max(2, int(epochs_for_budget or 2)))
         else:
             kw["epochs"] = int(self.epochs)
         return kw
@@ -90,7 +91,6 @@ def parse_list(text: str | list | tuple | None, kind: type, what: str) -> list:
 
 def validate(settings: CompareSettings, presets_file: str | os.PathLike | None = None):
     """Check everything that can be checked without training; returns (DataYaml, Anatomy)."""
-    from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import make_plan
     from yolo_transfer.training.api import _validate_overrides, check_data_yaml
 
@@ -122,11 +122,34 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
     small = [f for f in s.fractions if round(f * n_train) < 2]
     if small:
         raise UserError(f"--fractions {small[0]:g} keeps fewer than 2 of the {n_train} training images; use a larger fraction")
-    yolo = load_detection_model(s.weights)
-    anatomy = Anatomy.of(yolo.model)
+    anatomy = anatomy_for_checks(s.weights)
     for p in s.presets:
         make_plan(p, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises on a bad one
-    return spec, anatomy, yolo
+    return spec, anatomy
+
+
+def anatomy_for_checks(weights: str):
+    """The layer layout the presets are checked against, without building a model from a YAML (Ultralytics runs a
+    forward pass to build one: seconds on a busy CPU, and each trial builds its own anyway)."""
+    from yolo_transfer.anatomy import Anatomy, Layer, load_detection_model
+    from yolo_transfer.weights import resolve_model
+
+    resolved = resolve_model(weights)
+    if not resolved.endswith((".yaml", ".yml")):
+        return Anatomy.of(load_detection_model(resolved).model)
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        d = yaml_model_load(resolved)
+        rows = list(d["backbone"]) + list(d["head"])
+        nb = len(d["backbone"])
+    except Exception as e:  # noqa: BLE001 - any unreadable YAML is the user's to fix
+        raise UserError(f"--weights {weights}: not a readable Ultralytics model YAML ({' '.join(str(e).split())[:200]})")
+    if not rows or "Detect" not in str(rows[-1][2]):
+        raise UserError(f"--weights {weights}: not a detection model YAML (its last layer is not Detect)")
+    parts = ["backbone" if i < nb else "head" if i == len(rows) - 1 else "neck" for i in range(len(rows))]
+    return Anatomy(tuple(Layer(i, str(r[2]).removeprefix("nn."), parts[i], 0) for i, r in enumerate(rows)), resolved,
+                   str(d.get("scale", "")))
 
 
 def forward_seconds_per_image(yolo, imgsz: int, device: str | None, n: int = 2) -> float:
@@ -146,8 +169,11 @@ def forward_seconds_per_image(yolo, imgsz: int, device: str | None, n: int = 2) 
     return (time.perf_counter() - t0) / (2 * n)
 
 
-def check_budget(settings: CompareSettings, spec, yolo) -> int:
+def check_budget(settings: CompareSettings, spec) -> int:
     """Refuse a budget below one epoch's forward passes; returns a first guess of the epochs that fit."""
+    from yolo_transfer.anatomy import load_detection_model
+
+    yolo = load_detection_model(settings.weights)
     n_train = len(spec.require_images("train"))
     n_val = len(spec.require_images("val"))
     per_image = forward_seconds_per_image(yolo, settings.imgsz, settings.device)

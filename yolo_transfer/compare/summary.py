@@ -58,7 +58,7 @@ class Trial:
         t.trainable_params = record.trainable_params
         t.total_params = {p: int(v.get("total", 0)) for p, v in record.params.items()}
         t.best = dict(record.final_val)
-        t.train_images = next((int(r["train_images"]) for r in reversed(t.history) if "train_images" in r), None)
+        t.train_images = max((int(r["train_images"]) for r in t.history if "train_images" in r), default=None)
         return t
 
     @property
@@ -83,8 +83,10 @@ class Trial:
 
     @property
     def images_per_s(self) -> float | None:
-        v = [r["images_per_s"] for r in self.history if r.get("images_per_s")]
-        return round(statistics.mean(v), 2) if v else None
+        """Training images per second over the whole run (validation excluded)."""
+        rows = [r for r in self.history if r.get("train_seconds") and "train_images" in r]
+        secs = sum(r["train_seconds"] for r in rows)
+        return round(sum(r["train_images"] for r in rows) / secs, 2) if secs else None
 
     def loss_gap(self, row: dict) -> float | None:
         """val loss minus train loss (box + cls + dfl): grows when a model fits its training images only."""

@@ -162,7 +162,8 @@ def train(
         if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
             return finish(run_dir, record, plan, source)
         context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map}
-        ov = {"resume": str(run_dir / "weights" / "last.pt")}
+        # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
+        ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
         if device is not None:
             ov["device"] = device
     else:

@@ -48,6 +48,7 @@ class EpochMeter:
         self._cuda = False
         self._t0 = self._t_epoch = time.perf_counter()
         self._epoch_peak = 0.0
+        self._batches = 0
 
     def attach(self, trainer) -> None:
         trainer.add_callback("on_train_start", self._on_start)
@@ -77,14 +78,18 @@ class EpochMeter:
     def _on_epoch_start(self, trainer) -> None:
         self._t_epoch = time.perf_counter()
         self._epoch_peak = 0.0
+        self._batches = 0
 
     def _on_batch_end(self, trainer) -> None:
+        self._batches += 1
         if not self._cuda and not self._hwm:
             self._epoch_peak = max(self._epoch_peak, _rss_mb())
 
     def _on_epoch_end(self, trainer) -> None:  # training part done, validation not yet
         train_s = time.perf_counter() - self._t_epoch
         n = len(trainer.train_loader.dataset) if getattr(trainer, "train_loader", None) is not None else 0
+        # a time budget can stop an epoch part-way: count the batches that ran (the last one may be short)
+        n = min(n, self._batches * int(getattr(trainer, "batch_size", 0) or n))
         self.rows[trainer.epoch] = {"train_seconds": round(train_s, 3), "train_images": n,
                                     "images_per_s": round(n / train_s, 2) if train_s > 0 else 0.0}
 

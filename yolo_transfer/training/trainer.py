@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import torch
@@ -28,6 +29,9 @@ from yolo_transfer.training.param_groups import describe, split_by_lr_scale, syn
 from yolo_transfer.training.policy import FreezePolicy
 
 CONTEXT_ENV = "YOLO_TRANSFER_CONTEXT"
+# With ray[tune] installed, Ultralytics' Ray Tune callback asks Tune for a trial id after every epoch and warns when
+# it runs outside Tune (every normal run); inside a Tune trial (compare --engine ray) it reports as it should.
+warnings.filterwarnings("ignore", message=".*get_trial_id.*", category=UserWarning)
 
 
 def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
