@@ -19,4 +19,11 @@ def compare(*args, **kwargs):
     return _compare(*args, **kwargs)
 
 
-__all__ = ["train", "compare", "__version__"]
+def recommend(*args, **kwargs):
+    """Recommend a transfer preset from measured facts; see `yolo_transfer.strategy.recommend.recommend`."""
+    from yolo_transfer.strategy.recommend import recommend as _recommend
+
+    return _recommend(*args, **kwargs)
+
+
+__all__ = ["train", "compare", "recommend", "__version__"]

@@ -4,6 +4,8 @@ from yolo_transfer.compare.cli import compare_cmd
 from yolo_transfer.data.cli import data
 from yolo_transfer.export.cli import benchmark_cmd, export_cmd
 from yolo_transfer.predict.cli import predict_cmd
+from yolo_transfer.strategy.recommend import recommend_cmd
 from yolo_transfer.training.cli import demo_cmd, inspect_cmd, presets_cmd, train_cmd
 
-COMMANDS = [train_cmd, compare_cmd, inspect_cmd, presets_cmd, demo_cmd, data, export_cmd, benchmark_cmd, predict_cmd]
+COMMANDS = [train_cmd, compare_cmd, recommend_cmd, inspect_cmd, presets_cmd, demo_cmd, data, export_cmd, benchmark_cmd,
+            predict_cmd]

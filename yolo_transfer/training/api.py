@@ -145,6 +145,9 @@ def train(
     `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
     `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`).
     """
+    if str(preset) == "auto" or str(preset).startswith("auto:"):  # successive halving over presets
+        from yolo_transfer.strategy import auto
+        return auto.auto_train(**{k: v for k, v in locals().items() if k not in ("overrides", "auto")}, **overrides)
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import FreezePlan, make_plan
     from yolo_transfer.training.head import check_class_map, load_class_map

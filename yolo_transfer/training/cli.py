@@ -27,7 +27,10 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
 @click.option("--data", required=False, help="Dataset YAML (Ultralytics YOLO layout).")
 @click.option("--weights", default="yolo11n.pt", show_default=True,
               help="Checkpoint path, Ultralytics name (yolo11n.pt, yolo26n.pt, yolov8s.pt) or architecture YAML.")
-@click.option("--preset", default="frozen-backbone", show_default=True, help="Transfer preset; see `yolo-transfer presets`.")
+@click.option("--preset", default="frozen-backbone", show_default=True,
+              help="Transfer preset; see `yolo-transfer presets`. `auto` (or auto:a,b,c) tries "
+                   "frozen-backbone, full and progressive (or the one `recommend` picks) by successive halving and "
+                   "finishes the best, for at most 1.5x the epochs of one run (needs --epochs >= 6; report in auto.md).")
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--imgsz", default=640, show_default=True, type=click.IntRange(32))
 @click.option("--batch", default=16, show_default=True, type=int)

@@ -1,0 +1,107 @@
+"""`--preset auto`: the cost arithmetic, the scoring rule, bad input, and one real successive-halving run whose winner
+continues its own probe on the plain run's schedule."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main as cli
+from yolo_transfer.errors import UserError
+from yolo_transfer.strategy.auto import epoch_cost, parse_candidates, rungs, score
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_cost_is_at_most_one_and_a_half_runs(n):
+    for epochs in range(6, 301):
+        plan = rungs(epochs, n)
+        assert plan[-1] == (epochs, 1)
+        assert [s for s, _ in plan] == sorted({s for s, _ in plan})  # strictly increasing rungs
+        if n <= 3:
+            assert epoch_cost(plan) <= 1.5 * epochs, (epochs, plan)
+    assert epoch_cost(rungs(60, 3)) == 90  # 3 x 10 + 2 x 10 + 40
+
+
+def test_candidates():
+    assert parse_candidates("auto") == ["frozen-backbone", "full", "progressive"]
+    assert parse_candidates("auto:full,head-only") == ["full", "head-only"]
+    with pytest.raises(UserError, match="unknown candidate 'bogus'"):
+        parse_candidates("auto:full,bogus")
+    with pytest.raises(UserError, match="at least 2"):
+        parse_candidates("auto:full")
+
+
+def test_recommend_orders_and_fills_the_third_candidate():
+    from yolo_transfer.strategy.auto import DEFAULT_CANDIDATES, order_candidates
+
+    assert order_candidates(list(DEFAULT_CANDIDATES), "full", False) == ["full", "frozen-backbone", "progressive"]
+    assert order_candidates(list(DEFAULT_CANDIDATES), "discriminative", False) == [
+        "discriminative", "frozen-backbone", "full"]
+    assert order_candidates(["full", "head-only"], "discriminative", True) == ["full", "head-only"]  # user's own
+
+
+def test_extrapolation_lets_a_late_riser_win():
+    """Frozen leads at the rung, but full gains faster: with 24 epochs left the extrapolated score ranks full first."""
+    frozen = score([0.28, 0.30, 0.31], epochs=30, bonus=0.0)
+    full = score([0.20, 0.26, 0.30], epochs=30, bonus=0.0)
+    assert frozen["map"] > full["map"] and full["score"] > frozen["score"]
+    flat = score([0.3], epochs=30, bonus=0.01)  # one epoch: no slope, only the bonus
+    assert flat["score"] == pytest.approx(0.31) and flat["slope"] == 0
+
+
+def test_simulate_shows_the_freezing_bias_and_its_counterweights():
+    """Curves shaped like BCCD's: frozen leads after 1 epoch, full overtakes from epoch 2 and ends best."""
+    from yolo_transfer.strategy.auto import simulate
+
+    curves = {"frozen-backbone": [0.14, 0.17, 0.20, 0.22, 0.23, 0.24], "full": [0.13, 0.24, 0.30, 0.33, 0.36, 0.39],
+              "head-only": [0.05, 0.08, 0.10, 0.11, 0.12, 0.12]}
+    assert simulate(curves, 6) == "full"
+    two = {k: curves[k] for k in ("frozen-backbone", "full")}  # 2 candidates: one rung at epoch 2
+    assert simulate(two, 6) == "full"
+    early = {k: v[:1] + v[:1] + v[1:] for k, v in two.items()}  # full still behind at the only rung (epoch 2)
+    assert simulate(early, 7, extrapolate=0.0) == "frozen-backbone"  # mAP alone freezes
+    assert simulate(early, 7, bonus={"full": 0.02}) == "full"  # the far-domain bonus keeps full
+
+
+def test_bad_input_fails_before_training(synth_yaml, tiny_model, tmp_path):
+    runner = CliRunner()
+    base = ["train", "--data", str(synth_yaml), "--weights", str(tiny_model), "--project", str(tmp_path)]
+    for extra, msg in ((["--preset", "auto:full,bogus", "--epochs", "6"], "unknown candidate"),
+                       (["--preset", "auto", "--epochs", "3"], "--epochs >= 6"),
+                       (["--preset", "auto:full,progressive:neck=9,backbone=2", "--epochs", "6"], "progressive")):
+        r = runner.invoke(cli, base + extra)
+        assert r.exit_code == 2 and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
+        assert msg in r.output
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_auto_run_continues_the_winner_on_the_plain_schedule(synth_yaml, tiny_model, tmp_path):
+    import yolo_transfer
+
+    common = dict(weights=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
+                  verbose=False, plots=False, seed=0)
+    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto", **common)
+    auto_dir = tmp_path / "auto"
+    summary = json.loads((auto_dir / "auto.json").read_text())
+    assert (auto_dir / "auto.png").read_bytes()[:4] == b"\x89PNG" and "auto.png" in (auto_dir / "auto.md").read_text()
+    probes = {p["preset"]: p for p in summary["probes"]}
+    chosen = summary["chosen"]
+    assert set(probes) == {"frozen-backbone", "full", "head-only"}
+    # 3 probes x 1 epoch, 2 x 1 more, the winner to 6: 9 epochs = 1.5 runs, and every epoch was trained once
+    assert sorted(p["epochs_run"] for p in probes.values()) == [1, 2, 6]
+    assert sum(p["epochs_run"] for p in probes.values()) == summary["epoch_cost"] == 9
+    assert probes[chosen]["epochs_run"] == 6 and probes[chosen]["dropped_at_rung"] is None
+    assert len(probes[chosen]["scores"]) == 3 and all(len(p["curve"]) == p["epochs_run"] for p in probes.values())
+    # the winner is one run: its probe epochs are the first epochs of its history, then resumed twice
+    assert result.run_dir == auto_dir / chosen.replace(":", "_") and result.verified and result.error is None
+    assert result.record.resumed_at_epoch == [1, 2]
+    assert [int(r["epoch"]) for r in result.history] == [1, 2, 3, 4, 5, 6]
+    assert summary["seconds_total"] >= sum(p["seconds"] for p in probes.values()) > 0
+
+    # the same preset run plainly has exactly the same learning-rate schedule: probing did not change it
+    plain = yolo_transfer.train(synth_yaml, preset=chosen, name="plain", **common)
+    lr = lambda d: [float(r["lr/pg0"]) for r in csv.DictReader(open(d / "results.csv"))]  # noqa: E731
+    assert lr(result.run_dir) == pytest.approx(lr(plain.run_dir), rel=1e-6)

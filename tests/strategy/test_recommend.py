@@ -1,0 +1,58 @@
+"""`recommend`: bad input fails in one line before any work; real and generated data get the preset their facts call for."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main as cli
+from yolo_transfer.strategy.rules import RULES
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, ["recommend", *map(str, args)])
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, synth_yaml, tiny_model):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--data", tmp_path / "nope.yaml", "--weights", tiny_model], "data YAML not found"),
+        (["--data", synth_yaml, "--weights", tmp_path / "nope.pt"], "weights file not found"),
+        (["--data", synth_yaml, "--weights", tiny_model, "--reference", empty], "no images in"),
+        (["--data", synth_yaml, "--weights", tiny_model, "--reference", tmp_path / "missing"], "not found"),
+        (["--data", synth_yaml, "--weights", tiny_model, "--images", 0], "--images"),
+        (["--data", synth_yaml, "--weights", tiny_model, "--budget-minutes", -1], "--budget-minutes"),
+    ]
+    for args, msg in cases:
+        r = _run(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert msg in r.output and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
+
+
+def test_json_on_generated_data(synth_yaml, tiny_model):
+    r = _run("--data", synth_yaml, "--weights", tiny_model, "--images", 8, "--imgsz", 64, "--device", "cpu",
+             "--budget-minutes", 1000, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert set(out) == {"preset", "reasons", "facts"}
+    f = out["facts"]
+    assert f["train_images"] == 16 and f["classes"] == 3 and f["imgsz"] == 64
+    assert f["domain"]["images"] == 8 and f["domain_distance"] > 0
+    assert f["epochs_in_budget"]["frozen-backbone"] > f["epochs_in_budget"]["full"] > 0
+    # 16 images over 3 classes: the rarest class is in fewer than 30 images, a tiny-data rule must decide
+    assert f["min_images_per_class"] < 30
+    assert out["reasons"][0].startswith("[tiny-data")
+    assert out["preset"] in {r.preset for r in RULES if r.name.startswith("tiny-data")}
+
+
+def test_coco_images_on_a_coco_checkpoint(coco128_dir, fall_weights):
+    """coco128 (COCO itself, several classes in 1-2 images) on a COCO-derived checkpoint: tiny and near -> head-only."""
+    import yolo_transfer
+
+    rec = yolo_transfer.recommend(coco128_dir / "coco128.yaml", fall_weights, images=24, imgsz=320, device="cpu")
+    assert rec.rule == "tiny-data-near" and rec.preset == "head-only", rec.reasons
+    assert rec.facts["domain_distance"] < 0.05
+    assert rec.facts["checkpoint_classes"] == 2 and rec.facts["class_overlap"] == []
+    assert rec.facts["train_images"] == 128 and rec.facts["classes_without_images"]  # coco128 lacks some classes

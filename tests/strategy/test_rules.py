@@ -1,0 +1,87 @@
+"""The rules on cases whose answer is known: one hand-built `Facts` per rule, and the boundaries between them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from yolo_transfer.presets import REGISTRY
+from yolo_transfer.strategy import rules
+from yolo_transfer.strategy.facts import Facts, class_overlap, epochs_in_budget
+from yolo_transfer.strategy.rules import FAR, LARGE, NEAR, RULES, SMALL, TINY, decide
+
+
+def facts(min_images: int, distance: float, budget: float | None = None, full_epochs: float | None = None) -> Facts:
+    f = Facts(classes=3, train_images=min_images * 3, val_images=50, min_images_per_class=min_images,
+              domain_distance=distance, budget_minutes=budget)
+    if full_epochs is not None:
+        f.epochs_in_budget = {"full": full_epochs, "frozen-backbone": full_epochs * 1.7}
+    return f
+
+
+# One case per rule, each with the answer a practitioner would give.
+KNOWN = {
+    "tiny-data-near": (facts(10, 0.02), "head-only"),  # 10 COCO-like images per class
+    "tiny-data": (facts(10, 0.3), "frozen-backbone"),  # 10 microscope images per class: still too few for the backbone
+    "budget-short": (facts(500, 0.3, budget=5, full_epochs=3), "frozen-backbone"),
+    "far-domain": (facts(500, 0.3), "full"),  # microscopy with plenty of data
+    "far-domain-small-data": (facts(60, 0.3), "discriminative"),
+    "large-data": (facts(2000, 0.02), "full"),
+    "mid-domain": (facts(300, 0.1), "progressive"),
+    "default": (facts(100, 0.02), "frozen-backbone"),
+}
+
+
+def test_every_rule_has_a_known_case():
+    assert [r.name for r in RULES] == list(KNOWN)
+
+
+@pytest.mark.parametrize("name", list(KNOWN))
+def test_rule_decides_its_case(name):
+    f, preset = KNOWN[name]
+    rule, reason = decide(f)
+    assert (rule.name, rule.preset) == (name, preset)
+    assert preset in REGISTRY  # a real preset, trainable as is
+    assert reason and "\n" not in reason
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_reason_renders_for_every_rule(rule):
+    f, _ = KNOWN[rule.name]
+    assert len(rule.reason(f)) > 20
+
+
+def test_boundaries():
+    assert decide(facts(TINY - 1, NEAR - 1e-6))[0].name == "tiny-data-near"
+    assert decide(facts(TINY, NEAR - 1e-6))[0].name == "default"
+    assert decide(facts(SMALL, FAR))[0].name == "far-domain"
+    assert decide(facts(SMALL - 1, FAR))[0].name == "far-domain-small-data"
+    assert decide(facts(SMALL, FAR - 1e-6))[0].name == "mid-domain"
+    assert decide(facts(LARGE, NEAR / 2))[0].name == "large-data"
+    # a budget that fits enough epochs of full does not force freezing
+    assert decide(facts(500, 0.3, budget=600, full_epochs=rules.MIN_EPOCHS))[0].name == "far-domain"
+
+
+def test_reference_widens_near():
+    f = facts(10, 0.08)
+    assert decide(f)[0].name == "tiny-data"
+    f.domain_reference = 0.06  # the checkpoint's own kind of images reads 0.06 at this sample size
+    assert decide(f)[0].name == "tiny-data-near"
+
+
+def test_unmeasured_domain_never_triggers_domain_rules():
+    assert decide(facts(10, math.nan))[0].name == "tiny-data"
+    assert decide(facts(500, math.nan))[0].name == "default"
+    assert decide(facts(5000, math.nan))[0].name == "large-data"
+
+
+def test_class_overlap_ignores_case_and_separators():
+    assert class_overlap(["Red_Blood Cell", "wbc", "cat"], ["red-blood-cell", "person", "Cat"]) == ["Red_Blood Cell", "cat"]
+
+
+def test_epochs_in_budget_scales_with_budget_and_cost():
+    e = epochs_in_budget(10, train_images=100, seconds_per_image=0.1)
+    assert e["frozen-backbone"] > e["full"]
+    assert math.isclose(e["full"], 10 * 60 / (100 * 0.1 * 3.0), rel_tol=0.01)
+    assert epochs_in_budget(20, 100, 0.1)["full"] == pytest.approx(2 * e["full"], rel=0.01)

@@ -1,0 +1,360 @@
+"""`train(preset="auto")`: successive halving over candidate presets, with probes that are never wasted.
+
+Every candidate starts as an ordinary `train()` run with the FULL run's settings (same `epochs`, so the same
+learning-rate schedule and warm-up) and is stopped early by a callback after its rung's epochs. Ultralytics has
+already written `last.pt` (with optimizer, EMA and epoch) when `on_fit_epoch_end` fires, so the survivors simply
+continue with `train(resume=run_dir)` — the winner's run is one uninterrupted schedule, exactly what a plain run of
+that preset would have been.
+
+Schedule for E epochs and 3 candidates (rungs at E/6 and E/3, rounded, at least 1 and 2 epochs):
+
+    rung 1: 3 candidates x E/6 epochs        = E/2
+    rung 2: 2 survivors  x (E/3 - E/6)       = E/3
+    final : 1 winner     x (E - E/3)         = 2E/3
+    total                                    = 1.5 E  (one plain run = E)
+
+so the cost is at most 1.5x one plain run in epochs (`epochs` must be >= 6; with 2 candidates the second rung is
+skipped: 2 x E/3 + 2E/3 = 1.33 E). In seconds it depends on the candidates' per-epoch costs (a frozen backbone's
+epoch is cheaper than full fine-tuning's); `auto.json` reports both and the ratio to the winner's own run.
+
+Short probes favour freezing: a frozen backbone learns fast early and full fine-tuning may overtake later. Two
+counterweights, both recorded in `auto.json`:
+
+- extrapolation: a candidate's score is its val mAP50-95 at the rung plus EXTRAPOLATE x its recent slope (gain per
+  epoch over the last two epochs, clipped at 0) x the epochs left. At rung 1 with 1-epoch probes there is no slope
+  and the score is the mAP itself;
+- domain bonus: candidates that train the backbone get + BONUS x min(1, domain_distance / FAR) (`rules.FAR`), the
+  checkpoint-only domain distance measured by `recommend` on 32 training images. Near COCO the bonus is ~0; for
+  microscopy it is the full BONUS.
+
+Measured (yolov8s-fall.pt, 6 epochs, imgsz 160, 2 shared CPU cores, one seed): on BCCD frozen-backbone led full
+after epoch 1 (0.142 vs 0.136 mAP50-95) — the bias above — full led from epoch 2 and ended best (plain 0.390 vs
+frozen 0.368); auto chose full (0.394). On 10% of BCCD and of cavity auto chose full too (best or tied with the best
+plain run). Wall time in the same process: 1.52-1.62x the chosen run's own seconds (the recommend step and the
+extra trainer set-ups of the dropped probes come on top of the 1.5x epochs on such short runs).
+
+The candidates default to `frozen-backbone`, `full` and a third: `progressive`, or `discriminative` / `head-only` when
+`recommend` recommends that one; `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins
+ties).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
+THIRD = ("progressive", "discriminative", "head-only")  # the default set's third candidate: recommend picks which
+MIN_EPOCHS = 6
+EXTRAPOLATE = 0.5  # share of the recent slope assumed to continue (the LR decays, gains slow down)
+BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
+MAP = "metrics/mAP50-95(B)"
+RULE = ("successive halving, rungs at E/6 and E/3: keep the top half by score = mAP50-95 at the rung "
+        f"+ {EXTRAPOLATE} x max(0, slope over the last 2 epochs) x epochs left "
+        f"+ {BONUS} x min(1, domain_distance / FAR) if the candidate trains the backbone; ties go to the earlier "
+        "candidate (the recommended preset first)")
+
+
+class ProbeStop(KeyboardInterrupt):
+    """Raised from `on_fit_epoch_end` to end a probe after its rung: `last.pt` is saved and resumable, Ultralytics'
+    final validation (which would strip the optimizer from last.pt) is skipped, and `train()` marks the run
+    interrupted. A KeyboardInterrupt so that `train()` treats it as a pause, not a failure."""
+
+
+@dataclass
+class Probe:
+    preset: str
+    run_dir: str = ""
+    epochs_run: int = 0
+    curve: list[float] = field(default_factory=list)  # val mAP50-95 per epoch
+    curve50: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    scores: list[dict] = field(default_factory=list)  # one per rung it took part in
+    dropped_at_rung: int | None = None
+    error: str | None = None
+
+
+def parse_candidates(spec: str, presets_file=None) -> list[str]:
+    """`auto` or `auto:a,b,c` -> candidate preset specs; unknown names fail in one line."""
+    from yolo_transfer.presets import _parse, available
+
+    name, arg = spec.partition(":")[0].strip(), spec.partition(":")[2].strip()
+    if name != "auto":
+        raise UserError(f"not an auto preset: {spec}")
+    cands = [c.strip() for c in arg.split(",") if c.strip()] if arg else list(DEFAULT_CANDIDATES)
+    known = available(presets_file)
+    for c in cands:
+        if _parse(c)[0] not in known:
+            raise UserError(f"preset auto: unknown candidate '{c}'; valid presets: {', '.join(known)}")
+    if len(set(cands)) != len(cands) or len(cands) < 2:
+        raise UserError(f"preset auto: give at least 2 different candidates, got {cands}")
+    if len(cands) > 4:
+        raise UserError(f"preset auto: at most 4 candidates keep the cost within 1.5x one run, got {len(cands)}")
+    return cands
+
+
+def order_candidates(cands: list[str], recommended: str, explicit: bool) -> list[str]:
+    """The recommended preset first (it wins ties); in the default set it also replaces `progressive` when it is
+    one of the other THIRD presets. Candidates the user named are only reordered."""
+    cands = list(cands)
+    if not explicit and recommended in THIRD and recommended not in cands:
+        cands[cands.index("progressive")] = recommended
+    if recommended in cands:
+        cands.remove(recommended)
+        cands.insert(0, recommended)
+    return cands
+
+
+def rungs(epochs: int, n: int) -> list[tuple[int, int]]:
+    """[(stop_epoch, survivors)] ending with (epochs, 1); the epoch cost stays <= 1.5 x epochs."""
+    r1 = max(1, round(epochs / 6))
+    r2 = max(r1 + 1, round(epochs / 3))
+    plan = [(r1, n), (r2, 2), (epochs, 1)] if n > 2 else [(r2, 2), (epochs, 1)]
+    if epoch_cost(plan) > 1.5 * epochs + 1e-9:  # rounding at small E: drop the middle rung
+        plan = [(r1, n), (epochs, 1)]
+    return plan
+
+
+def epoch_cost(plan: list[tuple[int, int]]) -> int:
+    done, total = 0, 0
+    for stop, k in plan:
+        total += k * (stop - done)
+        done = stop
+    return total
+
+
+def trains_backbone(preset: str, anatomy) -> bool:
+    from yolo_transfer.presets import make_plan
+
+    plan = make_plan(preset, anatomy, epochs=100)
+    return not set(anatomy.indices("backbone")) <= plan.never_trained
+
+
+def score(curve: list[float], epochs: int, bonus: float, extrapolate: float = EXTRAPOLATE) -> dict:
+    e = len(curve)
+    m = curve[-1] if curve else 0.0
+    w = min(2, e - 1)
+    slope = max(0.0, (curve[-1] - curve[-1 - w]) / w) if w >= 1 else 0.0
+    extra = extrapolate * slope * (epochs - e)
+    return {"epoch": e, "map": m, "slope": slope, "extrapolated": extra, "bonus": bonus, "score": m + extra + bonus}
+
+
+def rank(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float],
+         extrapolate: float = EXTRAPOLATE) -> list[str]:
+    """Candidates best first by `score`; the sort is stable, so on equal scores the earlier candidate wins."""
+    return sorted(curves, key=lambda c: -score(curves[c], epochs, bonus.get(c, 0.0), extrapolate)["score"])
+
+
+def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float] | None = None,
+             extrapolate: float = EXTRAPOLATE) -> str:
+    """What successive halving would choose, given each candidate's full per-epoch curve (e.g. from plain runs):
+    a probe to epoch k sees exactly the first k points of its plain run's curve (same schedule). Used to measure
+    the rule (with and without extrapolation/bonus) against the preset that really ends best."""
+    alive = list(curves)
+    for stop, _ in rungs(epochs, len(alive))[:-1]:
+        nxt = [k for s, k in rungs(epochs, len(curves)) if s > stop][0]
+        alive = rank({c: curves[c][:stop] for c in alive}, epochs, bonus or {}, extrapolate)[:nxt]
+    return alive[0]
+
+
+def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 50, project="runs", name="train",
+               presets_file=None, resume=None, callbacks=None, device=None, imgsz: int = 640,
+               recommend_images: int = 32, **kwargs: Any):
+    """Successive halving over the candidates in `preset` (`auto` or `auto:a,b,c`); returns the winner's
+    `TrainResult` with `.auto` (the `auto.json` content) and `.auto_dir`."""
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.training.api import check_data_yaml, train
+    from yolo_transfer.weights import resolve_model
+
+    t_start = time.time()
+    if resume:
+        raise UserError("--resume with --preset auto: resume the chosen run's folder (see auto.json) as a plain run")
+    if epochs < MIN_EPOCHS:
+        raise UserError(f"--preset auto needs --epochs >= {MIN_EPOCHS} (probes run 1/6 and 1/3 of them), got {epochs}")
+    cands = parse_candidates(preset, presets_file)
+    check_data_yaml(data)
+    resolved = resolve_model(weights)
+    anatomy = Anatomy.of(load_detection_model(resolved).model)
+    from yolo_transfer.presets import make_plan
+
+    for c in cands:  # bad preset arguments fail here, before any training
+        make_plan(c, anatomy, epochs=epochs, presets_file=presets_file)
+
+    rec, seconds_recommend = None, 0.0
+    if resolved.endswith(".pt"):
+        from yolo_transfer.strategy.recommend import recommend
+
+        dev = "cpu" if device in (None, "", "cpu") else str(device).split(",")[0]
+        t_rec = time.time()
+        rec = recommend(data, resolved, device=dev, images=recommend_images, imgsz=imgsz)
+        seconds_recommend = round(time.time() - t_rec, 2)
+        cands = order_candidates(cands, rec.preset, explicit=":" in preset)
+    from yolo_transfer.strategy.rules import FAR
+
+    distance = rec.facts["domain_distance"] if rec and rec.facts.get("domain_distance") is not None else 0.0
+    bonus_far = BONUS * min(1.0, distance / FAR)
+    bonus = {c: (bonus_far if trains_backbone(c, anatomy) else 0.0) for c in cands}
+
+    auto_dir = _unique(Path(project) / name)
+    auto_dir.mkdir(parents=True)
+    probes = {c: Probe(c) for c in cands}
+    plan = rungs(epochs, len(cands))
+    alive = list(cands)
+    results: dict[str, Any] = {}
+    common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
+                  presets_file=presets_file, **kwargs)
+    print(f"auto: {len(cands)} candidates {', '.join(cands)}; rungs at epochs "
+          f"{', '.join(str(s) for s, _ in plan)} ({epoch_cost(plan)} epochs in all = "
+          f"{epoch_cost(plan) / epochs:.2f}x one run)" + (f"; recommend: {rec.preset}" if rec else ""))
+    for rung, (stop, keep) in enumerate(plan, 1):
+        for c in alive:
+            p = probes[c]
+            cb = {**(callbacks or {}), "on_fit_epoch_end": _stopper(stop, epochs, (callbacks or {}).get("on_fit_epoch_end"))}
+            try:
+                if not p.run_dir:
+                    r = train(preset=c, project=auto_dir, name=_safe(c), callbacks=cb, **common)
+                else:
+                    r = train(data, resume=p.run_dir, device=device, callbacks=cb)
+                results[c] = r
+                p.run_dir = str(r.run_dir)
+                p.error = r.error
+            except ProbeStop as e:
+                p.run_dir = str(e.run_dir)
+            _read_probe(p)
+        live = [c for c in alive if probes[c].error is None and probes[c].curve]
+        if not live:
+            raise UserError(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
+        for c in alive:
+            probes[c].scores.append({"rung": rung, **score(probes[c].curve, epochs, bonus[c])})
+        if stop >= epochs:
+            break
+        ranked = rank({c: probes[c].curve for c in live}, epochs, bonus)
+        next_keep = plan[rung][1]
+        for c in alive:
+            if c not in ranked[:next_keep]:
+                probes[c].dropped_at_rung = rung
+        alive = ranked[:next_keep]
+        print(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
+            f"{c} {probes[c].scores[-1]['map']:.4f}->{probes[c].scores[-1]['score']:.4f}" for c in ranked)
+            + f"; continuing {', '.join(alive)}")
+    chosen = alive[0]
+    result = results.get(chosen)
+    if result is None:  # cannot happen: the final rung runs to the end and returns
+        raise UserError(f"auto: the chosen preset {chosen} did not finish; see {auto_dir}")
+    seconds_total = round(time.time() - t_start, 2)
+    summary = {
+        "format": "yolo-transfer/auto@1",
+        "epochs": epochs,
+        "rungs": [{"epoch": s, "candidates": k} for s, k in plan],
+        "epoch_cost": epoch_cost(plan),
+        "candidates": cands,
+        "rule": RULE,
+        "domain_distance": distance,
+        "recommendation": rec.to_dict() if rec else None,
+        "probes": [vars(probes[c]) for c in cands],
+        "chosen": chosen,
+        "chosen_run": str(result.run_dir),
+        "metrics": result.metrics,
+        "seconds_total": seconds_total,
+        "seconds_recommend": seconds_recommend,
+        "seconds_training": round(sum(p.seconds for p in probes.values()), 2),
+        "seconds_chosen_run": result.seconds,
+        "cost_ratio": round(seconds_total / result.seconds, 3) if result.seconds else None,
+    }
+    atomic_write_json(auto_dir / "auto.json", summary)
+    _plot(summary, auto_dir / "auto.png")
+    atomic_write_text(auto_dir / "auto.md", render_markdown(summary))
+    print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(MAP, float('nan')):.4f}); {seconds_total:.0f} s in all, "
+          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}")
+    result.auto = summary
+    result.auto_dir = auto_dir
+    return result
+
+
+def _stopper(stop: int, epochs: int, user_cb=None):
+    def on_fit_epoch_end(trainer):
+        if user_cb is not None:
+            user_cb(trainer)
+        if trainer.epoch + 1 >= stop and trainer.epoch + 1 < epochs:
+            raise ProbeStop(f"probe stopped after epoch {trainer.epoch + 1}")
+    return on_fit_epoch_end
+
+
+def _read_probe(p: Probe) -> None:
+    from yolo_transfer.training.record import TransferRecord
+
+    rec = TransferRecord.read(Path(p.run_dir))
+    hist = rec.history or []
+    p.curve = [round(float(r.get(MAP, 0.0)), 5) for r in hist]
+    p.curve50 = [round(float(r.get("metrics/mAP50(B)", 0.0)), 5) for r in hist]
+    p.epoch_seconds = [float(r.get("epoch_seconds", 0.0)) for r in hist]
+    p.epochs_run = len(hist)
+    p.seconds = float(rec.train_seconds or 0.0)
+    if rec.error:
+        p.error = rec.error
+
+
+def _safe(preset: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in preset)
+
+
+def _unique(path: Path) -> Path:
+    if not path.exists():
+        return path
+    i = 2
+    while path.with_name(f"{path.name}-{i}").exists():
+        i += 1
+    return path.with_name(f"{path.name}-{i}")
+
+
+def _plot(summary: dict, out: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    for p in summary["probes"]:
+        if p["curve"]:
+            style = "-" if p["preset"] == summary["chosen"] else "--"
+            ax.plot(range(1, len(p["curve"]) + 1), p["curve"], style, marker="o", ms=3, label=p["preset"])
+    for r in summary["rungs"][:-1]:
+        ax.axvline(r["epoch"], color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val mAP50-95")
+    ax.set_title(f"auto: probes and the chosen run ({summary['chosen']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(out, buf.getvalue())
+
+
+def render_markdown(s: dict) -> str:
+    lines = [f"# Automatic strategy choice: `{s['chosen']}`", "",
+             f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
+             f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
+             f"{s['epoch_cost'] / s['epochs']:.2f}x one run)",
+             f"- time: {s['seconds_total']:.0f} s in all, the chosen run alone {s['seconds_chosen_run']:.0f} s "
+             f"(ratio {s['cost_ratio']})",
+             f"- domain distance {s['domain_distance']:.3f}" + (
+                 f"; recommend said `{s['recommendation']['preset']}`" if s["recommendation"] else ""),
+             f"- rule: {s['rule']}", "",
+             "| preset | epochs run | last mAP50-95 | scores per rung | seconds | outcome |", "|---|---|---|---|---|---|"]
+    for p in s["probes"]:
+        outcome = "chosen" if p["preset"] == s["chosen"] else (
+            f"dropped at rung {p['dropped_at_rung']}" if p["dropped_at_rung"] else (p["error"] or ""))
+        scores = ", ".join(f"{x['score']:.4f}" for x in p["scores"])
+        last = f"{p['curve'][-1]:.4f}" if p["curve"] else "-"
+        lines.append(f"| `{p['preset']}` | {p['epochs_run']} | {last} | {scores} | {p['seconds']:.0f} | {outcome} |")
+    lines += ["", "![probe curves](auto.png)", "", f"Chosen run: `{s['chosen_run']}`", ""]
+    return "\n".join(lines)

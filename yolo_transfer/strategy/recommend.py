@@ -1,0 +1,135 @@
+"""`recommend()`: a transfer preset before any training, from facts measured on the user's data and the checkpoint."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts, epochs_in_budget
+from yolo_transfer.strategy.rules import advice, decide
+
+
+@dataclass
+class Recommendation:
+    preset: str
+    reasons: list[str]
+    facts: dict
+    rule: str = ""
+    facts_obj: Facts | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, "reasons": self.reasons, "facts": self.facts}
+
+
+def check_inputs(data, weights, budget_minutes=None, reference=None, images=200):
+    """Everything that can be wrong with the arguments, in one line, before any work. Returns (DataYaml, weights)."""
+    from yolo_transfer.strategy.domain import sample_images
+    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.weights import resolve_weights
+
+    if images < 1:
+        raise UserError(f"--images must be at least 1, got {images}")
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise UserError(f"--budget-minutes must be positive, got {budget_minutes}")
+    spec = check_data_yaml(data)
+    train = spec.require_images("train")
+    if not train:
+        raise UserError(f"data YAML {spec.yaml_path}:{spec.line('train')}: the train split has no images")
+    w = resolve_weights(weights)
+    if w.suffix.lower() not in (".pt", ".pth"):
+        raise UserError(f"--weights {weights}: recommend reads a checkpoint's BatchNorm statistics; pass a .pt file")
+    if reference is not None:
+        sample_images(reference, 1)  # raises when the folder is missing or has no images
+    return spec, w
+
+
+def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minutes: float | None = None,
+              device: str | None = None, reference: str | os.PathLike | None = None, images: int = 200,
+              imgsz: int | None = None, seed: int = 0) -> Recommendation:
+    """Measure the facts (data, classes, domain distance, compute) and apply the rules in `strategy.rules`.
+
+    `images` of the train split (seeded sample) are run through the checkpoint to measure the domain distance; with
+    `reference` (a folder of the checkpoint's kind of images, e.g. COCO) the same measure is taken there for scale.
+    `imgsz` defaults to the size the checkpoint was trained at.
+    """
+    from yolo_transfer.anatomy import load_detection_model
+    from yolo_transfer.strategy.domain import measure, sample_images
+
+    spec, wpath = check_inputs(data, weights, budget_minutes, reference, images)
+    yolo = load_detection_model(wpath)
+    if imgsz is None:
+        args = getattr(yolo.model, "args", {}) or {}
+        imgsz = int((args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)) or 640)
+    facts = data_facts(spec.yaml_path, imgsz=imgsz)
+    ckpt_names = list(dict(yolo.model.names).values())
+    facts.checkpoint_classes = len(ckpt_names)
+    facts.class_overlap = class_overlap(list(spec.names), ckpt_names)
+    facts.class_overlap_fraction = len(facts.class_overlap) / max(facts.classes, 1)
+    for k, v in compute_facts(device).items():
+        setattr(facts, k, v)
+    dev = device if device not in (None, "") else ("0" if facts.gpu else "cpu")
+    dev = f"cuda:{dev.split(',')[0]}" if dev[0].isdigit() else dev
+    dd = measure(yolo, sample_images(spec.require_images("train"), images, seed), imgsz=imgsz, device=dev)
+    if reference is not None:
+        dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=imgsz, device=dev)
+        facts.domain_reference = dd.reference.total
+    facts.domain_distance = dd.total
+    facts.domain = dd.to_dict()
+    facts.seconds_per_image_forward = dd.seconds_per_image
+    facts.budget_minutes = budget_minutes
+    if budget_minutes is not None:
+        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, dd.seconds_per_image)
+    rule, reason = decide(facts)
+    return Recommendation(rule.preset, [f"[{rule.name}] {reason}", *advice(facts)], facts.to_dict(), rule.name, facts)
+
+
+def render_text(rec: Recommendation) -> str:
+    f = rec.facts
+    dom = f["domain"]
+    stages = "  ".join(f"{k} {v:.3f}" for k, v in dom.get("per_stage", {}).items())
+    ref = f"  (reference {f['domain_reference']:.3f})" if f.get("domain_reference") is not None else ""
+    lines = [
+        f"recommended preset: {rec.preset}",
+        *(f"  - {r}" for r in rec.reasons),
+        "facts:",
+        f"  data        {f['train_images']} train / {f['val_images']} val images, {f['classes']} classes, "
+        f"rarest class in {f['min_images_per_class']} images (median {f['median_images_per_class']:g})",
+        f"  objects     median box {f['median_box_area_fraction']:.2%} of the image, {f['median_box_side_px']:.0f} px "
+        f"at imgsz {f['imgsz']}; {f['small_object_fraction']:.0%} under 16 px",
+        f"  classes     {len(f['class_overlap'])} of {f['classes']} also in the checkpoint "
+        f"({f['checkpoint_classes']} classes)",
+        f"  domain      {f['domain_distance']:.3f} backbone{ref}; per stage {stages}",
+        f"  compute     {f['cpu_cores']} CPU cores" + (f", {f['gpu']} {f['gpu_memory_gb']} GiB" if f["gpu"] else ", no GPU")
+        + (f"; budget {f['budget_minutes']:g} min ~ {f['epochs_in_budget'].get(rec.preset, '?')} epochs of "
+           f"{rec.preset}" if f["budget_minutes"] is not None else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _cli():
+    import click
+
+    from yolo_transfer.utils.io import to_json
+
+    @click.command("recommend")
+    @click.option("--data", required=True, help="Dataset YAML (YOLO layout).")
+    @click.option("--weights", required=True, help="The checkpoint (.pt) you will fine-tune.")
+    @click.option("--budget-minutes", type=float, default=None, help="Wall-clock budget for training.")
+    @click.option("--device", default=None, help="cpu or a GPU index for the domain measurement.")
+    @click.option("--reference", type=click.Path(), default=None,
+                  help="Folder of the checkpoint's kind of images (e.g. COCO) to put the domain distance to scale.")
+    @click.option("--images", default=200, show_default=True, type=int, help="Images sampled for the domain distance.")
+    @click.option("--imgsz", default=None, type=int, help="Input size (default: the checkpoint's training size).")
+    @click.option("--seed", default=0, show_default=True, type=int)
+    @click.option("--json", "as_json", is_flag=True, help='Print {"preset", "reasons", "facts"} as JSON.')
+    def recommend_cmd(data, weights, budget_minutes, device, reference, images, imgsz, seed, as_json):
+        """Recommend a transfer preset before training, from facts measured on your data and the checkpoint."""
+        rec = recommend(data, weights, budget_minutes=budget_minutes, device=device, reference=reference,
+                        images=images, imgsz=imgsz, seed=seed)
+        click.echo(to_json(rec.to_dict()) if as_json else render_text(rec))
+
+    return recommend_cmd
+
+
+recommend_cmd = _cli()
