@@ -60,6 +60,21 @@ def _weights_path(weights: str | os.PathLike) -> Path:
     raise UserError(f"WEIGHTS {weights} does not exist; give a .pt, .onnx, .engine or *_openvino_model path")
 
 
+def _load_model(path: Path, backend: str | None, **kwargs):
+    """`load_backend`, with a truncated or foreign model file turned into one line (as export and train do)."""
+    from yolo_transfer.predict.backends import load_backend
+
+    try:
+        return load_backend(path, backend, **kwargs)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch/pickle/runtimes raise many types for a file they cannot load
+        first = (str(e).strip().splitlines() or [""])[0]
+        first = first.replace("ERROR ❌️ ", "").strip()[:240]
+        raise UserError(f"{path}: cannot load it as a model ({type(e).__name__}: {first}); check the file is a "
+                        f"complete checkpoint/export (re-copy or re-export it)") from None
+
+
 def _model_id(path: Path) -> str:
     from yolo_transfer.utils.hashing import sha256_file
 
@@ -98,7 +113,6 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     """
     import cv2
 
-    from yolo_transfer.predict.backends import load_backend
     from yolo_transfer.predict.pipeline import InferenceSettings, Predictor, run_local
     from yolo_transfer.predict.sink import Sink
     from yolo_transfer.predict.sources import list_images
@@ -120,7 +134,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
 
-    model = load_backend(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)
+    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)
     settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
                                  classes=tuple(int(c) for c in classes) if classes else None,
                                  tile=tile, tile_overlap=tile_overlap)
