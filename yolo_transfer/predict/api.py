@@ -150,7 +150,11 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
     # on a big machine gets up to 8 decoders.
     n_workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) // 2))
-    model.warmup()
+    if model.device != "cpu":
+        # Accelerators pick kernels/allocate on the first call: do it before the clock starts. Not on a CPU: a
+        # warm-up batch there costs a whole batch of inference (8 s for YOLOv8s at 640 on 2 cores, issue 14) and
+        # grows the memory arena to the square shape that rectangular batches never need.
+        model.warmup()
 
     bar = progress(total=len(refs), initial=len(refs) - len(todo), desc="predict", unit="img",
                    disable=None if show_progress is None else not show_progress)
