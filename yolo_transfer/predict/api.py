@@ -195,7 +195,8 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
         this_session={"images": session, "errors": sink.errors, "seconds": round(elapsed, 3),
                       "resumed_from": len(refs) - len(todo)},
         model={"weights": str(wpath), **model.describe()},
-        settings={**run, "engine": engine, "workers": n_workers},
+        settings={**run, "engine": engine, "workers": n_workers,
+                  "letterbox": "rect (shape buckets)" if predictor.rect else "square"},
         outputs=[str(p) for p in outputs] + [str(out / name) for name in SUMMARY_FILES],
     )
     summary_json, summary_md = SUMMARY_FILES
