@@ -70,11 +70,12 @@ def run_process(cmd: list[str], env: dict | None = None, on_poll=None) -> dict:
     out_chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True)
     reader.start()
-    if on_poll is not None:
-        while proc.poll() is None:
-            on_poll(proc.pid, time.perf_counter() - t)
-            time.sleep(1.0)
-    _, status, usage = os.wait4(proc.pid, 0)
+    while True:  # wait4, not Popen.poll: only wait4 reports the child's own peak RSS, and only once
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if on_poll is not None else 0)
+        if pid:
+            break
+        on_poll(proc.pid, time.perf_counter() - t)
+        time.sleep(1.0)
     wall = time.perf_counter() - t
     reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
