@@ -112,7 +112,7 @@ class OnnxBackend(Backend):
         if self.device == "cpu" and cores >= 2 and streams > 1:
             # Opt-in throughput mode: several sessions with a share of the cores each, fed batches at once. Off by
             # default since issue 14: on 2 cores it gained a few % but each session holds its own weights and
-            # activation arena, which doubled peak RSS (see bench/predict_speed.py --sessions).
+            # activation arena, which doubled peak RSS (see bench/predict_speed.py --sweep).
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = max(1, cores // streams)
             providers = ["CPUExecutionProvider"]
