@@ -240,7 +240,7 @@ def main() -> None:
     a.sources = [Path(s) for s in a.source] if a.source else [coco / "train2017", coco / "val2017"]
 
     print(f"CPU: {cpu_model()}, {cores()} cores; {platform.python_version()}; model {Path(a.weights).name}, "
-          f"imgsz {a.imgsz}, {a.n} images", flush=True)
+          f"imgsz {a.imgsz}, {a.n if a.rounds else a.long} images", flush=True)
     work = Path(tempfile.mkdtemp(prefix="predict-bench-"))
     report: dict = {"cpu": cpu_model(), "cores": cores(), "n": a.n, "imgsz": a.imgsz, "rounds": a.rounds}
     try:
