@@ -187,7 +187,10 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
         size = _imgsz(imgsz, dict(getattr(model.model, "args", {}) or {}))
         args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=batch, nms=nms,
                     device=device or fmt.export_device, verbose=False)
-        if precision != "fp32":
+        # ONNX INT8 is built by yolo_transfer.export.quantize from the FP32 export (Detect head's box branch kept
+        # FP32, calibrated on `data`); Ultralytics' own quantize=8 moves the boxes (issue 14).
+        own_int8 = fmt.name == "onnx" and precision == "int8"
+        if precision != "fp32" and not own_int8:
             args["quantize"] = 16 if precision == "fp16" else 8
         if nms:
             args.update(conf=conf, iou=iou)
@@ -202,6 +205,10 @@ def export_model(weights: str | Path, format: str = "onnx", *, half: bool = Fals
             raise UserError(f"{fmt.title} export of {source} failed: {first}") from e
         if not built.is_absolute():
             built = build / built.name
+        if own_int8:
+            from yolo_transfer.export.quantize import quantize_onnx
+
+            built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), data).path
         if fmt.name in METADATA_WRITERS:
             METADATA_WRITERS[fmt.name](built, extra)
         target = out_dir / built.name

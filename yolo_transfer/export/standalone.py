@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["letterbox", "preprocess", "nms", "postprocess", "Meta", "OnnxDetector", "read_metadata"]
+__all__ = ["letterbox", "letterbox_shape", "preprocess", "nms", "postprocess", "Meta", "OnnxDetector",
+           "read_metadata"]
 
 MAX_WH = 7680  # class offset for batched NMS, as in Ultralytics: boxes of different classes never overlap
 
@@ -59,6 +60,19 @@ def letterbox(img_bgr: np.ndarray, new_shape: tuple[int, int] | int = (640, 640)
         img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(color,) * 3)
     return img, (new_w / w0, new_h / h0), (left, top)
+
+
+def letterbox_shape(h0: int, w0: int, new_shape: tuple[int, int] | int = (640, 640), auto: bool = False,
+                    stride: int = 32) -> tuple[int, int]:
+    """The (h, w) `letterbox` returns for an `h0 x w0` image, without touching pixels (to group images by shape)."""
+    if isinstance(new_shape, int):
+        new_shape = (new_shape, new_shape)
+    r = min(new_shape[0] / h0, new_shape[1] / w0)
+    new_w, new_h = max(round(w0 * r), 1), max(round(h0 * r), 1)
+    dw, dh = new_shape[1] - new_w, new_shape[0] - new_h
+    if auto:
+        dw, dh = dw % stride, dh % stride
+    return new_h + round(dh / 2 - 0.1) + round(dh / 2 + 0.1), new_w + round(dw / 2 - 0.1) + round(dw / 2 + 0.1)
 
 
 @dataclass

@@ -61,6 +61,21 @@ def _weights_path(weights: str | os.PathLike) -> Path:
     raise UserError(f"WEIGHTS {weights} does not exist; give a .pt, .onnx, .engine or *_openvino_model path")
 
 
+def _load_model(path: Path, backend: str | None, **kwargs):
+    """`load_backend`, with a truncated or foreign model file turned into one line (as export and train do)."""
+    from yolo_transfer.predict.backends import load_backend
+
+    try:
+        return load_backend(path, backend, **kwargs)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - torch/pickle/runtimes raise many types for a file they cannot load
+        first = (str(e).strip().splitlines() or [""])[0]
+        first = first.replace("ERROR ❌️ ", "").strip()[:240]
+        raise UserError(f"{path}: cannot load it as a model ({type(e).__name__}: {first}); check the file is a "
+                        f"complete checkpoint/export (re-copy or re-export it)") from None
+
+
 def _model_id(path: Path) -> str:
     from yolo_transfer.utils.hashing import sha256_file
 
@@ -86,7 +101,7 @@ def _open_writers(out: Path, fmts: Sequence[str], names: dict, state) -> list:
 
 
 def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike, *,
-            backend: str | None = None, imgsz: int | None = None, batch: int = 8, conf: float = 0.25,
+            backend: str | None = None, imgsz: int | None = None, batch: int | None = None, conf: float = 0.25,
             iou: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None, device: str | None = None,
             half: bool | None = None, workers: int | None = None, formats: str | Sequence[str] | None = "jsonl",
             tile: bool = False, tile_overlap: float = 0.2, strict: bool = False, overwrite: bool = False,
@@ -99,7 +114,6 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     """
     import cv2
 
-    from yolo_transfer.predict.backends import load_backend
     from yolo_transfer.predict.pipeline import InferenceSettings, Predictor, run_local
     from yolo_transfer.predict.sink import Sink
     from yolo_transfer.predict.sources import list_images
@@ -108,7 +122,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: unknown; choose one of {', '.join(ENGINES)}")
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise UserError(f"--batch {batch}: must be at least 1")
     if not 0 <= conf <= 1 or not 0 <= iou <= 1:
         raise UserError(f"--conf {conf} / --iou {iou}: both must be between 0 and 1")
@@ -121,7 +135,12 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
 
-    model = load_backend(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)
+    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch or 8, device=device, half=half)
+    if batch is None and model.name == "onnx" and model.device == "cpu" and not model.fixed_batch:
+        # Measured on 2 cores (issue 14, 64 coco128 images at 640, YOLOv8s): batch 1 peaks at 313 MB RSS, batch 4
+        # at 648 MB, batch 8 at 1.09 GB (ORT's arena keeps every (batch, h, w) high-water mark), all within the
+        # noise of each other in wall time: the shape buckets rarely fill on mixed photos anyway.
+        model.batch = 1
     settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
                                  classes=tuple(int(c) for c in classes) if classes else None,
                                  tile=tile, tile_overlap=tile_overlap)
@@ -137,7 +156,11 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
     # on a big machine gets up to 8 decoders.
     n_workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) // 2))
-    model.warmup()
+    if model.device != "cpu":
+        # Accelerators pick kernels/allocate on the first call: do it before the clock starts. Not on a CPU: a
+        # warm-up batch there costs a whole batch of inference (8 s for YOLOv8s at 640 on 2 cores, issue 14) and
+        # grows the memory arena to the square shape that rectangular batches never need.
+        model.warmup()
 
     bar = progress(total=len(refs), initial=len(refs) - len(todo), desc="predict", unit="img",
                    disable=None if show_progress is None else not show_progress)
@@ -178,7 +201,8 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
         this_session={"images": session, "errors": sink.errors, "seconds": round(elapsed, 3),
                       "resumed_from": len(refs) - len(todo)},
         model={"weights": str(wpath), **model.describe()},
-        settings={**run, "engine": engine, "workers": n_workers},
+        settings={**run, "engine": engine, "workers": n_workers,
+                  "letterbox": "rect (shape buckets)" if predictor.rect else "square"},
         outputs=[str(p) for p in outputs] + [str(out / name) for name in SUMMARY_FILES],
     )
     summary_json, summary_md = SUMMARY_FILES

@@ -59,6 +59,10 @@ class Backend(ABC):
     device: str = "cpu"
     streams: int = 1  # batches the backend can run at once (its `infer` is then called from several threads)
     precision: str = "fp32"  # what the runtime really computes at (read back where the runtime can tell)
+    # issue 14: a dynamic-shape model takes any stride-multiple (h, w) <= imgsz, so the pipeline can letterbox each
+    # image to its minimum rectangle (as the .pt predictor does) instead of the full square.
+    dynamic_shape: bool = False
+    stride: int = 32
 
     @classmethod
     def runtime(cls) -> Runtime:
@@ -119,14 +123,15 @@ class OnnxBackend(Backend):
             self.device = "cpu"
         cores = os.cpu_count() or 1
         opts = None
-        if self.device == "cpu" and cores >= 2:
-            # Throughput mode: two sessions with half the cores each, fed two batches at once, beat one session
-            # spreading every op over all cores (measured +2..13% on 2 cores, YOLOv8s 640), and leave no idle
-            # gaps between ops. The detector's own session is the first of the two.
+        streams = int(os.environ.get("YOLO_TRANSFER_ORT_STREAMS", "1"))
+        if self.device == "cpu" and cores >= 2 and streams > 1:
+            # Opt-in throughput mode: several sessions with a share of the cores each, fed batches at once. Off by
+            # default since issue 14: on 2 cores it gained a few % but each session holds its own weights and
+            # activation arena, which doubled peak RSS (see bench/predict_speed.py --sweep).
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = max(1, cores // 2)
+            opts.intra_op_num_threads = max(1, cores // streams)
             providers = ["CPUExecutionProvider"]
-            self.streams = 2
+            self.streams = streams
         try:
             self.detector = OnnxDetector(str(path), providers=providers, session_options=opts)
         except Exception as e:  # onnxruntime raises its own types for corrupt or non-ONNX files
@@ -135,7 +140,9 @@ class OnnxBackend(Backend):
         if self.streams > 1:
             self._free: queue.Queue = queue.Queue()
             self._free.put(det.session)
-            self._free.put(ort.InferenceSession(str(path), opts, providers=providers))
+            for _ in range(self.streams - 1):
+                self._free.put(ort.InferenceSession(str(path), opts, providers=providers))
+        self.dynamic_shape, self.stride = bool(det.dynamic), int(det.stride)
         self.names = det.names or {}
         from yolo_transfer.runtimes import built_precision
 
@@ -197,6 +204,8 @@ class _UltralyticsBackend(Backend):
         dynamic = self.name == "pt" or bool(getattr(self.model, "dynamic", False))
         self.imgsz = _check_imgsz(imgsz, _square(model_imgsz), dynamic, path)
         self.fixed_batch = self.name != "pt" and not dynamic
+        self.dynamic_shape = dynamic
+        self.stride = int(getattr(self.model, "stride", 32) or 32)
         self.batch = int(getattr(self.model, "batch", 1) or 1) if self.fixed_batch else max(1, int(batch))
         self.model.eval()
 

@@ -15,7 +15,9 @@ from yolo_transfer.predict.writers import WRITERS
               help="Output folder; rerunning with the same folder resumes where the last run stopped.")
 @click.option("--format", "formats", default="jsonl", show_default=True,
               help=f"Comma-separated outputs: {', '.join(WRITERS)}.")
-@click.option("--batch", default=8, show_default=True, help="Images per model call (fixed for static models).")
+@click.option("--batch", type=int, default=None,
+              help="Most images per model call: dynamic models batch images of the same letterboxed shape, static "
+                   "ones take their fixed batch (default: 1 for ONNX on CPU, measured fastest per MB; else 8).")
 @click.option("--imgsz", type=int, default=None, help="Model input size (default: the model's own).")
 @click.option("--conf", default=0.25, show_default=True, help="Minimum confidence.")
 @click.option("--iou", default=0.7, show_default=True, help="NMS IoU threshold.")

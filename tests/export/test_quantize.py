@@ -1,0 +1,70 @@
+"""INT8 with the Detect head's box branch in FP32: the boxes stay where the FP32 model puts them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from yolo_transfer.detections import Detections, match
+from yolo_transfer.errors import UserError
+from yolo_transfer.export.quantize import calibration_images, detect_head_prefix, fp32_nodes, quantize_onnx
+
+
+@pytest.fixture(scope="module")
+def fall_onnx_160(fall_weights, tmp_path_factory) -> Path:
+    from ultralytics import YOLO
+
+    pt = tmp_path_factory.mktemp("q") / "fall.pt"
+    shutil.copy(fall_weights, pt)
+    return Path(YOLO(str(pt)).export(format="onnx", imgsz=160, dynamic=True, simplify=True, verbose=False))
+
+
+def test_box_branch_dfl_and_final_concat_stay_fp32(fall_onnx_160):
+    import onnx
+
+    graph = onnx.load(str(fall_onnx_160)).graph
+    names = [n.name for n in graph.node]
+    assert detect_head_prefix(names) == "/model.22/"
+    kept = set(fp32_nodes(names, "box"))
+    final = next(n.name for n in graph.node if "output0" in n.output)
+    assert final in kept  # the concat of boxes and scores
+    assert any("/dfl/" in n for n in kept) and any("/cv2.0/" in n for n in kept)
+    assert not any("/cv3." in n for n in kept)  # the class branch is quantised
+    assert not any(n.startswith("/model.0/") for n in kept)  # so is the backbone
+    assert set(fp32_nodes(names, "head")) > kept and fp32_nodes(names, "none") == []
+    with pytest.raises(UserError, match="Detect head"):
+        fp32_nodes(["/model.1/conv/Conv"], "box")
+
+
+def test_calibration_images_come_from_the_users_train_split(coco128_dir, tmp_path):
+    files, label = calibration_images(coco128_dir / "coco128.yaml", limit=10)
+    assert len(files) == 10 and all("train2017" in str(f) for f in files) and "train split" in label
+    with pytest.raises(UserError, match="no calibration images"):
+        calibration_images(tmp_path)
+
+
+def test_int8_keeps_the_boxes_of_fp32(fall_onnx_160, coco128_dir, tmp_path):
+    """Calibrated on coco128 train, judged on val images it never saw: same boxes as FP32 (IoU), metadata kept."""
+    from yolo_transfer.export.standalone import OnnxDetector
+
+    out = tmp_path / "fall_int8.onnx"
+    res = quantize_onnx(fall_onnx_160, out, coco128_dir / "coco128.yaml", max_images=24)
+    assert res.calibration_images == 24 and res.kept_fp32
+    assert out.stat().st_size < fall_onnx_160.stat().st_size / 2  # weights really are 8-bit
+    fp32 = OnnxDetector(str(fall_onnx_160), rect=True)
+    int8 = OnnxDetector(str(out), rect=True)
+    assert (int8.names, int8.imgsz, int8.dynamic) == (fp32.names, fp32.imgsz, True)
+    images = [cv2.imread(str(p)) for p in sorted((coco128_dir / "images" / "val2017").glob("*.jpg"))[:24]]
+    n_fp32 = n_int8 = 0
+    ious = []
+    for a, b in zip(fp32.predict(images, conf=0.1), int8.predict(images, conf=0.1)):
+        da, db = Detections(*a), Detections(*b)
+        n_fp32, n_int8 = n_fp32 + len(da), n_int8 + len(db)
+        ious += match(da, db, 0.5)[2].tolist()
+    assert n_fp32 >= 10
+    assert abs(n_int8 - n_fp32) <= 0.2 * n_fp32
+    assert len(ious) >= 0.8 * n_fp32 and np.median(ious) >= 0.95
