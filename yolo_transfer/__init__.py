@@ -12,4 +12,11 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-__all__ = ["train", "__version__"]
+def compare(*args, **kwargs):
+    """Compare transfer presets on your data under one budget; see `yolo_transfer.compare.api.compare`."""
+    from yolo_transfer.compare.api import compare as _compare
+
+    return _compare(*args, **kwargs)
+
+
+__all__ = ["train", "compare", "__version__"]

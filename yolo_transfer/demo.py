@@ -26,9 +26,10 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 3, imgsz: int = 160, pro
              f"starting from {arch} (random init) with preset 'full' instead")
     result = train(data=data, weights=start, preset=preset, epochs=epochs, imgsz=imgsz, batch=16, device="cpu",
                    project=project, name="demo", verbose=False, plots=True, workers=0)
-    t = result.transfer
-    echo(f"trained {epochs} epoch(s) with '{preset}': {t['params']['total']['trained_at_some_stage']:,} of "
-         f"{t['params']['total']['total']:,} parameters; frozen tensors verified: {t['verification']['checked_tensors']}")
+    result.raise_for_status()
+    rec = result.record
+    echo(f"trained {epochs} epoch(s) with '{preset}': {rec.params['total']['trained_at_some_stage']:,} of "
+         f"{rec.params['total']['total']:,} parameters; frozen tensors verified: {rec.verification['checked_tensors']}")
     m = result.metrics
     echo(f"val mAP50 {m.get('metrics/mAP50(B)', 0):.3f}, mAP50-95 {m.get('metrics/mAP50-95(B)', 0):.3f}")
     echo(f"run folder: {result.run_dir} (transfer.json, transfer.md, transfer.png, results.png, weights/best.pt)")

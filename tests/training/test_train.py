@@ -8,6 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.api import TrainResult, VerificationError, finish, train
+from yolo_transfer.training.record import TransferRecord
 from yolo_transfer.verify import verify_run
 
 FAST = dict(imgsz=64, batch=8, device="cpu", workers=0, plots=False, verbose=False, seed=0)
@@ -43,6 +44,39 @@ def test_run_folder_records_everything(frozen_backbone_run):
     assert [row["trains_from_epoch"] for row in t["layers"]][:2] == [None, None]
     assert (r.run_dir / "transfer.md").read_text().count("PASSED") == 1
     assert r.best.exists() and "metrics/mAP50-95(B)" in r.metrics
+    assert r.verified and r.error is None and r.metrics_source == "last"
+
+
+def test_result_carries_history_cost_and_typed_record(frozen_backbone_run):
+    import csv
+
+    r = frozen_backbone_run
+    rows = list(csv.DictReader((r.run_dir / "results.csv").read_text().splitlines()))
+    assert len(r.history) == len(rows) == 1
+    for key, value in rows[-1].items():  # metrics are the final row of results.csv, number for number
+        assert r.metrics[key.strip()] == pytest.approx(float(value)) == r.history[-1][key.strip()]
+    epoch = r.history[0]
+    assert 0 < epoch["train_seconds"] <= epoch["epoch_seconds"] <= r.seconds
+    assert epoch["images_per_s"] > 0 and 50 < r.peak_memory_mb == epoch["peak_memory_mb"] < 64_000
+    rec = TransferRecord.read(r.run_dir)
+    from yolo_transfer.utils.io import to_json
+
+    assert rec.to_dict() == json.loads(to_json(r.transfer))  # what train() returned is what the folder holds
+    assert rec.trainable_params["backbone"] == 0 < rec.trainable_params["head"]
+    assert rec.final_val["source"] == "best.pt" and set(rec.final_val["per_class"]) <= {"scratch", "spot", "crack"}
+
+
+def test_record_keeps_unknown_keys(tmp_path):
+    (tmp_path / "transfer.json").write_text(json.dumps({"preset": "full", "future_key": [1, 2]}))
+    rec = TransferRecord.read(tmp_path)
+    assert rec.preset == "full" and rec.extra == {"future_key": [1, 2]} and rec.status == "new"
+    rec.status = "complete"
+    rec.write(tmp_path, plot=False)
+    again = json.loads((tmp_path / "transfer.json").read_text())
+    assert again["future_key"] == [1, 2] and again["status"] == "complete"
+    (tmp_path / "transfer.json").write_text("{broken")
+    with pytest.raises(UserError, match="not a readable transfer record"):
+        TransferRecord.read(tmp_path)
 
 
 def test_runs_never_overwrite(frozen_backbone_run, synth_yaml):
@@ -64,15 +98,17 @@ def test_tampered_checkpoint_fails_verification(frozen_backbone_run, tmp_path):
     with torch.no_grad():
         model.model[2].cv1.conv.weight[0, 0, 0, 0] += 1.0  # a backbone (frozen) tensor
     torch.save(ck, run / "weights" / "last.pt")
-    transfer = json.loads((run / "transfer.json").read_text())
+    record = TransferRecord.read(run)
     from yolo_transfer.presets import FreezePlan
 
-    plan = FreezePlan.from_dict(transfer["plan"])
+    plan = FreezePlan.from_dict(record.plan)
     v = verify_run(run / "weights", plan, "frozen", None)
     assert not v.ok and v.changed == ["last.pt:model.2.cv1.conv.weight"]
+    result = finish(run, record, plan, None)  # a loop caller gets the verdict, not an exception
+    assert not result.verified and "model.2.cv1.conv.weight" in result.error
+    assert TransferRecord.read(run).status == "verification failed"
     with pytest.raises(VerificationError, match="model.2.cv1.conv.weight"):
-        finish(run, transfer, plan, None)
-    assert json.loads((run / "transfer.json").read_text())["status"] == "verification failed"
+        result.raise_for_status()  # what the CLI does: exit 3
 
 
 def test_progressive_unfreezes_on_schedule_with_bn_modes(synth_yaml, tmp_path):

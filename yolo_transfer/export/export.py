@@ -8,7 +8,6 @@ Loading a `.pt` checkpoint runs Python pickle: only export checkpoints you trust
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -59,16 +58,18 @@ def run_metadata(weights: Path) -> dict[str, str]:
     """What we add to the model's metadata: provenance a deployment can check."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from yolo_transfer.training.record import TransferRecord
+
     meta = {"source_weights": weights.name, "source_sha256": sha256_file(weights)}
-    transfer = weights.parent.parent / "transfer.json"  # runs/<name>/weights/best.pt -> runs/<name>/transfer.json
-    if transfer.is_file():
+    run_dir = weights.parent.parent  # runs/<name>/weights/best.pt -> runs/<name>/transfer.json
+    if TransferRecord.exists(run_dir):
         try:
-            info = json.loads(transfer.read_text())
+            info = TransferRecord.read(run_dir).to_dict()
             if info.get("preset"):
                 meta["preset"] = str(info["preset"])
             if info.get("source_weights"):
                 meta["pretrained_from"] = str(info["source_weights"])
-        except (ValueError, OSError, AttributeError):
+        except (UserError, AttributeError):
             pass  # a broken transfer.json must not block an export; the hash still identifies the checkpoint
     try:
         meta["exported_by"] = f"yolo-transfer {version('yolo-transfer')}"

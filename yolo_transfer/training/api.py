@@ -1,27 +1,39 @@
-"""`train()`: the one function behind `yolo-transfer train` (and, later, automatic strategy comparison).
+"""`train()`: the one function behind `yolo-transfer train`, `compare` and automatic strategy selection.
 
 It resolves the weights, reads the model's anatomy, turns the preset into a freeze plan, trains with
-`TransferTrainer`, verifies the frozen tensors and writes `transfer.json` + `transfer.md` into the run folder.
+`TransferTrainer`, verifies the frozen tensors and writes the run's `TransferRecord` (`transfer.json` +
+`transfer.md` + `transfer.png`) into the run folder. It is made to be called in a loop: it always returns a
+`TrainResult` (a failed freeze verification or a crash inside the training loop is in `result.error`, never raised;
+bad input still raises `UserError` before anything trains; Ctrl-C still raises `KeyboardInterrupt` with `run_dir`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
 
-TRANSFER_JSON = "transfer.json"
+MAP = "metrics/mAP50-95(B)"
+MAP50 = "metrics/mAP50(B)"
 
 
 class VerificationError(UserError):
+    """The CLI's exit 3: frozen tensors changed. `train()` itself reports it in `TrainResult.error`."""
+
     exit_code = 3
+
+
+class TrainingFailed(UserError):
+    """The CLI's exit 1 for a run that crashed inside the training loop (the traceback is in the run folder)."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -29,12 +41,31 @@ class TrainResult:
     run_dir: Path
     best: Path | None
     last: Path | None
-    metrics: dict[str, float]
-    transfer: dict = field(repr=False, default_factory=dict)
+    metrics: dict[str, float]  # the final row of results.csv
+    metrics_source: str = "last"  # "last": the last epoch's validation, not best.pt's (that is record.final_val)
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)  # one row per epoch
+    seconds: float = 0.0  # wall time of the training (this call's, plus earlier calls' when resumed)
+    peak_memory_mb: float = 0.0  # process RSS peak on CPU, CUDA max allocated on GPU
+    record: TransferRecord = field(default_factory=TransferRecord, repr=False)
+    verified: bool = False
+    error: str | None = None
 
     @property
-    def verified(self) -> bool:
-        return bool(self.transfer.get("verification", {}).get("ok"))
+    def transfer(self) -> dict:
+        """The run record as a plain dict (what `transfer.json` holds)."""
+        return self.record.to_dict()
+
+    @property
+    def ok(self) -> bool:
+        return self.verified and self.error is None
+
+    def raise_for_status(self) -> "TrainResult":
+        """For callers that want an exception: `VerificationError` (exit 3) or `TrainingFailed` (exit 1)."""
+        if self.error is None:
+            return self
+        if self.record.status == "verification failed":
+            raise VerificationError(self.error)
+        raise TrainingFailed(self.error)
 
 
 def check_data_yaml(data: str | os.PathLike):
@@ -71,25 +102,23 @@ def _validate_overrides(overrides: Mapping[str, Any]) -> dict:
     return dict(overrides)
 
 
-def _load_run(run: str | os.PathLike) -> tuple[Path, dict]:
+def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
     run_dir = Path(run)
     if run_dir.is_file() and run_dir.name.endswith(".pt"):
         run_dir = run_dir.parent.parent
-    tj = run_dir / TRANSFER_JSON
-    if not tj.is_file():
+    if not TransferRecord.exists(run_dir):
         raise UserError(f"--resume {run}: no {TRANSFER_JSON} in {run_dir}; pass a yolo-transfer run folder")
     if not (run_dir / "weights" / "last.pt").is_file():
         raise UserError(f"--resume {run}: {run_dir}/weights/last.pt is missing; nothing to resume from")
-    return run_dir, json.loads(tj.read_text())
+    return run_dir, TransferRecord.read(run_dir)
 
 
-def _write_report(run_dir: Path, transfer: dict) -> None:
-    from yolo_transfer.training.report import render_markdown, render_plot
+def _finished(last: Path) -> bool:
+    """Ultralytics strips the optimizer (epoch -1) from last.pt at the end of training: nothing left to resume."""
+    from ultralytics.utils.patches import torch_load
 
-    atomic_write_json(run_dir / TRANSFER_JSON, transfer)
-    atomic_write_text(run_dir / "transfer.md", render_markdown(transfer))
-    if transfer.get("status") != "training":  # once per run is enough for the picture
-        render_plot(transfer, run_dir / "transfer.png")
+    ckpt = torch_load(last, map_location="cpu")
+    return isinstance(ckpt, dict) and ckpt.get("epoch", -1) == -1
 
 
 def train(
@@ -111,9 +140,10 @@ def train(
     verbose: bool = True,
     **overrides: Any,
 ) -> TrainResult:
-    """Fine-tune `weights` on `data` with a named transfer preset; returns the run folder, metrics and weights.
+    """Fine-tune `weights` on `data` with a named transfer preset; returns a `TrainResult` (check `.error`).
 
-    `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, ...).
+    `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
+    `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`).
     """
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import FreezePlan, make_plan
@@ -123,14 +153,15 @@ def train(
     from yolo_transfer.utils.hashing import sha256_file
 
     if resume:
-        run_dir, previous = _load_run(resume)
-        plan = FreezePlan.from_dict(previous["plan"])
-        context = {"plan": previous["plan"], "bn_policy": previous["bn_policy"], "class_map": previous["class_map"]}
+        run_dir, record = _load_run(resume)
+        plan = FreezePlan.from_dict(record.plan)
+        source = Path(record.source["path"]) if record.source.get("sha256") else None
+        if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
+            return finish(run_dir, record, plan, source)
+        context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map}
         ov = {"resume": str(run_dir / "weights" / "last.pt")}
         if device is not None:
             ov["device"] = device
-        transfer = previous
-        source = Path(previous["source"]["path"]) if previous["source"].get("sha256") else None
     else:
         check_bn_policy(bn_policy)
         spec = check_data_yaml(data)
@@ -142,7 +173,7 @@ def train(
         anatomy = Anatomy.of(yolo.model)
         plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
         cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
-        names = dict(enumerate(spec.names))
+        names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
         is_ckpt = resolved.endswith(".pt")
         check_class_map(cmap, names, dict(yolo.model.names) if is_ckpt else None)
         del yolo
@@ -153,20 +184,16 @@ def train(
             "verbose": verbose, **({"device": device} if device is not None else {}),
         })
         source = Path(resolved) if is_ckpt else None
-        transfer = {
-            "format": "yolo-transfer/transfer@1",
-            "preset": preset,
-            "plan": plan.to_dict(),
-            "layers": plan.layer_table(),
-            "anatomy": anatomy.to_dict(),
-            "bn_policy": bn_policy,
-            "class_map": cmap,
-            "source": {"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
-                       "sha256": sha256_file(resolved) if is_ckpt else None},
-            "data": {"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path), "names": names},
-            "seed": seed,
-            "params": _param_counts(anatomy, plan),
-        }
+        record = TransferRecord(
+            preset=preset, plan=plan.to_dict(), layers=plan.layer_table(), anatomy=anatomy.to_dict(),
+            bn_policy=bn_policy, class_map=cmap,
+            source={"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
+                    "sha256": sha256_file(resolved) if is_ckpt else None},
+            data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
+                  "names": {str(k): v for k, v in names.items()}},
+            seed=seed, params=_param_counts(anatomy, plan),
+        )
+    from yolo_transfer.training.meter import EpochMeter
     from yolo_transfer.training.trainer import TransferTrainer
 
     ov["freeze"] = sorted(plan.frozen_at(0))
@@ -174,32 +201,71 @@ def train(
         trainer = TransferTrainer(overrides=ov, context=context)
     except (RuntimeError, FileNotFoundError, AssertionError) as e:
         raise UserError(f"cannot start training: {' '.join(str(e).split())[:300]}")
+    meter = EpochMeter()
+    meter.attach(trainer)
     for event, fn in (callbacks or {}).items():
         trainer.add_callback(event, fn)
     run_dir = Path(trainer.save_dir)
-    transfer.update(status="training", run_dir=str(run_dir), versions=versions(),
-                    args={k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))})
-    _write_report(run_dir, transfer)
+    record.status, record.run_dir, record.versions = "training", str(run_dir), versions()
+    record.args = {k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+    record.error = None
+    record.write(run_dir)
 
-    def _record(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
+    def _setup(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
         if tr.setup_record and not resume:
-            transfer.update(tr.setup_record)
-        transfer.setdefault("resumed_at_epoch", [])
+            for key, value in tr.setup_record.items():
+                setattr(record, key, value)
         if resume:
-            transfer["resumed_at_epoch"].append(tr.start_epoch)
-        _write_report(run_dir, transfer)
+            record.resumed_at_epoch.append(tr.start_epoch)
+        record.write(run_dir)
 
-    trainer.add_callback("on_pretrain_routine_end", _record)
+    def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
+        record.final_val = _per_class(tr)
+
+    trainer.add_callback("on_pretrain_routine_end", _setup)
+    trainer.add_callback("on_train_end", _final_val)
+    before = float(record.train_seconds or 0.0)
     t0 = time.time()
     try:
         trainer.train()
     except KeyboardInterrupt as e:
-        transfer["status"] = "interrupted"
-        _write_report(run_dir, transfer)
-        e.run_dir = run_dir  # so the CLI can say how to resume
+        _account(record, meter, before, t0, run_dir)
+        record.status = "interrupted"
+        record.write(run_dir)
+        e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
         raise
-    transfer["train_seconds"] = round(time.time() - t0, 2)
-    return finish(run_dir, transfer, plan, source)
+    except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
+        _account(record, meter, before, t0, run_dir)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        record.status = "failed"
+        record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
+        record.write(run_dir)
+        return _result(run_dir, record)
+    _account(record, meter, before, t0, run_dir)
+    return finish(run_dir, record, plan, source)
+
+
+def _account(record: TransferRecord, meter, before: float, t0: float, run_dir: Path) -> None:
+    record.train_seconds = round(before + time.time() - t0, 2)
+    record.peak_memory_mb = round(max(float(record.peak_memory_mb or 0.0), meter.peak_mb), 1)
+    record.history = _history(run_dir, record.history, meter.rows)
+    record.metrics = record.history[-1] if record.history else {}
+    record.metrics = {k: v for k, v in record.metrics.items() if k in _csv_keys(run_dir)}
+
+
+def _per_class(trainer) -> dict:
+    """mAP50-95 / mAP50 of best.pt overall and per class, from Ultralytics' final validation (no extra pass)."""
+    m = getattr(getattr(trainer, "validator", None), "metrics", None)
+    box = getattr(m, "box", None)
+    if box is None or not getattr(trainer, "best", None) or not Path(trainer.best).exists():
+        return {}
+    names = getattr(m, "names", None) or trainer.data.get("names", {})
+    per_class = {}
+    for i, c in enumerate(getattr(box, "ap_class_index", [])):
+        p, r, ap50, ap = box.class_result(i)
+        per_class[str(names[int(c)])] = {"mAP50": round(float(ap50), 5), "mAP50-95": round(float(ap), 5)}
+    return {"source": "best.pt", "mAP50": round(float(box.map50), 5), "mAP50-95": round(float(box.map), 5),
+            "per_class": per_class}
 
 
 def _param_counts(anatomy, plan) -> dict:
@@ -215,41 +281,72 @@ def _param_counts(anatomy, plan) -> dict:
     return out
 
 
-def finish(run_dir: Path, transfer: dict, plan, source: Path | None) -> TrainResult:
+def _result(run_dir: Path, record: TransferRecord) -> TrainResult:
+    wdir = run_dir / "weights"
+    return TrainResult(
+        run_dir, wdir / "best.pt" if (wdir / "best.pt").exists() else None,
+        wdir / "last.pt" if (wdir / "last.pt").exists() else None, dict(record.metrics), record.metrics_source,
+        [dict(r) for r in record.history], float(record.train_seconds or 0.0), float(record.peak_memory_mb or 0.0),
+        record, record.verified and record.error is None, record.error,
+    )
+
+
+def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> TrainResult:
+    """Verify the frozen tensors, finalise the record; a failed verification is in the result, not raised."""
     from yolo_transfer.verify import verify_run
 
-    wdir = run_dir / "weights"
-    v = verify_run(wdir, plan, transfer["bn_policy"], source)
-    transfer["verification"] = v.to_dict()
-    metrics = _final_metrics(run_dir)
-    transfer["metrics"] = metrics
-    transfer["status"] = "complete" if v.ok else "verification failed"
-    _write_report(run_dir, transfer)
-    result = TrainResult(run_dir, wdir / "best.pt" if (wdir / "best.pt").exists() else None,
-                         wdir / "last.pt" if (wdir / "last.pt").exists() else None, metrics, transfer)
+    v = verify_run(run_dir / "weights", plan, record.bn_policy, source)
+    record.verification = v.to_dict()
+    if not record.history:
+        record.history = _history(run_dir, [], {})
+        record.metrics = {k: v for k, v in (record.history[-1] if record.history else {}).items()
+                          if k in _csv_keys(run_dir)}
+    record.metrics_source = "last"
+    record.status = "complete" if v.ok else "verification failed"
+    record.error = None
     if not v.ok:
-        what = v.changed or v.missing
-        raise VerificationError(
-            f"frozen tensors changed in {run_dir}: {', '.join(what[:5])}{' ...' if len(what) > 5 else ''} "
-            f"({len(what)} in all; see {run_dir / TRANSFER_JSON})"
-        )
-    return result
+        what = v.changed or v.missing or [v.note]
+        record.error = (f"frozen tensors changed in {run_dir}: {', '.join(what[:5])}{' ...' if len(what) > 5 else ''} "
+                        f"({len(what)} in all; see {run_dir / TRANSFER_JSON})")
+    record.write(run_dir)
+    return _result(run_dir, record)
+
+
+def _read_csv(run_dir: Path) -> list[dict[str, float]]:
+    import csv as csvmod
+
+    path = run_dir / "results.csv"
+    if not path.exists():
+        return []
+    rows = []
+    for row in csvmod.DictReader(path.read_text().splitlines()):
+        out = {}
+        for k, v in row.items():
+            try:
+                out[k.strip()] = float(v)
+            except (TypeError, ValueError, AttributeError):
+                pass
+        rows.append(out)
+    return rows
+
+
+def _csv_keys(run_dir: Path) -> set[str]:
+    rows = _read_csv(run_dir)
+    return set(rows[-1]) if rows else set()
+
+
+def _history(run_dir: Path, previous: list[dict], measured: dict[int, dict]) -> list[dict[str, float]]:
+    """results.csv, one row per epoch, plus this run's per-epoch seconds, peak memory and images/s (kept across
+    resumes: epochs measured by an earlier call keep the numbers that call recorded)."""
+    earlier = {int(r["epoch"]): r for r in previous if "epoch" in r}
+    out = []
+    for i, row in enumerate(_read_csv(run_dir)):
+        epoch = int(row.get("epoch", i + 1))  # Ultralytics numbers epochs from 1 in results.csv
+        extra = measured.get(epoch - 1) or {k: v for k, v in earlier.get(epoch, {}).items() if k not in row}
+        out.append({**row, **extra})
+    return out
 
 
 def _final_metrics(run_dir: Path) -> dict[str, float]:
-    csv = run_dir / "results.csv"
-    if not csv.exists():
-        return {}
-    import csv as csvmod
-
-    rows = list(csvmod.DictReader(csv.read_text().splitlines()))
-    if not rows:
-        return {}
-    last = {k.strip(): v for k, v in rows[-1].items()}
-    out = {}
-    for k, v in last.items():
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            pass
-    return out
+    rows = _read_csv(run_dir)
+    return rows[-1] if rows else {}

@@ -62,18 +62,22 @@ def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project
         click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {run_dir}", err=True)
         raise SystemExit(130)
     _summary(result)
+    result.raise_for_status()  # verification failed: exit 3; crashed in the training loop: exit 1
 
 
 def _summary(result) -> None:
-    t = result.transfer
-    v = t["verification"]
+    r = result.record
     m = result.metrics
     click.echo(f"\nrun folder: {result.run_dir}")
-    click.echo(f"preset {t['preset']}: {t['params']['total']['trained_at_some_stage']:,} of "
-               f"{t['params']['total']['total']:,} parameters trained")
-    click.echo(f"frozen tensors verified bit-identical: {v['checked_tensors']} checked, 0 changed")
+    if r.status == "failed":
+        return
+    click.echo(f"preset {r.preset}: {r.params['total']['trained_at_some_stage']:,} of "
+               f"{r.params['total']['total']:,} parameters trained")
+    if result.verified:
+        click.echo(f"frozen tensors verified bit-identical: {r.verification['checked_tensors']} checked, 0 changed")
     if "metrics/mAP50-95(B)" in m:
-        click.echo(f"mAP50-95 {m['metrics/mAP50-95(B)']:.4f}  mAP50 {m['metrics/mAP50(B)']:.4f}")
+        click.echo(f"mAP50-95 {m['metrics/mAP50-95(B)']:.4f}  mAP50 {m['metrics/mAP50(B)']:.4f} (last epoch)"
+                   f"  {result.seconds:.0f} s, peak memory {result.peak_memory_mb:,.0f} MB")
     click.echo(f"weights: {result.best}\nrecord: {result.run_dir / 'transfer.json'} (+ transfer.md)")
 
 

@@ -13,7 +13,12 @@ def render_markdown(t: dict) -> str:
               f"- BatchNorm policy: `{t.get('bn_policy')}`", f"- source: `{t['source'].get('path')}`"
               + (f" (sha256 `{t['source']['sha256'][:16]}…`)" if t["source"].get("sha256") else " (architecture only)"),
               f"- data: `{t['data'].get('yaml')}` ({len(t['data'].get('names', {}))} classes)", f"- seed: {t.get('seed')}", ""]
-    stages = t["plan"]["stages"]
+    if t.get("error"):
+        lines[3:3] = [f"- error: {t['error']}"]
+    if t.get("train_seconds") is not None:
+        lines.insert(-1, f"- training: {t['train_seconds']:.0f} s, peak memory {t.get('peak_memory_mb') or 0:,.0f} MB, "
+                         f"{len(t.get('history') or [])} epoch(s)")
+    stages = t["plan"].get("stages", [])
     if len(stages) > 1:
         lines += ["## Stages", "", "| from epoch | trainable layers |", "|---:|---|"]
         lines += [f"| {s['epoch']} | {len(s['trainable'])} |" for s in stages] + [""]
@@ -48,7 +53,13 @@ def render_markdown(t: dict) -> str:
     m = t.get("metrics")
     if m:
         keys = [k for k in m if k.startswith("metrics/")]
-        lines += ["## Final metrics", "", "| metric | value |", "|---|---:|"] + [f"| {k} | {m[k]:.4f} |" for k in keys] + [""]
+        lines += [f"## Final metrics ({t.get('metrics_source', 'last')} epoch)", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {k} | {m[k]:.4f} |" for k in keys] + [""]
+    fv = t.get("final_val")
+    if fv and fv.get("per_class"):
+        lines += [f"## Per class ({fv['source']}: mAP50-95 {fv['mAP50-95']:.4f}, mAP50 {fv['mAP50']:.4f})", "",
+                  "| class | mAP50 | mAP50-95 |", "|---|---:|---:|"]
+        lines += [f"| {c} | {v['mAP50']:.4f} | {v['mAP50-95']:.4f} |" for c, v in fv["per_class"].items()] + [""]
     vers = t.get("versions", {})
     if vers:
         lines += ["## Versions", "", ", ".join(f"{k} {v}" for k, v in vers.items() if v), ""]

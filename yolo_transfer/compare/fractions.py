@@ -1,0 +1,35 @@
+"""Nested, seeded subsets of the training set: how much data each strategy needs.
+
+For a seed, the training images are shuffled once (`random.Random(seed)`) and a fraction `f` keeps the first
+`round(f * n)` of that order, so with one seed the 25 % subset lies inside the 50 % subset, which lies inside the full
+set: a curve over fractions adds data, it never swaps it. Each subset is an image list plus a data YAML beside it
+(Ultralytics reads `train: list.txt`; labels are found beside the images as usual); val is always the full val split.
+Fraction 1.0 uses the user's own YAML unchanged.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from yolo_transfer.utils.io import atomic_write_text, atomic_write_yaml
+
+
+def subset(images: list[Path], fraction: float, seed: int) -> list[Path]:
+    order = sorted(images)
+    random.Random(seed).shuffle(order)
+    return order[: max(1, round(fraction * len(order)))]
+
+
+def data_for(spec, fraction: float, seed: int, out_dir: Path) -> Path:
+    """The data YAML a trial trains on (written once into the compare folder; the same on every rerun)."""
+    if fraction >= 1.0:
+        return Path(spec.yaml_path).resolve()
+    keep = subset(spec.require_images("train"), fraction, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"train_s{seed}_f{fraction:g}"
+    listing = out_dir / f"{tag}.txt"
+    atomic_write_text(listing, "".join(f"{p.resolve()}\n" for p in keep))
+    doc = {"train": str(listing.resolve()), "val": [str(p) for p in spec.splits["val"]],
+           "names": dict(enumerate(spec.names))}
+    return atomic_write_yaml(out_dir / f"{tag}.yaml", doc).resolve()

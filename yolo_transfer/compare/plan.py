@@ -1,0 +1,161 @@
+"""What a comparison runs: its settings, its trials (preset x seed x fraction), all checked before anything trains.
+
+Every bad input fails here in one line (exit 2): an unknown or malformed preset, fewer than two presets, fractions
+outside (0, 1], neither or both of epochs and budget, a data YAML without a val split, and a budget too small for
+one epoch. The budget check times two forward passes of the model on a few images (a lower bound on any preset's
+epoch: every preset at least runs the whole train and val sets forward once) and refuses a budget below it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yolo_transfer.errors import UserError
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    preset: str
+    seed: int
+    fraction: float
+
+    @property
+    def id(self) -> str:
+        """Folder-safe and stable: the key of the trial in `compare.json` and the name of its run folder."""
+        slug = re.sub(r"[^A-Za-z0-9.=-]+", "-", self.preset).strip("-")
+        return f"{slug}_s{self.seed}_f{self.fraction:g}"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, **asdict(self)}
+
+
+@dataclass
+class CompareSettings:
+    data: str
+    weights: str
+    presets: list[str]
+    epochs: int | None = None
+    budget_minutes: float | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    fractions: list[float] = field(default_factory=lambda: [1.0])
+    imgsz: int = 640
+    batch: int = 16
+    device: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def trials(self) -> list[TrialSpec]:
+        # fractions outermost, then presets, then seeds: the full-data comparison comes last so a partial run
+        # still shows the data-needs curve growing, and a preset's seeds sit side by side in the table
+        return [TrialSpec(p, s, f) for f in self.fractions for p in self.presets for s in self.seeds]
+
+    def key(self) -> dict:
+        """What must match for a rerun to resume this comparison (the trial set may grow)."""
+        d = asdict(self)
+        for k in ("presets", "seeds", "fractions", "device"):
+            d.pop(k)
+        return d
+
+    def train_kwargs(self, epochs_for_budget: int | None = None) -> dict:
+        """The `train()` arguments every trial shares: same data settings, same budget."""
+        kw = dict(self.overrides, imgsz=self.imgsz, batch=self.batch)
+        if self.device is not None:
+            kw["device"] = self.device
+        if self.budget_minutes is not None:
+            # Ultralytics' time= (hours) bounds the loop and refits epochs and the lr schedule after each epoch;
+            # `epochs` is only its first guess (and the plan's length for staged presets)
+            kw.update(time=self.budget_minutes / 60.0, epochs=int(self.epochs or epochs_for_budget or 1))
+        else:
+            kw["epochs"] = int(self.epochs)
+        return kw
+
+
+def parse_list(text: str | list | tuple | None, kind: type, what: str) -> list:
+    if text is None:
+        return []
+    items = text if isinstance(text, (list, tuple)) else [t for t in str(text).replace(" ", "").split(",") if t]
+    out = []
+    for item in items:
+        try:
+            out.append(kind(item))
+        except (TypeError, ValueError):
+            raise UserError(f"--{what}: '{item}' is not a {'number' if kind is float else 'whole number'}")
+    return out
+
+
+def validate(settings: CompareSettings, presets_file: str | os.PathLike | None = None):
+    """Check everything that can be checked without training; returns (DataYaml, Anatomy)."""
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.training.api import _validate_overrides, check_data_yaml
+
+    s = settings
+    if len(s.presets) < 2:
+        raise UserError(f"--presets: a comparison needs at least two presets, got {s.presets or 'none'} "
+                        "(e.g. --presets frozen-backbone,full)")
+    if len(set(s.presets)) != len(s.presets):
+        raise UserError(f"--presets: {s.presets} names a preset twice")
+    if not s.seeds or len(set(s.seeds)) != len(s.seeds):
+        raise UserError(f"--seeds: give distinct seeds, e.g. 0,1,2 (got {s.seeds})")
+    bad = [f for f in s.fractions if not 0 < f <= 1]
+    if not s.fractions or bad or len(set(s.fractions)) != len(s.fractions):
+        raise UserError(f"--fractions: each must be in (0, 1] and distinct, e.g. 0.25,0.5,1.0 (got {s.fractions})")
+    if (s.epochs is None) == (s.budget_minutes is None):
+        raise UserError("give exactly one of --epochs N (equal epochs) or --budget-minutes M (equal wall time per trial)")
+    if s.epochs is not None and s.epochs < 1 and s.budget_minutes is None:
+        raise UserError(f"--epochs must be >= 1, got {s.epochs}")
+    if s.budget_minutes is not None and not s.budget_minutes > 0:
+        raise UserError(f"--budget-minutes must be > 0, got {s.budget_minutes}")
+    clash = {"time", "epochs", "seed", "data", "model", "fraction", "resume", "project", "name"} & set(s.overrides)
+    if clash:
+        raise UserError(f"compare sets {sorted(clash)} itself (same for every trial); use its own options instead")
+    _validate_overrides(s.overrides)
+    spec = check_data_yaml(s.data)
+    n_train = len(spec.require_images("train"))
+    if n_train == 0:
+        raise UserError(f"{spec.yaml_path}: the train split has no images")
+    small = [f for f in s.fractions if round(f * n_train) < 2]
+    if small:
+        raise UserError(f"--fractions {small[0]:g} keeps fewer than 2 of the {n_train} training images; use a larger fraction")
+    yolo = load_detection_model(s.weights)
+    anatomy = Anatomy.of(yolo.model)
+    for p in s.presets:
+        make_plan(p, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises on a bad one
+    return spec, anatomy, yolo
+
+
+def forward_seconds_per_image(yolo, imgsz: int, device: str | None, n: int = 2) -> float:
+    """Seconds per image of a training-mode forward pass (no gradients), timed on `n` small batches."""
+    import torch
+
+    dev = torch.device("cuda:0" if (device not in (None, "cpu") and torch.cuda.is_available()) else "cpu")
+    model = yolo.model.to(dev).float().train()
+    x = torch.zeros(2, 3, imgsz, imgsz, device=dev)
+    with torch.no_grad():
+        model(x)  # warm-up: allocations, kernel choice
+        t0 = time.perf_counter()
+        for _ in range(n):
+            model(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / (2 * n)
+
+
+def check_budget(settings: CompareSettings, spec, yolo) -> int:
+    """Refuse a budget below one epoch's forward passes; returns a first guess of the epochs that fit."""
+    n_train = len(spec.require_images("train"))
+    n_val = len(spec.require_images("val"))
+    per_image = forward_seconds_per_image(yolo, settings.imgsz, settings.device)
+    lower = (n_train + n_val) * per_image  # forward only: no preset's epoch can be cheaper
+    budget_s = settings.budget_minutes * 60
+    if budget_s < lower:
+        raise UserError(f"--budget-minutes {settings.budget_minutes:g} is too small: one epoch over {n_train} train + "
+                        f"{n_val} val images needs at least {lower / 60:.2f} min here (timed forward passes); "
+                        f"raise the budget or lower --imgsz")
+    # a training step costs about three forward passes (forward + backward) on the train set
+    return max(1, math.floor(budget_s / (3 * n_train * per_image + n_val * per_image)))

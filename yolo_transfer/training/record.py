@@ -1,0 +1,115 @@
+"""`TransferRecord`: what a training run did, in one typed record read and written in one place.
+
+Every run folder holds `transfer.json` (this record), `transfer.md` (the same facts for people) and `transfer.png`
+(when each layer trains). `write()` renders all three atomically; `read()` is the only reader of `transfer.json`
+(training, resume, compare, export and the demo all go through it). Keys written by other or older versions are
+kept in `extra` and written back unchanged, so reading and writing a record never loses information.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from yolo_transfer.errors import UserError
+
+TRANSFER_JSON = "transfer.json"
+FORMAT = "yolo-transfer/transfer@1"
+
+
+@dataclass
+class TransferRecord:
+    preset: str | None = None
+    plan: dict = field(default_factory=dict)  # FreezePlan.to_dict()
+    layers: list[dict] = field(default_factory=list)  # FreezePlan.layer_table()
+    anatomy: dict = field(default_factory=dict)
+    bn_policy: str = "frozen"
+    class_map: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # {"path", "sha256" (None: trained from an architecture YAML)}
+    data: dict = field(default_factory=dict)  # {"yaml", "sha256", "names"}
+    seed: int | None = None
+    params: dict = field(default_factory=dict)  # per part: total / trainable_at_start / trained_at_some_stage / ...
+    status: str = "new"  # training | interrupted | complete | verification failed | failed
+    run_dir: str | None = None
+    versions: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict)  # Ultralytics' resolved training arguments
+    # setup record (after Ultralytics' setup: the head as loaded, the optimizer as built)
+    head: dict = field(default_factory=dict)
+    class_mapping: list[dict] = field(default_factory=list)
+    source_names: dict | None = None
+    param_groups: list[dict] = field(default_factory=list)
+    freeze_mode: str | None = None
+    resumed_at_epoch: list[int] = field(default_factory=list)
+    train_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    verification: dict = field(default_factory=dict)  # verify.Verification.to_dict()
+    metrics: dict = field(default_factory=dict)  # final row of results.csv
+    metrics_source: str = "last"  # "last": the last epoch's validation (results.csv), not best.pt's
+    final_val: dict = field(default_factory=dict)  # Ultralytics' final validation of best.pt, per class too
+    history: list[dict] = field(default_factory=list)  # one row per epoch: results.csv + seconds, memory, images/s
+    error: str | None = None
+    format: str = FORMAT
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
+
+    SETUP_KEYS = ("head", "class_mapping", "source_names", "param_groups", "freeze_mode")
+
+    # --- one reader, one writer ----------------------------------------------------------------------------------
+    @classmethod
+    def path(cls, run_dir: str | os.PathLike) -> Path:
+        return Path(run_dir) / TRANSFER_JSON
+
+    @classmethod
+    def exists(cls, run_dir: str | os.PathLike) -> bool:
+        return cls.path(run_dir).is_file()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TransferRecord":
+        known = {f.name for f in fields(cls)} - {"extra"}
+        rec = cls(**{k: v for k, v in d.items() if k in known})
+        rec.extra = {k: v for k, v in d.items() if k not in known}
+        return rec
+
+    @classmethod
+    def read(cls, run_dir: str | os.PathLike) -> "TransferRecord":
+        """The record of a run folder; one-line `UserError` if there is none or it is not readable JSON."""
+        p = cls.path(run_dir)
+        if not p.is_file():
+            raise UserError(f"no {TRANSFER_JSON} in {Path(run_dir)}; pass a yolo-transfer run folder")
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{p}: not a readable transfer record ({e}); it was damaged or not written by yolo-transfer")
+        if not isinstance(d, dict):
+            raise UserError(f"{p}: not a transfer record (expected a JSON object)")
+        return cls.from_dict(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**extra, **d}
+
+    def write(self, run_dir: str | os.PathLike | None = None, plot: bool | None = None) -> Path:
+        """`transfer.json` + `transfer.md` (+ `transfer.png` once training has started), each written atomically."""
+        from yolo_transfer.training.report import render_markdown, render_plot
+        from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+
+        run_dir = Path(run_dir if run_dir is not None else self.run_dir)
+        d = self.to_dict()
+        atomic_write_json(run_dir / TRANSFER_JSON, d)
+        atomic_write_text(run_dir / "transfer.md", render_markdown(d))
+        if plot if plot is not None else (self.status != "training" and self.plan and self.layers):
+            render_plot(d, run_dir / "transfer.png")  # once per run is enough for the picture
+        return run_dir / TRANSFER_JSON
+
+    # --- convenience ---------------------------------------------------------------------------------------------
+    @property
+    def verified(self) -> bool:
+        return bool(self.verification.get("ok"))
+
+    @property
+    def trainable_params(self) -> dict[str, int]:
+        """Parameters trained at some stage, per part (backbone, neck, head, total)."""
+        return {part: int(v.get("trained_at_some_stage", 0)) for part, v in self.params.items()}
