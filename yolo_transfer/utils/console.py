@@ -36,11 +36,11 @@ class Quiet:
         self._stream.write(f"{message}\n")
         self._stream.flush()
 
-    def move_log(self, folder: str | os.PathLike) -> Path | None:
+    def move_log(self, folder: str | os.PathLike, name: str = "log.txt") -> Path | None:
         """Move the log file into `folder` (a run folder known only once training has started); keeps writing."""
         if self.log_file is None or self.verbose:
             return self.log_file
-        target = Path(folder) / self.log_file.name
+        target = Path(folder) / name
         if target != self.log_file:
             Path(folder).mkdir(parents=True, exist_ok=True)
             os.replace(self.log_file, target)  # the open handle follows the file on POSIX
@@ -85,8 +85,10 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
         log.close()
 
 
-def epoch_line(echo: Callable[[str], None], prefix: str = "") -> Callable:
-    """An `on_fit_epoch_end` callback printing one line per epoch (the extra call for best.pt's final val is skipped)."""
+def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = True) -> Callable:
+    """An `on_fit_epoch_end` callback printing one line per epoch (the extra call for best.pt's final val is skipped).
+
+    `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros instead of a validation."""
 
     def on_fit_epoch_end(trainer) -> None:
         if trainer.epoch >= trainer.epochs:  # Ultralytics re-runs the callback after validating best.pt
@@ -95,10 +97,18 @@ def epoch_line(echo: Callable[[str], None], prefix: str = "") -> Callable:
         loss_txt = " ".join(f"{k.split('/')[-1].replace('_loss', '')} {v:.3f}" for k, v in losses.items())
         m = trainer.metrics or {}
         metric_txt = ""
-        if "metrics/mAP50(B)" in m:
+        if metrics and "metrics/mAP50(B)" in m:
             metric_txt = f"  mAP50 {m['metrics/mAP50(B)']:.3f} mAP50-95 {m['metrics/mAP50-95(B)']:.3f}"
         secs = f"  {trainer.epoch_time:.1f}s" if trainer.epoch_time else ""
         width = len(str(trainer.epochs))
         echo(f"{prefix}epoch {trainer.epoch + 1:>{width}}/{trainer.epochs}  {loss_txt}{metric_txt}{secs}")
 
     return on_fit_epoch_end
+
+
+def quiet_callbacks(q: Quiet, prefix: str = "") -> dict[str, Callable] | None:
+    """Callbacks for a quiet `train()`: a line per epoch, and the log moved into the run folder once it exists."""
+    if q.verbose:
+        return None
+    return {"on_fit_epoch_end": epoch_line(q.echo, prefix),
+            "on_pretrain_routine_end": lambda trainer: q.move_log(trainer.save_dir)}
