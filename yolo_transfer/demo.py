@@ -28,6 +28,7 @@ from yolo_transfer.errors import UserError
 # The budget: tuned so the first run (source model included) fits in ~5 minutes on 2 CPU cores. The same compact
 # recipe is used for every trial (scratch included): batch 8 with nbs 8 (one optimizer step per batch, so a few epochs
 # are enough steps), AdamW at lr0 0.002 without warm-up.
+SOURCE_RECIPE = None  # None: `SourceRecipe()`; tests swap in a tiny one
 TRAIN_ARGS = {"nbs": 8, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0, "workers": 0, "cache": "ram",
               "plots": False}
 
@@ -59,7 +60,7 @@ def _new_dir(project: str | Path, name: str) -> Path:
 
 def run_demo(weights: str = "yolo11n.pt", epochs: int = 6, imgsz: int = 128, project: str | Path = "runs",
              datasets: str | Path = "datasets", name: str = "demo", train_images: int = 160, val_images: int = 40,
-             batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False,
+             batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = 0.25,
              echo: Callable[[str], None] | None = None) -> DemoResult:
     from yolo_transfer.compare.api import compare
     from yolo_transfer.compare.plan import TrialSpec
@@ -87,7 +88,7 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 6, imgsz: int = 128, pro
 
             say(f"2. start: no COCO checkpoint at hand ({weights} is not on this machine and cannot be downloaded); "
                 f"using the project's own source model")
-            src = source_model(source_recipe or SourceRecipe(), device=device, verbose=verbose, on_build=say,
+            src = source_model(source_recipe or SOURCE_RECIPE or SourceRecipe(), device=device, verbose=verbose, on_build=say,
                                callbacks={"on_fit_epoch_end": epoch_line(say, "   source ", metrics=False)})
             say(f"   {src.summary}")
             start, kind = str(src.path), "source"
@@ -125,7 +126,8 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 6, imgsz: int = 128, pro
         from yolo_transfer.predict.api import predict
 
         images = Path(data).parent / "images" / "val"
-        summary = predict(exp.path, images, out / "predictions", formats="jsonl,csv", show_progress=False)
+        summary = predict(exp.path, images, out / "predictions", formats="jsonl,csv", conf=conf,
+                          show_progress=False)
         say(f"5. batch inference (ONNX Runtime): {summary.processed}/{summary.images} images, {summary.detections} "
             f"boxes, {summary.images_per_second:.1f} images/s -> {summary.out}")
         seconds = time.time() - t0

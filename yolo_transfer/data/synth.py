@@ -62,7 +62,7 @@ def _defect(rng: np.random.Generator, img: np.ndarray, cls: int) -> tuple[float,
     # box around a thin defect is not a 1-pixel target that no model can hit at IoU 0.5.
     size = img.shape[0]
     width = max(1, round(size / 64))
-    magnitude = rng.uniform(40, 80)
+    magnitude = rng.uniform(50, 90)
     layer = np.zeros(img.shape[:2], np.float32)
     if cls == 0:  # scratch
         contrast = magnitude
@@ -75,11 +75,11 @@ def _defect(rng: np.random.Generator, img: np.ndarray, cls: int) -> tuple[float,
         cv2.line(layer, p1, p2, 1.0, thickness=width, lineType=cv2.LINE_AA)
     elif cls == 1:  # spot
         contrast = rng.choice([-1.0, 1.0]) * magnitude
-        r = rng.uniform(0.04, 0.1) * size
+        r = rng.uniform(0.05, 0.11) * size
         cx, cy = rng.uniform(0.1, 0.9, 2) * size
         axes = (max(int(r), 2), max(int(r * rng.uniform(0.6, 1.0)), 2))
         cv2.ellipse(layer, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA)
-        layer = cv2.GaussianBlur(layer, (0, 0), 1.0)
+        layer = cv2.GaussianBlur(layer, (0, 0), 0.8)
     else:  # crack: a random walk with a preferred direction
         contrast = -magnitude
         n = int(rng.integers(6, 12))

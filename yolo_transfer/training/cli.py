@@ -158,11 +158,13 @@ def presets_cmd(model, epochs, presets_file):
 @click.option("--epochs", default=6, show_default=True, type=click.IntRange(1), help="Epochs per strategy (same for all).")
 @click.option("--imgsz", default=128, show_default=True, type=click.IntRange(32))
 @click.option("--project", default="runs", show_default=True)
+@click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1),
+              help="Score threshold of the batch inference at the end.")
 @click.option("--verbose", is_flag=True, help="Show Ultralytics' own output instead of writing it to log.txt.")
-def demo_cmd(weights, epochs, imgsz, project, verbose):
+def demo_cmd(weights, epochs, imgsz, project, conf, verbose):
     """Transfer learning in five minutes on a CPU, offline: generate a defect dataset, compare frozen-backbone vs
     full fine-tuning vs training from scratch at the same budget, export the winner through the parity gate and
     run batch inference with it."""
     from yolo_transfer.demo import run_demo
 
-    run_demo(weights=weights, epochs=epochs, imgsz=imgsz, project=project, verbose=verbose)
+    run_demo(weights=weights, epochs=epochs, imgsz=imgsz, project=project, conf=conf, verbose=verbose)
