@@ -58,7 +58,7 @@ def _new_dir(project: str | Path, name: str) -> Path:
     return d
 
 
-def run_demo(weights: str = "yolo11n.pt", epochs: int = 6, imgsz: int = 128, project: str | Path = "runs",
+def run_demo(weights: str = "yolo11n.pt", epochs: int = 8, imgsz: int = 128, project: str | Path = "runs",
              datasets: str | Path = "datasets", name: str = "demo", train_images: int = 160, val_images: int = 40,
              batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = 0.25,
              echo: Callable[[str], None] | None = None) -> DemoResult:

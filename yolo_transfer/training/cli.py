@@ -155,7 +155,7 @@ def presets_cmd(model, epochs, presets_file):
 @click.command("demo")
 @click.option("--weights", default="yolo11n.pt", show_default=True,
               help="COCO checkpoint to start from when available; offline, the project's own cached source model.")
-@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1), help="Epochs per strategy (same for all).")
+@click.option("--epochs", default=8, show_default=True, type=click.IntRange(1), help="Epochs per strategy (same for all).")
 @click.option("--imgsz", default=128, show_default=True, type=click.IntRange(32))
 @click.option("--project", default="runs", show_default=True)
 @click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1),
