@@ -28,6 +28,7 @@ def test_demo_transfers_offline_from_its_own_source_model(tmp_path, monkeypatch)
     run = tmp_path / "runs" / "demo"
     assert "Ultralytics" in (run / "log.txt").read_text()  # ... and is there
     numbers = json.loads((run / "demo.json").read_text())
+    print("demo numbers:", json.dumps({k: numbers[k] for k in ("trials", "scratch", "predict", "seconds")}))
     assert numbers["start_kind"] == "source"
     # a compare of two strategies at one budget, plus the baseline from random weights, in one table
     assert set(numbers["trials"]) == {"frozen-backbone", "full"}
