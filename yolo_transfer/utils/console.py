@@ -69,6 +69,7 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
     path = Path(log_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     q = Quiet(stream, path, False)
+    existed = path.exists()
     log = open(path, "a", encoding="utf-8", buffering=1)
     q._log = log
     swapped: list[tuple[logging.StreamHandler, TextIO]] = []
@@ -83,6 +84,8 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
         for h, old in swapped:
             h.setStream(old)
         log.close()
+        if not existed and q.log_file.exists() and q.log_file.stat().st_size == 0:
+            q.log_file.unlink()  # nothing was logged (e.g. bad input refused up front): leave no empty file behind
 
 
 def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = True) -> Callable:
