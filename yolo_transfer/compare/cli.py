@@ -42,19 +42,22 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
     from yolo_transfer.compare.api import compare
     from yolo_transfer.training.cli import _parse_extra
 
+    import os
     from pathlib import Path
 
     from yolo_transfer.utils.console import epoch_line, is_quiet, quiet
 
     q_on = is_quiet(quiet_flag, verbose)
     try:
-        with quiet(Path(project) / name / "log.txt" if q_on else None) as q:
+        # beside the compare folder until compare has checked its input (bad input leaves no folder), then into it
+        with quiet(Path(project) / f".compare-{os.getpid()}.log" if q_on else None) as q:
             result = compare(data, weights, presets=presets, epochs=epochs, budget_minutes=budget_minutes,
                              seeds=seeds, fractions=fractions, imgsz=imgsz, batch=batch, device=device,
                              project=project, name=name, engine=engine, ray_address=ray_address, verbose=verbose,
                              presets_file=presets_file, echo=q.echo if q_on else click.echo,
                              callbacks={"on_fit_epoch_end": epoch_line(q.echo, "      ")} if q_on else None,
                              **_parse_extra(extra))
+            q.move_log(result.dir)
     except KeyboardInterrupt:
         click.echo("\nInterrupted; rerun the same command to resume (finished trials are kept).", err=True)
         raise SystemExit(130)
