@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
@@ -77,9 +78,14 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
             swapped.append((h, h.setStream(log)))
     sys.stdout = log
+    show_warning = warnings.showwarning
+    # Python warnings from libraries under Ultralytics (e.g. Ray's session warning from its Ray Tune callback) too
+    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: show_warning(
+        message, category, filename, lineno, log, line)
     try:
         yield q
     finally:
+        warnings.showwarning = show_warning
         sys.stdout = stream
         for h, old in swapped:
             h.setStream(old)
