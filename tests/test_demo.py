@@ -37,7 +37,7 @@ def test_demo_transfers_offline_from_its_own_source_model(tmp_path, monkeypatch)
     assert summary["winner"]["preset"] == numbers["winner"]
     # transfer works where random init does not, at the same budget
     transferred = max(t["mAP50"] for t in numbers["trials"].values())
-    assert transferred > numbers["scratch"]["mAP50"] + 0.05, numbers
+    assert transferred > numbers["scratch"]["mAP50"] + 0.03, numbers  # measured: 0.076 vs 0.000
     assert numbers["export"]["parity_passed"]
     assert numbers["predict"]["processed"] == numbers["predict"]["images"] == 40
     assert numbers["predict"]["boxes"] > 0
