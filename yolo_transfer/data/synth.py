@@ -1,7 +1,9 @@
-"""A deterministic synthetic surface-defect dataset: the built-in default for the demo and the tests.
+"""Deterministic synthetic datasets: the defect target task (demo and tests) and a generated source domain.
 
-Textured surfaces (brushed metal, cast, woven) with three defect classes drawn on them: `scratch` (thin, long,
-straight-ish), `spot` (round blob), `crack` (jagged polyline). Same arguments, same bytes: every random choice
+`SynthSpec`: textured surfaces (brushed metal, cast, woven) with three defect classes drawn on them: `scratch`
+(bright, thin, straight), `spot` (round blob, either polarity), `crack` (dark, jagged polyline).
+`SourceSpec`: eight object kinds on varied backgrounds, the stand-in for COCO that `yolo_transfer.source_model`
+pretrains on when no COCO checkpoint is at hand. Same arguments, same bytes: every random choice
 comes from one seeded generator, and images are PNG (lossless). Written in the Ultralytics YOLO layout with a
 `data.yaml` that has no `path:` key, so it resolves relative to itself and the folder can be moved.
 """
