@@ -1,3 +1,5 @@
+"""The demo, end to end at a smaller budget: offline, from the project's own source model, quiet, and it works."""
+
 import json
 
 from click.testing import CliRunner
@@ -5,19 +7,43 @@ from click.testing import CliRunner
 from yolo_transfer.cli import main
 
 
-def test_demo_runs_offline_from_the_architecture(tmp_path, monkeypatch):
+def test_demo_transfers_offline_from_its_own_source_model(tmp_path, monkeypatch):
+    import yolo_transfer.demo as demo
+    import yolo_transfer.weights as weights
+    from yolo_transfer.data.synth import SourceSpec
+    from yolo_transfer.source_model import SourceRecipe, source_model
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("YOLO_OFFLINE", "1")
-    out = CliRunner().invoke(main, ["demo", "--epochs", "1", "--imgsz", "64"])
+    monkeypatch.setenv("YOLO_TRANSFER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(weights, "search_dirs", lambda: [])  # no yolo11n.pt anywhere: the offline path
+    # a smaller budget than the real demo (64 px, fewer images and epochs); same steps
+    recipe = SourceRecipe(spec=SourceSpec(train=400, val=16, imgsz=64), epochs=8)
+    monkeypatch.setattr(demo, "SOURCE_RECIPE", recipe)
+    out = CliRunner().invoke(main, ["demo", "--epochs", "5", "--imgsz", "64", "--conf", "0.05"])
     assert out.exit_code == 0, out.output
-    assert "no COCO checkpoint at hand" in out.output and "starting from yolo11n.yaml" in out.output
+    lines = out.output.splitlines()
+    assert len(lines) <= 60, out.output  # quiet: Ultralytics' own output went to log.txt
+    assert "no COCO checkpoint at hand" in out.output and "pretrained now" in out.output
     run = tmp_path / "runs" / "demo"
-    t = json.loads((run / "transfer.json").read_text())
-    assert t["status"] == "complete" and t["preset"] == "full"
-    assert (tmp_path / "datasets" / "synthetic-defects" / "data.yaml").exists()
-    # it exported through the parity gate and ran batch inference on its own val images
-    parity = json.loads((run / "weights" / "best.onnx.parity.json").read_text())
-    assert parity["passed"] and parity["raw_output"]["score_max"] < 1e-3
-    lines = (run / "predictions" / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == len(list((tmp_path / "datasets" / "synthetic-defects" / "images" / "val").iterdir()))
-    assert "parity PASSED" in out.output and "batch inference" in out.output
+    assert "Ultralytics" in (run / "log.txt").read_text()  # ... and is there
+    numbers = json.loads((run / "demo.json").read_text())
+    print("demo numbers:", json.dumps({k: numbers[k] for k in ("trials", "scratch", "predict", "seconds")}))
+    assert numbers["start_kind"] == "source"
+    # a compare of two strategies at one budget, plus the baseline from random weights, in one table
+    assert set(numbers["trials"]) == {"frozen-backbone", "full"}
+    assert sum(("frozen-backbone_s0" in ln or "full_s0" in ln or "scratch" in ln) for ln in lines) >= 3
+    summary = json.loads((run / "compare" / "summary.json").read_text())
+    assert summary["winner"]["preset"] == numbers["winner"]
+    # transfer works where random init does not, at the same budget
+    transferred = max(t["mAP50"] for t in numbers["trials"].values())
+    assert transferred > numbers["scratch"]["mAP50"] + 0.03, numbers  # measured: 0.076 vs 0.000
+    assert numbers["export"]["parity_passed"]
+    assert numbers["predict"]["processed"] == numbers["predict"]["images"] == 40
+    assert numbers["predict"]["boxes"] > 0
+    # the source model was cached: the next run reuses it instead of pretraining again
+    again = source_model(recipe)
+    assert again.cached and again.path.parent == tmp_path / "cache"
+    from yolo_transfer.source_model import cached_path
+
+    assert cached_path(SourceRecipe(spec=recipe.spec, epochs=5)) != again.path  # another recipe, another model

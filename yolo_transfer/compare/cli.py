@@ -28,9 +28,12 @@ from yolo_transfer.errors import UserError
 @click.option("--ray-address", default=None, help="Existing Ray cluster (default: RAY_ADDRESS or a local Ray).")
 @click.option("--presets-file", type=click.Path(), default=None, help="YAML file with your own presets.")
 @click.option("--verbose", is_flag=True, help="Show Ultralytics' per-epoch output.")
+@click.option("--quiet/--no-quiet", "quiet_flag", default=None,
+              help="A line per epoch of each trial; warnings to log.txt in the compare folder (default when stdout is "
+                   "not a terminal).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions, imgsz, batch, device, project, name,
-                engine, ray_address, presets_file, verbose, extra):
+                engine, ray_address, presets_file, verbose, quiet_flag, extra):
     """Compare transfer presets on your data under one budget: accuracy, data needs, compute, scope, overfitting.
 
     Any Ultralytics training argument passes through to every trial as key=value (e.g. workers=4 lr0=0.005).
@@ -39,11 +42,22 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
     from yolo_transfer.compare.api import compare
     from yolo_transfer.training.cli import _parse_extra
 
+    import os
+    from pathlib import Path
+
+    from yolo_transfer.utils.console import epoch_line, is_quiet, quiet
+
+    q_on = is_quiet(quiet_flag, verbose)
     try:
-        result = compare(data, weights, presets=presets, epochs=epochs, budget_minutes=budget_minutes, seeds=seeds,
-                         fractions=fractions, imgsz=imgsz, batch=batch, device=device, project=project, name=name,
-                         engine=engine, ray_address=ray_address, verbose=verbose, presets_file=presets_file,
-                         echo=click.echo, **_parse_extra(extra))
+        # beside the compare folder until compare has checked its input (bad input leaves no folder), then into it
+        with quiet(Path(project) / f".compare-{os.getpid()}.log" if q_on else None) as q:
+            result = compare(data, weights, presets=presets, epochs=epochs, budget_minutes=budget_minutes,
+                             seeds=seeds, fractions=fractions, imgsz=imgsz, batch=batch, device=device,
+                             project=project, name=name, engine=engine, ray_address=ray_address, verbose=verbose,
+                             presets_file=presets_file, echo=q.echo if q_on else click.echo,
+                             callbacks={"on_fit_epoch_end": epoch_line(q.echo, "      ")} if q_on else None,
+                             **_parse_extra(extra))
+            q.move_log(result.dir)
     except KeyboardInterrupt:
         click.echo("\nInterrupted; rerun the same command to resume (finished trials are kept).", err=True)
         raise SystemExit(130)

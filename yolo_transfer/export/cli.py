@@ -34,19 +34,27 @@ from yolo_transfer.runtimes import RUN_PRECISIONS
               help="Gate the export run at this precision instead of the one it claims: bf16 for OpenVINO on CPUs "
                    "with AVX512-bf16/AMX (faster, judged with the BF16 thresholds).")
 @click.option("--out-dir", type=click.Path(), help="Where to write the export (default: beside the checkpoint).")
+@click.option("--quiet/--no-quiet", "quiet_flag", default=None,
+              help="Ultralytics' exporter log to <export dir>/export.log (default when stdout is not a terminal).")
+@click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
 def export_cmd(weights, fmt, half, int8, data, dynamic, batch, imgsz, nms, conf, iou, parity, parity_images,
-               parity_conf, parity_max_images, runtime_precision, out_dir) -> None:
+               parity_conf, parity_max_images, runtime_precision, out_dir, quiet_flag, verbose) -> None:
     """Export WEIGHTS (.pt) for deployment and prove the export gives the same boxes (parity gate).
 
     Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
     2 on bad input. Loading a .pt runs pickle: only export checkpoints you trust.
     """
-    from yolo_transfer.export.export import export_model
+    from pathlib import Path
 
-    result = export_model(weights, fmt, half=half, int8=int8, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
-                          nms=nms, conf=conf, iou=iou, parity=parity, parity_images=parity_images, parity_conf=parity_conf,
-                          parity_max_images=parity_max_images, out_dir=out_dir,
-                          runtime_precision=runtime_precision)
+    from yolo_transfer.export.export import export_model
+    from yolo_transfer.utils.console import is_quiet, quiet
+
+    log = Path(out_dir or Path(weights).parent) / "export.log" if is_quiet(quiet_flag, verbose) else None
+    with quiet(log):
+        result = export_model(weights, fmt, half=half, int8=int8, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
+                              nms=nms, conf=conf, iou=iou, parity=parity, parity_images=parity_images,
+                              parity_conf=parity_conf, parity_max_images=parity_max_images, out_dir=out_dir,
+                              runtime_precision=runtime_precision)
     meta = result.metadata
     click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, imgsz {meta['imgsz']}, "
                f"{'dynamic' if meta['dynamic'] else 'static'}) in {result.seconds:.1f}s")

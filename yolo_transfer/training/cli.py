@@ -43,9 +43,12 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
 @click.option("--class-map", type=click.Path(), default=None, help="YAML of target_class: source_class for renamed classes.")
 @click.option("--presets-file", type=click.Path(), default=None, help="YAML file with your own presets.")
 @click.option("--resume", "resume", default=None, type=click.Path(), help="Resume an interrupted run folder with the same plan.")
+@click.option("--quiet/--no-quiet", "quiet_flag", default=None,
+              help="A line per epoch; Ultralytics' log to log.txt in the run folder (default when stdout is not a terminal).")
+@click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project, name, bn_policy, class_map,
-              presets_file, resume, extra):
+              presets_file, resume, quiet_flag, verbose, extra):
     """Fine-tune a COCO-pretrained detector with a named transfer preset.
 
     Any other Ultralytics training argument passes through as key=value (e.g. lr0=0.005 mosaic=0.5 workers=4).
@@ -54,10 +57,21 @@ def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project
 
     if not resume and not data:
         raise UserError("--data is required (a dataset YAML), unless you --resume a run")
+    import os
+    from pathlib import Path
+
+    from yolo_transfer.utils.console import is_quiet, quiet, quiet_callbacks
+
+    extra_kw = _parse_extra(extra)
+    q_on = is_quiet(quiet_flag, verbose)
+    # the run folder is named by Ultralytics when training starts: log beside it first, moved into it then
+    log = Path(project) / f".train-{os.getpid()}.log" if q_on else None
     try:
-        result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
-                       device=device, seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
-                       presets_file=presets_file, resume=resume, **_parse_extra(extra))
+        with quiet(log) as q:
+            result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
+                           device=device, seed=seed, project=project, name=name, bn_policy=bn_policy,
+                           class_map=class_map, presets_file=presets_file, resume=resume,
+                           callbacks=quiet_callbacks(q), **extra_kw)
     except KeyboardInterrupt as e:
         run_dir = getattr(e, "run_dir", None)
         if run_dir is None:
@@ -65,6 +79,8 @@ def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project
         click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {run_dir}", err=True)
         raise SystemExit(130)
     _summary(result)
+    if q_on:
+        click.echo(f"Ultralytics' log: {q.log_file}")
     result.raise_for_status()  # verification failed: exit 3; crashed in the training loop: exit 1
 
 
@@ -140,12 +156,18 @@ def presets_cmd(model, epochs, presets_file):
 
 
 @click.command("demo")
-@click.option("--weights", default="yolo11n.pt", show_default=True, help="COCO checkpoint to start from, if available.")
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--imgsz", default=160, show_default=True, type=click.IntRange(32))
+@click.option("--weights", default="yolo11n.pt", show_default=True,
+              help="COCO checkpoint to start from when available; offline, the project's own cached source model.")
+@click.option("--epochs", default=8, show_default=True, type=click.IntRange(1), help="Epochs per strategy (same for all).")
+@click.option("--imgsz", default=128, show_default=True, type=click.IntRange(32))
 @click.option("--project", default="runs", show_default=True)
-def demo_cmd(weights, epochs, imgsz, project):
-    """Generate the built-in defect dataset, fine-tune on it, and show what was done (runs offline)."""
+@click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1),
+              help="Score threshold of the batch inference at the end.")
+@click.option("--verbose", is_flag=True, help="Show Ultralytics' own output instead of writing it to log.txt.")
+def demo_cmd(weights, epochs, imgsz, project, conf, verbose):
+    """Transfer learning in five minutes on a CPU, offline: generate a defect dataset, compare frozen-backbone vs
+    full fine-tuning vs training from scratch at the same budget, export the winner through the parity gate and
+    run batch inference with it."""
     from yolo_transfer.demo import run_demo
 
-    run_demo(weights=weights, epochs=epochs, imgsz=imgsz, project=project, echo=click.echo)
+    run_demo(weights=weights, epochs=epochs, imgsz=imgsz, project=project, conf=conf, verbose=verbose)

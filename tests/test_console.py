@@ -1,0 +1,36 @@
+"""Quiet mode: when stdout is not a terminal, `train` prints a line per epoch and Ultralytics' log goes to a file."""
+
+import logging
+
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main
+
+
+def test_train_is_quiet_off_a_terminal_and_logs_to_the_run_folder(synth_yaml, tmp_path):
+    args = ["train", "--data", str(synth_yaml), "--weights", "yolo11n.yaml", "--epochs", "2", "--imgsz", "64",
+            "--batch", "8", "--device", "cpu", "--project", str(tmp_path), "--name", "q", "workers=0", "plots=false"]
+    out = CliRunner().invoke(main, args)  # CliRunner's stdout is not a terminal: quiet by default
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    epochs = [ln for ln in lines if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in epochs] == ["1/2", "2/2"] and all("mAP50" in ln and "box" in ln for ln in epochs)
+    assert len(lines) <= 12, out.output  # no argument dump, layer table or progress bars
+    log = tmp_path / "q" / "log.txt"
+    text = log.read_text()
+    assert "Ultralytics" in text and "epochs completed" in text  # ... they are in the run folder's log
+    assert not list(tmp_path.glob(".train-*.log"))  # moved, not copied
+    # the logger writes to the terminal again afterwards
+    from ultralytics.utils import LOGGER
+
+    assert all(getattr(h, "stream", None) is not None and not getattr(h.stream, "closed", False)
+               for h in LOGGER.handlers if isinstance(h, logging.StreamHandler))
+
+
+def test_verbose_shows_ultralytics_output(synth_yaml, tmp_path):
+    args = ["train", "--data", str(synth_yaml), "--weights", "yolo11n.yaml", "--epochs", "1", "--imgsz", "64",
+            "--batch", "8", "--device", "cpu", "--project", str(tmp_path), "--name", "v", "--verbose", "workers=0",
+            "plots=false"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert not (tmp_path / "v" / "log.txt").exists()

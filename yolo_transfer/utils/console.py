@@ -1,0 +1,123 @@
+"""Quiet console: Ultralytics' logs and progress bars go to a log file; the terminal gets a line per step and epoch.
+
+`quiet(log_file)` is a context manager. Inside it, the handlers of Ultralytics' logger (`ultralytics.utils.LOGGER`,
+standard `logging`) write to `log_file` instead of the terminal, and so does anything written to `sys.stdout` —
+that is where Ultralytics' own progress bars (its `TQDM`) and its few plain prints go. What the tool itself wants
+people to read goes through `Quiet.echo`, which writes to the terminal the context started with. With
+`verbose=True` nothing is redirected (the log stays on the terminal, as Ultralytics prints it).
+
+`epoch_line(echo)` makes an `on_fit_epoch_end` callback that prints ONE line per epoch:
+`epoch 3/10  box 1.234 cls 2.345 dfl 1.456  mAP50 0.412 mAP50-95 0.187  12.3s`.
+
+Nothing here changes Ultralytics: the redirection is done on the logger's handlers and on `sys.stdout`, both
+restored on exit (also on error and Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
+
+
+class Quiet:
+    """What `quiet()` yields: where the log is, and `echo` to the real terminal."""
+
+    def __init__(self, stream: TextIO, log_file: Path | None, verbose: bool):
+        self._stream = stream
+        self.log_file = log_file
+        self.verbose = verbose
+        self._log: TextIO | None = None
+
+    def echo(self, message: str = "") -> None:
+        self._stream.write(f"{message}\n")
+        self._stream.flush()
+
+    def move_log(self, folder: str | os.PathLike, name: str = "log.txt") -> Path | None:
+        """Move the log file into `folder` (a run folder known only once training has started); keeps writing."""
+        if self.log_file is None or self.verbose:
+            return self.log_file
+        target = Path(folder) / name
+        if target != self.log_file:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            os.replace(self.log_file, target)  # the open handle follows the file on POSIX
+            self.log_file = target
+        return target
+
+
+def is_quiet(quiet_flag: bool | None, verbose: bool = False) -> bool:
+    """The CLI rule: --verbose wins, then --quiet/--no-quiet, else quiet when stdout is not a terminal."""
+    if verbose:
+        return False
+    if quiet_flag is not None:
+        return quiet_flag
+    return not sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator[Quiet]:
+    """Send Ultralytics' logs and progress output to `log_file` (appended) for the duration of the block."""
+    stream = sys.stdout
+    if verbose or log_file is None:
+        yield Quiet(stream, None, True)
+        return
+    from ultralytics.utils import LOGGER
+
+    path = Path(log_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    q = Quiet(stream, path, False)
+    existed = path.exists()
+    log = open(path, "a", encoding="utf-8", buffering=1)
+    q._log = log
+    swapped: list[tuple[logging.StreamHandler, TextIO]] = []
+    for h in LOGGER.handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            swapped.append((h, h.setStream(log)))
+    sys.stdout = log
+    show_warning = warnings.showwarning
+    # Python warnings from libraries under Ultralytics (e.g. Ray's session warning from its Ray Tune callback) too
+    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: show_warning(
+        message, category, filename, lineno, log, line)
+    try:
+        yield q
+    finally:
+        warnings.showwarning = show_warning
+        sys.stdout = stream
+        for h, old in swapped:
+            h.setStream(old)
+        log.close()
+        if not existed and q.log_file.exists() and q.log_file.stat().st_size == 0:
+            q.log_file.unlink()  # nothing was logged (e.g. bad input refused up front): leave no empty file behind
+
+
+def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = True) -> Callable:
+    """An `on_fit_epoch_end` callback printing one line per epoch (the extra call for best.pt's final val is skipped).
+
+    `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros instead of a validation."""
+
+    def on_fit_epoch_end(trainer) -> None:
+        if trainer.epoch >= trainer.epochs:  # Ultralytics re-runs the callback after validating best.pt
+            return
+        losses = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
+        loss_txt = " ".join(f"{k.split('/')[-1].replace('_loss', '')} {v:.3f}" for k, v in losses.items())
+        m = trainer.metrics or {}
+        metric_txt = ""
+        if metrics and "metrics/mAP50(B)" in m:
+            metric_txt = f"  mAP50 {m['metrics/mAP50(B)']:.3f} mAP50-95 {m['metrics/mAP50-95(B)']:.3f}"
+        secs = f"  {trainer.epoch_time:.1f}s" if trainer.epoch_time else ""
+        width = len(str(trainer.epochs))
+        echo(f"{prefix}epoch {trainer.epoch + 1:>{width}}/{trainer.epochs}  {loss_txt}{metric_txt}{secs}")
+
+    return on_fit_epoch_end
+
+
+def quiet_callbacks(q: Quiet, prefix: str = "") -> dict[str, Callable] | None:
+    """Callbacks for a quiet `train()`: a line per epoch, and the log moved into the run folder once it exists."""
+    if q.verbose:
+        return None
+    return {"on_fit_epoch_end": epoch_line(q.echo, prefix),
+            "on_pretrain_routine_end": lambda trainer: q.move_log(trainer.save_dir)}
