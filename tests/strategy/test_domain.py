@@ -57,7 +57,10 @@ def test_distance_is_zero_when_running_stats_are_the_measured_ones(tiny_model, s
         det(torch.from_numpy(x))
     after = measure(yolo, images, imgsz=128, device="cpu")
     assert after.total < 1e-2 < before.total
-    assert all(v < 1e-2 for v in after.per_part.values())
+    # Not exactly 0 past the backbone: running_var stores the unbiased batch variance, and a deep layer's eval-mode
+    # input differs slightly from its train-mode input once the layers before it normalise with stored statistics;
+    # the gap compounds with depth (neck/head ~0.02-0.03 on the generated set) yet is 1e5x below the unfitted model.
+    assert all(after.per_part[p] < 0.1 and after.per_part[p] < 1e-5 * before.per_part[p] for p in after.per_part)
     assert set(after.per_part) == {"backbone", "neck", "head"}
 
 
