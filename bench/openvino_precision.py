@@ -12,23 +12,15 @@ reports how far it is from the `.pt`. On a CPU without bf16, OpenVINO drops the 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from yolo_transfer.utils.env import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -68,7 +60,7 @@ def main() -> None:
                     times[k].append((time.perf_counter() - t) * 1000)
         med = {k: statistics.median(v) for k, v in times.items()}
         ran = {k: m.describe()["precision"] for k, m in models.items()}
-        print(f"CPU: {_cpu()} ({os.cpu_count()} cores); model {Path(a.weights).name}, {a.imgsz}x{a.imgsz}, "
+        print(f"CPU: {cpu_name()} ({os.cpu_count()} cores); model {Path(a.weights).name}, {a.imgsz}x{a.imgsz}, "
               f"batch {a.batch}, {a.rounds} alternating rounds x {a.runs} calls")
         for k in models:
             print(f"  asked {k.upper()}: ran at {ran[k].upper()}, median {med[k]:.1f} ms per batch "

@@ -32,19 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from yolo_transfer.utils.env import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOLO_TRANSFER_SHARED", REPO.parent / "shared"))
 YOLO_CLI = shutil.which("yolo") or str(Path(sys.executable).with_name("yolo"))
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def cores() -> int:
@@ -239,10 +233,10 @@ def main() -> None:
     coco = SHARED / "datasets" / "coco128" / "images"
     a.sources = [Path(s) for s in a.source] if a.source else [coco / "train2017", coco / "val2017"]
 
-    print(f"CPU: {cpu_model()}, {cores()} cores; {platform.python_version()}; model {Path(a.weights).name}, "
+    print(f"CPU: {cpu_name()}, {cores()} cores; {platform.python_version()}; model {Path(a.weights).name}, "
           f"imgsz {a.imgsz}, {a.n if a.rounds else a.long} images", flush=True)
     work = Path(tempfile.mkdtemp(prefix="predict-bench-"))
-    report: dict = {"cpu": cpu_model(), "cores": cores(), "n": a.n, "imgsz": a.imgsz, "rounds": a.rounds}
+    report: dict = {"cpu": cpu_name(), "cores": cores(), "n": a.n, "imgsz": a.imgsz, "rounds": a.rounds}
     try:
         pt = work / Path(a.weights).name
         shutil.copy(a.weights, pt)

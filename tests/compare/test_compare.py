@@ -59,7 +59,7 @@ def test_report_has_every_axis_and_embeds_its_plots(compared):
     md = (compared.dir / "report.md").read_text()
     page = (compared.dir / "report.html").read_text()
     for axis in AXES:
-        assert f"## {axis}" in md and f"<h2 id=" in page and axis in page
+        assert f"## {axis}" in md and "<h2 id=" in page and axis in page
     assert page.count("data:image/png;base64,") == 5 and "src='plots/" not in page  # opens offline
     assert "Winner: **" in md and compared.winner.id in md
 

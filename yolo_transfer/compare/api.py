@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from yolo_transfer.compare.plan import CompareSettings, TrialSpec, parse_list
+from yolo_transfer.compare.plan import CompareSettings, parse_list
 from yolo_transfer.compare.summary import RULE, Trial
 from yolo_transfer.errors import UserError
 

@@ -546,7 +546,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
             runner_ran = ran_at(runner.predictor.model, fallback=default)
             ran["ultralytics_runner"] = runner_ran
             comparisons["ultralytics_runner"] = compare_detections(ref_dets, runner_dets, conf, names, image_names)
-            preprocess["ultralytics_runner"] = exp_pre + f" via Ultralytics AutoBackend at OpenVINO's CPU default"
+            preprocess["ultralytics_runner"] = exp_pre + " via Ultralytics AutoBackend at OpenVINO's CPU default"
             if runner_ran in _LOWER.get(run_at, set()):
                 label_r = f"Ultralytics' runner at {runner_ran.upper()}"
                 runner_failures = judge(comparisons["ultralytics_runner"], th, label_r)

@@ -14,8 +14,20 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU model, for benchmark output (speed numbers mean little without it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def versions() -> dict:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu_name()}
     for dist in ("yolo-transfer", "ultralytics", "torch", "torchvision", "numpy", "opencv-python", "onnxruntime"):
         out[dist] = _version(dist)
     try:
