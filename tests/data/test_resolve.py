@@ -107,3 +107,19 @@ def test_stats_and_split_take_the_name_too(coco8_yaml, datasets_dir, tmp_path, m
     r = CliRunner().invoke(main, ["data", "split", "coco8", str(tmp_path / "resplit"), "--ratios", "0.5,0.5"])
     assert r.exit_code == 0, r.output
     assert "train: 4 images" in r.output and "val: 4 images" in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--data", "coco8.yaml", "--weights", "yolo11n.yaml", "--epochs", "1"],
+    ["compare", "--data", "coco8.yaml", "--weights", "yolo11n.yaml", "--presets", "full,head-only", "--epochs", "2"],
+    ["recommend", "--data", "coco8.yaml", "--weights", "yolo11n.yaml"],
+], ids=["train", "compare", "recommend"])
+def test_every_command_that_takes_data_resolves_the_name(args, datasets_dir, tmp_path, monkeypatch):
+    """The same name means the same dataset everywhere: each command gives the resolver's offline line, not its own
+    'not found' for a path relative to the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert "Ultralytics' dataset coco8" in r.stderr and "offline" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()  # refused before anything was written

@@ -65,9 +65,11 @@ def compare(
     echo = echo or (lambda s: None)
     if engine not in ("local", "ray"):
         raise UserError(f"--engine {engine}: use local or ray")
+    from yolo_transfer.data.yolo_layout import resolve_data_yaml
+
     weights_s = str(Path(weights).resolve()) if Path(weights).is_file() else str(weights)
-    settings = CompareSettings(
-        data=str(Path(data).resolve()), weights=weights_s, presets=parse_list(presets, str, "presets"),
+    settings = CompareSettings(  # a dataset name (coco8.yaml) resolves as in train, before anything is written
+        data=str(resolve_data_yaml(data).resolve()), weights=weights_s, presets=parse_list(presets, str, "presets"),
         epochs=epochs, budget_minutes=budget_minutes, seeds=parse_list(seeds, int, "seeds"),
         fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
         overrides=dict(overrides),

@@ -68,6 +68,7 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
     from ultralytics.utils import LOGGER
 
     path = Path(log_file)
+    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # folders we create, deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
     q = Quiet(stream, path, False)
     existed = path.exists()
@@ -92,6 +93,9 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
         log.close()
         if not existed and q.log_file.exists() and q.log_file.stat().st_size == 0:
             q.log_file.unlink()  # nothing was logged (e.g. bad input refused up front): leave no empty file behind
+            for d in made:  # nor the folders made for it (`runs/` before a run that never started)
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only if still empty
 
 
 def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = True) -> Callable:
