@@ -4,7 +4,7 @@ The story it tells: a detector for a new domain (synthetic surface defects: brig
 cracks, stains) learns in a few epochs when it starts from a pretrained model, and does not when it starts from
 random weights. Steps:
 
-1. the defect dataset is generated (`datasets/synthetic-defects`, deterministic);
+1. the defect dataset is generated (`datasets/synthetic-defects-v2-<imgsz>px-<train>-<val>`, deterministic);
 2. the starting point: a COCO checkpoint when one is at hand (`yolo11n.pt` downloaded or in `$YOLO_TRANSFER_WEIGHTS`),
    else the project's own source model (pretrained once on a generated source domain and cached, see
    `yolo_transfer.source_model`);
@@ -19,7 +19,7 @@ and per epoch. `demo.json` holds the numbers.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,6 +76,9 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 8, imgsz: int = 128, pro
         say = echo or q.echo
         say(f"demo folder: {out}" + ("" if verbose else f" (Ultralytics' log: {out / 'log.txt'})"))
         spec = SynthSpec(train=train_images, val=val_images, imgsz=imgsz)
+        # named by what it holds: another --imgsz, or a folder left by an older generator, is another dataset, not a
+        # clash (make_synthetic_dataset refuses to reuse a folder made with other settings)
+        spec = replace(spec, name=f"{spec.name}-v{spec.manifest()['version']}-{imgsz}px-{train_images}-{val_images}")
         data = make_synthetic_dataset(datasets, spec)
         say(f"1. dataset: {data} ({train_images} train / {val_images} val images, {imgsz} px; defects: "
             f"scratch, spot, crack)")

@@ -80,10 +80,8 @@ def run_ray(specs: list[TrialSpec], folder: Path, data_for, weights: str, train_
         if what_to_do(folder, s) == "skip":
             out.append(run_trial(s, folder, data_for(s), weights, train_kwargs))
         else:
-            from yolo_transfer.training.record import TransferRecord
-            from yolo_transfer.compare.runner import trial_dir
+            from yolo_transfer.compare.runner import read_record, trial_dir
 
-            run = trial_dir(folder, s)
-            rec = TransferRecord.read(run) if TransferRecord.exists(run) else None
+            rec = read_record(trial_dir(folder, s))
             out.append(Trial.from_record(s, rec, error=(rec.error if rec else None) or "the Ray trial did not finish"))
     return out

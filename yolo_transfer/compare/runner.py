@@ -128,9 +128,17 @@ def run_trial(spec: TrialSpec, folder: Path, data_yaml: Path, weights: str, trai
         raise
     except Exception as e:  # noqa: BLE001 - one failed trial must not stop the comparison
         msg = " ".join(str(e).split())[:300]
-        record = TransferRecord.read(run) if TransferRecord.exists(run) else None
+        record = read_record(run)
         return Trial.from_record(spec, record, error=f"{type(e).__name__}: {msg}" if not isinstance(e, UserError) else msg)
     return Trial.from_record(spec, result.record, error=result.error)
+
+
+def read_record(run: Path):
+    """A trial's run record, or None when it has none or it is unreadable (the trial is then reported, not fatal)."""
+    try:
+        return TransferRecord.read(run) if TransferRecord.exists(run) else None
+    except UserError:
+        return None
 
 
 def run_local(specs: list[TrialSpec], folder: Path, state: State, data_for: Callable[[TrialSpec], Path],

@@ -10,6 +10,7 @@ images found on disk, every fix counted in conversion.md, the output written ato
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
@@ -93,7 +94,7 @@ class LabelmeFormat:
                 other = []
             fixes += [Fix("unsupported_shape_skipped", rel_js, None, f"{ann.image_id}: a '{t}' shape is not a box")
                       for t in other]
-            image = js.parent / PurePosixPath(str(ann.image_id).replace("\\", "/"))
+            image = Path(os.path.normpath(js.parent / PurePosixPath(str(ann.image_id).replace("\\", "/"))))  # LabelMe writes ..\\x.jpg
             if not image.is_file():
                 image = next((c for c in sorted(js.parent.glob(f"{js.stem}.*")) if is_image(c)), image)
             if not image.is_file():
@@ -138,7 +139,7 @@ class CvatFormat:
             dirs = [xml.parent, xml.parent / "images", root, root / "images"]
             for ann in sorted(anns, key=lambda a: str(a.image_id)):
                 name = str(ann.image_id).replace("\\", "/")
-                image = next((d / name for d in dirs if (d / name).is_file()), None)
+                image = next((Path(os.path.normpath(d / name)) for d in dirs if (d / name).is_file()), None)
                 if image is None:
                     fixes.append(Fix("missing_image_skipped", rel_xml, None, f"image '{name}' not found"))
                     continue

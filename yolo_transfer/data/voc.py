@@ -222,7 +222,7 @@ class VocFormat:
             fline = node.line if node is not None else root.line
             image, how = index.find(xml, filename)
             if image is None:
-                kind = "ambiguous_image_skipped" if "match" in how else "missing_image_skipped"
+                kind = "missing_image_skipped" if how.startswith("image '") else "ambiguous_image_skipped"  # find()'s wording
                 fixes.append(Fix(kind, rel_xml, fline, how))
                 continue
             if image in used:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.export.parity import IMG_SUFFIXES
 
-IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 KEEP_CHOICES = ("box", "head", "none")  # what of the Detect head stays FP32
 
 

@@ -102,7 +102,7 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
             fn_constructor_kwargs=dict(weights=str(Path(weights).resolve()), backend=model.name,
                                        imgsz=model.imgsz, batch=model.batch, settings=s,
                                        device="0" if use_gpu else "cpu", half=half,
-                                       precision=model.precision if model.name == "openvino" else None),
+                                       precision=None),  # actors pin from the model's own metadata, as the driver did
         )
         for row in ds.iter_rows():
             yield _result(row, keep_images)

@@ -129,10 +129,10 @@ def epoch_cost(plan: list[tuple[int, int]]) -> int:
     return total
 
 
-def trains_backbone(preset: str, anatomy) -> bool:
+def trains_backbone(preset: str, anatomy, epochs: int = 100, presets_file=None) -> bool:
     from yolo_transfer.presets import make_plan
 
-    plan = make_plan(preset, anatomy, epochs=100)
+    plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
     return not set(anatomy.indices("backbone")) <= plan.never_trained
 
 
@@ -199,7 +199,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
 
     distance = rec.facts["domain_distance"] if rec and rec.facts.get("domain_distance") is not None else 0.0
     bonus_far = BONUS * min(1.0, distance / FAR)
-    bonus = {c: (bonus_far if trains_backbone(c, anatomy) else 0.0) for c in cands}
+    bonus = {c: (bonus_far if trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
 
     auto_dir = _unique(Path(project) / name)
     auto_dir.mkdir(parents=True)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
+from yolo_transfer.utils.io import atomic_write_text
 
 MAP = "metrics/mAP50-95(B)"
 MAP50 = "metrics/mAP50(B)"
@@ -240,7 +241,7 @@ def train(
         raise
     except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
         _account(record, meter, before, t0, run_dir)
-        (run_dir / "error.txt").write_text(traceback.format_exc())
+        atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         record.status = "failed"
         record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
         record.write(run_dir)
