@@ -105,3 +105,25 @@ def test_auto_run_continues_the_winner_on_the_plain_schedule(synth_yaml, tiny_mo
     plain = yolo_transfer.train(synth_yaml, preset=chosen, name="plain", **common)
     lr = lambda d: [float(r["lr/pg0"]) for r in csv.DictReader(open(d / "results.csv"))]  # noqa: E731
     assert lr(result.run_dir) == pytest.approx(lr(plain.run_dir), rel=1e-6)
+
+
+def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yaml, tiny_model, tmp_path):
+    """--budget-minutes: every probe runs Ultralytics' time mode (epochs refitted to the budget), is stopped at the
+    same share of its own refitted schedule, and the winner runs on to the end of its time-bounded schedule."""
+    import yolo_transfer
+
+    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto",
+                                 weights=tiny_model, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
+                                 verbose=False, plots=False, seed=0, time=20 / 3600)
+    summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    probes = {p["preset"]: p for p in summary["probes"]}
+    chosen = probes[summary["chosen"]]
+    assert summary["budget_minutes"] == pytest.approx(20 / 60, abs=1e-3)
+    assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch
+    # the winner ran its whole refitted schedule; every dropped probe was cut short of its own
+    assert chosen["epochs_run"] == len(result.history) >= 4
+    assert result.record.args["time"] == pytest.approx(20 / 3600)
+    for p in probes.values():
+        if p is not chosen:
+            assert 1 <= p["epochs_run"] < p["epochs_planned"], p
+            assert p["epochs_run"] <= 0.45 * p["epochs_planned"] + 1, p  # a share (1/6, 1/3; refits drift), not most

@@ -33,6 +33,12 @@ frozen 0.368); auto chose full (0.394). On 10% of BCCD and of cavity auto chose 
 plain run). Wall time in the same process: 1.52-1.62x the chosen run's own seconds (the recommend step and the
 extra trainer set-ups of the dropped probes come on top of the 1.5x epochs on such short runs).
 
+With a wall-clock budget (`time=` hours, or `--budget-minutes` on the CLI) every candidate runs Ultralytics' time
+mode, as `compare --budget-minutes` does: after each epoch Ultralytics refits the epochs that fit in the budget and
+the learning-rate schedule to them, so a frozen backbone gets more (cheaper) epochs than full fine-tuning. The rungs
+are then fractions of each candidate's own refitted epoch count (the same share of the budget for all), and the
+winner ends exactly where a plain time-bounded run of it would: about 1.5x the budget in all.
+
 The candidates default to `frozen-backbone`, `full` and a third: `progressive`, or `discriminative` / `head-only` when
 `recommend` recommends that one; `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins
 ties).
@@ -51,6 +57,7 @@ from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic
 DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
 THIRD = ("progressive", "discriminative", "head-only")  # the default set's third candidate: recommend picks which
 MIN_EPOCHS = 6
+MIN_TIMED = 4  # epochs a budget must fit for a timed auto: rungs at 1 and the end cost 1.5x (see `rungs`)
 EXTRAPOLATE = 0.5  # share of the recent slope assumed to continue (the LR decays, gains slow down)
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
 MAP = "metrics/mAP50-95(B)"
@@ -71,6 +78,7 @@ class Probe:
     preset: str
     run_dir: str = ""
     epochs_run: int = 0
+    epochs_planned: int = 0  # the schedule's length (time-bounded: Ultralytics' refitted count when it stopped)
     curve: list[float] = field(default_factory=list)  # val mAP50-95 per epoch
     curve50: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
@@ -145,10 +153,12 @@ def score(curve: list[float], epochs: int, bonus: float, extrapolate: float = EX
     return {"epoch": e, "map": m, "slope": slope, "extrapolated": extra, "bonus": bonus, "score": m + extra + bonus}
 
 
-def rank(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float],
+def rank(curves: dict[str, list[float]], epochs: int | dict[str, int], bonus: dict[str, float],
          extrapolate: float = EXTRAPOLATE) -> list[str]:
-    """Candidates best first by `score`; the sort is stable, so on equal scores the earlier candidate wins."""
-    return sorted(curves, key=lambda c: -score(curves[c], epochs, bonus.get(c, 0.0), extrapolate)["score"])
+    """Candidates best first by `score`; the sort is stable, so on equal scores the earlier candidate wins.
+    `epochs` is the schedule's length, or per candidate (time-bounded runs each fit their own)."""
+    length = epochs if isinstance(epochs, dict) else {c: epochs for c in curves}
+    return sorted(curves, key=lambda c: -score(curves[c], length[c], bonus.get(c, 0.0), extrapolate)["score"])
 
 
 def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float] | None = None,
@@ -175,11 +185,23 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     t_start = time.time()
     if resume:
         raise UserError("--resume with --preset auto: resume the chosen run's folder (see auto.json) as a plain run")
-    if epochs < MIN_EPOCHS:
+    hours = float(kwargs.get("time") or 0.0)
+    if hours < 0:
+        raise UserError(f"time= must be > 0 hours, got {hours}")
+    if not hours and epochs < MIN_EPOCHS:
         raise UserError(f"--preset auto needs --epochs >= {MIN_EPOCHS} (probes run 1/6 and 1/3 of them), got {epochs}")
     cands = parse_candidates(preset, presets_file)
-    check_data_yaml(data)
+    spec = check_data_yaml(data)
     resolved = resolve_model(weights)
+    if hours:  # equal wall time: `epochs` is Ultralytics' first guess only (as in compare); refused if < MIN_TIMED
+        from yolo_transfer.compare.plan import CompareSettings, check_budget
+
+        epochs = max(2, check_budget(CompareSettings(str(data), resolved, list(cands), budget_minutes=hours * 60,
+                                                     imgsz=imgsz, batch=kwargs.get("batch", 16), device=device), spec))
+        if epochs < MIN_TIMED:
+            raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{epochs} epochs here; auto "
+                            f"needs >= {MIN_TIMED} (its probes take 1/6 and 1/3 of them): raise the budget or lower "
+                            f"--imgsz")
     anatomy = Anatomy.of(load_detection_model(resolved).model)
     from yolo_transfer.presets import make_plan
 
@@ -209,13 +231,19 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     results: dict[str, Any] = {}
     common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
                   presets_file=presets_file, **kwargs)
-    print(f"auto: {len(cands)} candidates {', '.join(cands)}; rungs at epochs "
-          f"{', '.join(str(s) for s, _ in plan)} ({epoch_cost(plan)} epochs in all = "
-          f"{epoch_cost(plan) / epochs:.2f}x one run)" + (f"; recommend: {rec.preset}" if rec else ""))
+    where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of the {hours * 60:g} min budget "
+             f"(~{epochs} epochs)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
+    print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
+          + (f"; recommend: {rec.preset}" if rec else ""))
     for rung, (stop, keep) in enumerate(plan, 1):
+        # timed: the same share of the budget for every candidate, in its own refitted epochs
+        if stop >= epochs:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
+            stop_at = lambda e: e  # noqa: E731
+        else:
+            stop_at = _timed_stop(stop / epochs, rung) if hours else (lambda e, s=stop: s)
         for c in alive:
             p = probes[c]
-            cb = {**(callbacks or {}), "on_fit_epoch_end": _stopper(stop, epochs, (callbacks or {}).get("on_fit_epoch_end"))}
+            cb = {**(callbacks or {}), "on_fit_epoch_end": _stopper(stop_at, (callbacks or {}).get("on_fit_epoch_end"))}
             try:
                 if not p.run_dir:
                     r = train(preset=c, project=auto_dir, name=_safe(c), callbacks=cb, **common)
@@ -226,15 +254,17 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
                 p.error = r.error
             except ProbeStop as e:
                 p.run_dir = str(e.run_dir)
+                p.epochs_planned = e.epochs
             _read_probe(p)
+            p.epochs_planned = p.epochs_planned or epochs
         live = [c for c in alive if probes[c].error is None and probes[c].curve]
         if not live:
             raise UserError(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
         for c in alive:
-            probes[c].scores.append({"rung": rung, **score(probes[c].curve, epochs, bonus[c])})
+            probes[c].scores.append({"rung": rung, **score(probes[c].curve, probes[c].epochs_planned, bonus[c])})
         if stop >= epochs:
             break
-        ranked = rank({c: probes[c].curve for c in live}, epochs, bonus)
+        ranked = rank({c: probes[c].curve for c in live}, {c: probes[c].epochs_planned for c in live}, bonus)
         next_keep = plan[rung][1]
         for c in alive:
             if c not in ranked[:next_keep]:
@@ -251,6 +281,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     summary = {
         "format": "yolo-transfer/auto@1",
         "epochs": epochs,
+        "budget_minutes": round(hours * 60, 3) if hours else None,
         "rungs": [{"epoch": s, "candidates": k} for s, k in plan],
         "epoch_cost": epoch_cost(plan),
         "candidates": cands,
@@ -277,12 +308,23 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     return result
 
 
-def _stopper(stop: int, epochs: int, user_cb=None):
+def _timed_stop(fraction: float, rung: int):
+    """Rung stop for a time-bounded probe: `fraction` of the epochs Ultralytics now expects to fit (at least `rung`
+    epochs, so every rung adds one)."""
+    return lambda epochs: max(rung, round(fraction * epochs))
+
+
+def _stopper(stop_at, user_cb=None):
+    """Stop a probe after `stop_at(epochs)` epochs; `epochs` is the trainer's current count (a time-bounded run
+    refits it after every epoch, before this callback). The last epoch of the schedule is never cut."""
     def on_fit_epoch_end(trainer):
         if user_cb is not None:
             user_cb(trainer)
-        if trainer.epoch + 1 >= stop and trainer.epoch + 1 < epochs:
-            raise ProbeStop(f"probe stopped after epoch {trainer.epoch + 1}")
+        done = trainer.epoch + 1
+        if done >= stop_at(trainer.epochs) and done < trainer.epochs and not trainer.stop:
+            e = ProbeStop(f"probe stopped after epoch {done}")
+            e.epochs = trainer.epochs
+            raise e
     return on_fit_epoch_end
 
 
@@ -340,10 +382,16 @@ def _plot(summary: dict, out: Path) -> None:
 
 
 def render_markdown(s: dict) -> str:
-    lines = [f"# Automatic strategy choice: `{s['chosen']}`", "",
-             f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
-             f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
-             f"{s['epoch_cost'] / s['epochs']:.2f}x one run)",
+    if s.get("budget_minutes"):
+        plan = (f"- {len(s['candidates'])} candidates, {s['budget_minutes']:g} min per run (Ultralytics' time mode, "
+                f"epochs refitted per candidate), rungs at "
+                f"{', '.join(format(r['epoch'] / s['epochs'], '.0%') for r in s['rungs'][:-1])} of each candidate's epochs "
+                f"({s['epoch_cost'] / s['epochs']:.2f}x one run's budget)")
+    else:
+        plan = (f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
+                f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
+                f"{s['epoch_cost'] / s['epochs']:.2f}x one run)")
+    lines = [f"# Automatic strategy choice: `{s['chosen']}`", "", plan,
              f"- time: {s['seconds_total']:.0f} s in all, the chosen run alone {s['seconds_chosen_run']:.0f} s "
              f"(ratio {s['cost_ratio']})",
              f"- domain distance {s['domain_distance']:.3f}" + (

@@ -30,8 +30,12 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
 @click.option("--preset", default="frozen-backbone", show_default=True,
               help="Transfer preset; see `yolo-transfer presets`. `auto` (or auto:a,b,c) tries "
                    "frozen-backbone, full and progressive (or the one `recommend` picks) by successive halving and "
-                   "finishes the best, for at most 1.5x the epochs of one run (needs --epochs >= 6; report in auto.md).")
+                   "finishes the best, for at most 1.5x the epochs (or --budget-minutes) of one run (needs >= 6 epochs, or a "
+                   "budget of >= 4; report in auto.md).")
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--budget-minutes", type=float, default=None,
+              help="Wall-clock budget for the training loop (Ultralytics' time=, refits epochs and lr schedule to it; "
+                   "with --preset auto the probes take shares of it, ~1.5x in all).")
 @click.option("--imgsz", default=640, show_default=True, type=click.IntRange(32))
 @click.option("--batch", default=16, show_default=True, type=int)
 @click.option("--device", default=None, help="cpu, 0, or 0,1 for multi-GPU DDP (default: Ultralytics' choice).")
@@ -47,7 +51,7 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
               help="A line per epoch; Ultralytics' log to log.txt in the run folder (default when stdout is not a terminal).")
 @click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
-def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project, name, bn_policy, class_map,
+def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, device, seed, project, name, bn_policy, class_map,
               presets_file, resume, quiet_flag, verbose, extra):
     """Fine-tune a COCO-pretrained detector with a named transfer preset.
 
@@ -63,6 +67,10 @@ def train_cmd(data, weights, preset, epochs, imgsz, batch, device, seed, project
     from yolo_transfer.utils.console import is_quiet, quiet, quiet_callbacks
 
     extra_kw = _parse_extra(extra)
+    if budget_minutes is not None:
+        if not budget_minutes > 0 or "time" in extra_kw:
+            raise UserError("--budget-minutes must be > 0 (and not given together with time=)")
+        extra_kw["time"] = budget_minutes / 60.0
     q_on = is_quiet(quiet_flag, verbose)
     # the run folder is named by Ultralytics when training starts: log beside it first, moved into it then
     log = Path(project) / f".train-{os.getpid()}.log" if q_on else None
