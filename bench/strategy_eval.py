@@ -1,0 +1,153 @@
+"""Issue 9's evaluation: per dataset, `compare` at equal wall time, `recommend`'s choice, and `--preset auto`'s choice.
+
+    python bench/strategy_eval.py --set coco128=../shared/datasets/coco128/coco128.yaml --set bccd=path/data.yaml \
+        --weights ../shared/weights/yolov8s-fall.pt --budget-minutes 3 --imgsz 192 --out runs/strategy-eval
+    python bench/strategy_eval.py --out runs/strategy-eval --analyse     # only the table, from results.json
+
+Per set, in one process: `recommend` (with the same budget, so its compute rules see it), `compare
+--budget-minutes B` over --presets (plus --extra set:preset, e.g. recommend's pick where it is not among them), then
+`train(preset="auto:...", time=B)`. Writes results.json after every step (a rerun skips what is done) and
+results.md: per set the best preset, recommend's choice, the thumb rules "always freeze the backbone" and "always
+fine-tune fully", and auto's choice with its mAP50-95 (best.pt, as compare scores trials) and cost. A choice is
+"right" when its preset's mAP50-95 is within --tolerance (0.01) of the best preset's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+FREEZE, FULL = "frozen-backbone", "full"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", action="append", default=[], help="name=data.yaml (repeat)")
+    ap.add_argument("--weights", default="../shared/weights/yolov8s-fall.pt")
+    ap.add_argument("--budget-minutes", type=float, default=3.0)
+    ap.add_argument("--imgsz", type=int, default=192)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--presets", default="frozen-backbone,full,head-only")
+    ap.add_argument("--extra", action="append", default=[], help="set:preset also compared on that set")
+    ap.add_argument("--auto", default="frozen-backbone,full,head-only", help="auto's candidates")
+    ap.add_argument("--images", type=int, default=64, help="images for recommend's domain distance")
+    ap.add_argument("--tolerance", type=float, default=0.01)
+    ap.add_argument("--out", default="runs/strategy-eval")
+    ap.add_argument("--analyse", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    if not args.analyse:
+        run(args, out, path)
+    analyse(path, args.tolerance)
+
+
+def run(args, out: Path, path: Path) -> None:
+    import yolo_transfer
+    from yolo_transfer.errors import UserError
+    from yolo_transfer.utils.env import cpu_name
+    from yolo_transfer.utils.io import atomic_write_json
+
+    res = json.loads(path.read_text()) if path.exists() else {}
+    res.update(cpu=cpu_name(), weights=args.weights, budget_minutes=args.budget_minutes, imgsz=args.imgsz,
+               batch=args.batch, tolerance=args.tolerance)
+    res.setdefault("sets", {})
+    extra = {}
+    for e in args.extra:
+        k, _, p = e.partition(":")
+        extra.setdefault(k, []).append(p)
+    common = dict(imgsz=args.imgsz, batch=args.batch, device="cpu", workers=2)
+    for item in args.set:
+        name, _, data = item.partition("=")
+        s = res["sets"].setdefault(name, {"data": data})
+        if "recommend" not in s:
+            t = time.time()
+            rec = yolo_transfer.recommend(data, args.weights, budget_minutes=args.budget_minutes, images=args.images,
+                                          imgsz=args.imgsz, device="cpu")
+            s["recommend"] = {"preset": rec.preset, "rule": rec.rule, "reasons": rec.reasons, "facts": rec.facts,
+                              "seconds": round(time.time() - t, 1)}
+            atomic_write_json(path, res)
+        print(f"[{name}] recommend: {s['recommend']['preset']} ({s['recommend']['rule']})", flush=True)
+        if "compare" not in s:
+            # recommend's pick is always among the compared presets, so "right" can be judged
+            presets = list(dict.fromkeys(args.presets.split(",") + extra.get(name, []) + [s["recommend"]["preset"]]))
+            r = yolo_transfer.compare(data, args.weights, presets=presets, budget_minutes=args.budget_minutes,
+                                      project=out, name=f"{name}-compare", plots=False, **common)
+            s["compare"] = {t.preset: {"map": t.score, "seconds": round(t.seconds, 1), "epochs": len(t.history),
+                                       "status": t.status} for t in r.trials}
+            atomic_write_json(path, res)
+        print(f"[{name}] compare: {s['compare']}", flush=True)
+        if "auto" not in s:
+            t = time.time()
+            try:
+                a = yolo_transfer.train(data, weights=args.weights, preset="auto:" + args.auto, project=out,
+                                        name=f"{name}-auto", time=args.budget_minutes / 60, seed=0, verbose=False,
+                                        plots=False, **common)
+            except UserError as e:  # e.g. a budget too short for auto's probes: recorded, the other sets go on
+                s["auto"] = {"error": str(e)}
+                atomic_write_json(path, res)
+                print(f"[{name}] auto refused: {e}", flush=True)
+                continue
+            final = a.record.final_val or {}
+            s["auto"] = {"chosen": a.auto["chosen"], "map": final.get("mAP50-95", a.metrics.get("metrics/mAP50-95(B)")),
+                         "seconds": round(time.time() - t, 1), "seconds_total": a.auto["seconds_total"],
+                         "probes": {p["preset"]: {"curve": p["curve"], "epochs_run": p["epochs_run"],
+                                                  "epochs_planned": p["epochs_planned"], "seconds": p["seconds"],
+                                                  "dropped_at_rung": p["dropped_at_rung"]}
+                                    for p in a.auto["probes"]},
+                         "dir": str(a.auto_dir)}
+            atomic_write_json(path, res)
+        print(f"[{name}] auto: {s['auto'].get('chosen')} {s['auto'].get('map')}", flush=True)
+
+
+def analyse(path: Path, tol: float) -> None:
+    from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+
+    res = json.loads(path.read_text())
+    budget = res["budget_minutes"]
+    rows, tally = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "sets": 0}
+    for name, s in res["sets"].items():
+        if "compare" not in s:
+            continue
+        maps = {p: v["map"] for p, v in s["compare"].items() if v["map"] is not None}
+        best = max(maps, key=maps.get)
+        right = lambda p: p in maps and maps[best] - maps[p] <= tol  # noqa: E731
+        rec = s["recommend"]["preset"]
+        tally["sets"] += 1
+        for key, p in (("recommend", rec), (FREEZE, FREEZE), (FULL, FULL)):
+            tally[key] += right(p)
+        a = s.get("auto") if "chosen" in s.get("auto", {}) else None
+        auto_ok = a is not None and a["map"] is not None and maps[best] - a["map"] <= tol
+        tally["auto"] += auto_ok
+        f = s["recommend"]["facts"]
+        cost = a["seconds_total"] / (budget * 60) if a else None
+        s["verdict"] = {"best": best, "recommend_right": right(rec), "freeze_right": right(FREEZE),
+                        "full_right": right(FULL), "auto_within_tol": auto_ok, "auto_cost_x_budget": cost}
+        rows.append(
+            f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
+            + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
+                         for p in ("head-only", FREEZE, "discriminative", FULL))
+            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
+            f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
+            + (f"{a['chosen']} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}), {cost:.2f}x"
+               f"{' ✓' if auto_ok else ' ✗'} |" if a else "- |"))
+    n = tally["sets"]
+    md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
+          "", f"CPU: {res['cpu']}; weights `{res['weights']}`; one seed; mAP50-95 of best.pt on each set's val split; "
+          f"a choice is right within {tol} of the best preset.", "",
+          "| set | train images / rarest class | domain distance | head-only | frozen-backbone | discriminative | "
+          "full | best | recommend | always freeze | always full | auto (mAP, vs best, cost x budget) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+          f"Right: recommend {tally['recommend']}/{n}, always freeze {tally[FREEZE]}/{n}, always full "
+          f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}.", ""]
+    res["tally"] = tally
+    atomic_write_json(path, res)
+    atomic_write_text(path.with_name("results.md"), "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
