@@ -28,9 +28,9 @@ FP32) / 0.39 (64 images, stem FP32 too); keeping only model.0-1 FP32 0.31; keepi
 and only 1.7x faster.
 
 Not a guarantee beyond those 32 images: on the other 96 coco128 val images the same check still has one crowded
-image (a dozen overlapping boxes of one class) where NMS keeps different overlapping boxes and a pair differs by 0.45 (before 0.42;
-stride-8 stem 0.42), while the mean pair error drops 0.055 -> 0.040 and the worst per-anchor raw score error
-0.45 -> 0.32. Read the parity report of your own model and data before deploying INT8.
+image (a dozen overlapping boxes of one class) where NMS keeps different overlapping boxes and a pair differs by
+0.45 (before 0.42; stride-8 stem 0.42), while the mean pair error drops 0.055 -> 0.040 and the worst per-anchor
+raw score error 0.45 -> 0.32. Read the parity report of your own model and data before deploying INT8.
 
     from yolo_transfer.export.quantize import quantize_onnx
     result = quantize_onnx("best.onnx", "best_int8.onnx", calibration="data.yaml")
