@@ -127,3 +127,51 @@ def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yam
         if p is not chosen:
             assert 1 <= p["epochs_run"] < p["epochs_planned"], p
             assert p["epochs_run"] <= 0.45 * p["epochs_planned"] + 1, p  # a share (1/6, 1/3; refits drift), not most
+
+
+def test_asha_rungs_halve_like_the_local_schedule():
+    from yolo_transfer.strategy.auto_ray import asha_rungs
+
+    assert asha_rungs(12, 2, 3) == [(2, 3), (4, 2), (8, 1), (12, 1)]
+    assert asha_rungs(6, 1, 3) == [(1, 3), (2, 2), (4, 1), (6, 1)]
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ray") is None, reason="ray not installed")
+def test_ray_engine_runs_the_probes_under_asha(synth_yaml, tiny_model, tmp_path):
+    """--engine ray: every candidate is a Tune trial of the ordinary train(); ASHA stops some, the winner ran the
+    whole schedule from epoch 1 in one run folder, and the report says which engine and scheduler chose it."""
+    import os
+
+    import yolo_transfer
+
+    os.environ.pop("RAY_ADDRESS", None)
+    # two candidates: both run at once on 2 CPUs (a third would wait for a free CPU and double the test's time)
+    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full", name="auto",
+                                 weights=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0,
+                                 project=tmp_path, verbose=False, plots=False, seed=0, engine="ray")
+    summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    assert summary["engine"] == "ray" and summary["scheduler"]["name"] == "ASHA"
+    probes = {p["preset"]: p for p in summary["probes"]}
+    chosen = probes[summary["chosen"]]
+    assert set(probes) == {"frozen-backbone", "full"}
+    assert chosen["epochs_run"] == 6 and chosen["dropped_at_rung"] is None
+    assert result.run_dir == tmp_path / "auto" / summary["chosen"] and result.error is None and result.verified
+    assert [int(r["epoch"]) for r in result.history] == [1, 2, 3, 4, 5, 6] and not result.record.resumed_at_epoch
+    for p in probes.values():  # every probe trained, in its own folder, with its own record
+        assert p["epochs_run"] >= 1 and p["curve"] and (tmp_path / "auto" / p["preset"] / "transfer.json").is_file()
+        if p is not chosen and p["epochs_run"] < 6:  # stopped by ASHA: marked, and its record says interrupted
+            assert p["dropped_at_rung"] and json.loads(
+                (tmp_path / "auto" / p["preset"] / "transfer.json").read_text())["status"] == "interrupted"
+    assert summary["epoch_cost"] == sum(p["epochs_run"] for p in probes.values()) <= 12
+    assert "ASHA" in (tmp_path / "auto" / "auto.md").read_text()
+
+
+def test_ray_engine_refuses_a_time_budget_and_plain_presets(synth_yaml, tiny_model, tmp_path):
+    runner = CliRunner()
+    base = ["train", "--data", str(synth_yaml), "--weights", str(tiny_model), "--project", str(tmp_path)]
+    for extra, msg in ((["--preset", "auto", "--engine", "ray", "--budget-minutes", "5"], "not a time budget"),
+                       (["--preset", "full", "--engine", "ray"], "are for --preset auto")):
+        r = runner.invoke(cli, base + extra)
+        assert r.exit_code == 2 and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
+        assert msg in r.output
+    assert not any(tmp_path.iterdir())

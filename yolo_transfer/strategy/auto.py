@@ -175,11 +175,11 @@ def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float
 
 def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 50, project="runs", name="train",
                presets_file=None, resume=None, callbacks=None, device=None, imgsz: int = 640,
-               recommend_images: int = 32, **kwargs: Any):
+               recommend_images: int = 32, engine: str = "local", ray_address: str | None = None, **kwargs: Any):
     """Successive halving over the candidates in `preset` (`auto` or `auto:a,b,c`); returns the winner's
     `TrainResult` with `.auto` (the `auto.json` content) and `.auto_dir`."""
     from yolo_transfer.anatomy import Anatomy, load_detection_model
-    from yolo_transfer.training.api import check_data_yaml, train
+    from yolo_transfer.training.api import check_data_yaml
     from yolo_transfer.weights import resolve_model
 
     t_start = time.time()
@@ -191,6 +191,10 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     if not hours and epochs < MIN_EPOCHS:
         raise UserError(f"--preset auto needs --epochs >= {MIN_EPOCHS} (probes run 1/6 and 1/3 of them), got {epochs}")
     cands = parse_candidates(preset, presets_file)
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine {engine}: choose local or ray")
+    if engine == "ray" and hours:
+        raise UserError("--preset auto --engine ray runs ASHA over epochs: give --epochs, not a time budget")
     spec = check_data_yaml(data)
     resolved = resolve_model(weights)
     if hours:  # equal wall time: `epochs` is Ultralytics' first guess only (as in compare); refused if < MIN_TIMED
@@ -214,7 +218,8 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
 
         dev = "cpu" if device in (None, "", "cpu") else str(device).split(",")[0]
         t_rec = time.time()
-        rec = recommend(data, resolved, device=dev, images=recommend_images, imgsz=imgsz)
+        rec = recommend(data, resolved, budget_minutes=hours * 60 if hours else None, device=dev,
+                        images=recommend_images, imgsz=imgsz)
         seconds_recommend = round(time.time() - t_rec, 2)
         cands = order_candidates(cands, rec.preset, explicit=":" in preset)
     from yolo_transfer.strategy.rules import FAR
@@ -227,10 +232,56 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     auto_dir.mkdir(parents=True)
     probes = {c: Probe(c) for c in cands}
     plan = rungs(epochs, len(cands))
-    alive = list(cands)
-    results: dict[str, Any] = {}
     common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
                   presets_file=presets_file, **kwargs)
+    if engine == "ray":
+        from yolo_transfer.strategy.auto_ray import run_asha
+
+        chosen, result, plan, scheduler = run_asha(cands, probes, common, epochs, bonus, auto_dir, ray_address)
+    else:
+        chosen, result = _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec)
+        scheduler = None
+    seconds_total = round(time.time() - t_start, 2)
+    summary = {
+        "format": "yolo-transfer/auto@1",
+        "epochs": epochs,
+        "budget_minutes": round(hours * 60, 3) if hours else None,
+        "engine": engine,
+        "scheduler": scheduler,
+        "rungs": [{"epoch": s, "candidates": k} for s, k in plan],
+        # ASHA's stops depend on arrival order: count what ran
+        "epoch_cost": epoch_cost(plan) if engine == "local" else sum(p.epochs_run for p in probes.values()),
+        "candidates": cands,
+        "rule": RULE,
+        "domain_distance": distance,
+        "recommendation": rec.to_dict() if rec else None,
+        "probes": [vars(probes[c]) for c in cands],
+        "chosen": chosen,
+        "chosen_run": str(result.run_dir),
+        "metrics": result.metrics,
+        "seconds_total": seconds_total,
+        "seconds_recommend": seconds_recommend,
+        "seconds_training": round(sum(p.seconds for p in probes.values()), 2),
+        "seconds_chosen_run": result.seconds,
+        "cost_ratio": round(seconds_total / result.seconds, 3) if result.seconds else None,
+    }
+    atomic_write_json(auto_dir / "auto.json", summary)
+    _plot(summary, auto_dir / "auto.png")
+    atomic_write_text(auto_dir / "auto.md", render_markdown(summary))
+    print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(MAP, float('nan')):.4f}); {seconds_total:.0f} s in all, "
+          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}")
+    result.auto = summary
+    result.auto_dir = auto_dir
+    return result
+
+
+def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec):
+    """Successive halving in this process: each rung runs (or resumes) the live candidates one after another."""
+    from yolo_transfer.training.api import train
+
+    data, device = common["data"], common.get("device")
+    alive = list(cands)
+    results: dict[str, Any] = {}
     where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of the {hours * 60:g} min budget "
              f"(~{epochs} epochs)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
     print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
@@ -277,35 +328,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     result = results.get(chosen)
     if result is None:  # cannot happen: the final rung runs to the end and returns
         raise UserError(f"auto: the chosen preset {chosen} did not finish; see {auto_dir}")
-    seconds_total = round(time.time() - t_start, 2)
-    summary = {
-        "format": "yolo-transfer/auto@1",
-        "epochs": epochs,
-        "budget_minutes": round(hours * 60, 3) if hours else None,
-        "rungs": [{"epoch": s, "candidates": k} for s, k in plan],
-        "epoch_cost": epoch_cost(plan),
-        "candidates": cands,
-        "rule": RULE,
-        "domain_distance": distance,
-        "recommendation": rec.to_dict() if rec else None,
-        "probes": [vars(probes[c]) for c in cands],
-        "chosen": chosen,
-        "chosen_run": str(result.run_dir),
-        "metrics": result.metrics,
-        "seconds_total": seconds_total,
-        "seconds_recommend": seconds_recommend,
-        "seconds_training": round(sum(p.seconds for p in probes.values()), 2),
-        "seconds_chosen_run": result.seconds,
-        "cost_ratio": round(seconds_total / result.seconds, 3) if result.seconds else None,
-    }
-    atomic_write_json(auto_dir / "auto.json", summary)
-    _plot(summary, auto_dir / "auto.png")
-    atomic_write_text(auto_dir / "auto.md", render_markdown(summary))
-    print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(MAP, float('nan')):.4f}); {seconds_total:.0f} s in all, "
-          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}")
-    result.auto = summary
-    result.auto_dir = auto_dir
-    return result
+    return chosen, result
 
 
 def _timed_stop(fraction: float, rung: int):
@@ -391,6 +414,12 @@ def render_markdown(s: dict) -> str:
         plan = (f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
                 f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
                 f"{s['epoch_cost'] / s['epochs']:.2f}x one run)")
+    if s.get("scheduler"):
+        a = s["scheduler"]
+        plan = (f"- {len(s['candidates'])} candidates in parallel on Ray Tune ({a['resources_per_probe']} each), "
+                f"stopped by {a['name']} (grace {a['grace_period']} epochs, reduction {a['reduction_factor']}, "
+                f"{a['max_t']} epochs); {s['epoch_cost']} epochs ran in all ({s['epoch_cost'] / s['epochs']:.2f}x "
+                f"one run)")
     lines = [f"# Automatic strategy choice: `{s['chosen']}`", "", plan,
              f"- time: {s['seconds_total']:.0f} s in all, the chosen run alone {s['seconds_chosen_run']:.0f} s "
              f"(ratio {s['cost_ratio']})",

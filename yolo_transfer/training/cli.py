@@ -46,13 +46,17 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
               help="frozen: BN stats fixed in frozen layers; train: all BN update; freeze: no BN updates.")
 @click.option("--class-map", type=click.Path(), default=None, help="YAML of target_class: source_class for renamed classes.")
 @click.option("--presets-file", type=click.Path(), default=None, help="YAML file with your own presets.")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="With --preset auto: ray runs the probes in parallel on Ray Tune with its ASHA scheduler "
+                   "(one GPU per probe on a cluster).")
+@click.option("--ray-address", default=None, help="Existing Ray cluster for --engine ray (default: RAY_ADDRESS or a local Ray).")
 @click.option("--resume", "resume", default=None, type=click.Path(), help="Resume an interrupted run folder with the same plan.")
 @click.option("--quiet/--no-quiet", "quiet_flag", default=None,
               help="A line per epoch; Ultralytics' log to log.txt in the run folder (default when stdout is not a terminal).")
 @click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, device, seed, project, name, bn_policy, class_map,
-              presets_file, resume, quiet_flag, verbose, extra):
+              presets_file, engine, ray_address, resume, quiet_flag, verbose, extra):
     """Fine-tune a COCO-pretrained detector with a named transfer preset.
 
     Any other Ultralytics training argument passes through as key=value (e.g. lr0=0.005 mosaic=0.5 workers=4).
@@ -67,6 +71,10 @@ def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, devic
     from yolo_transfer.utils.console import is_quiet, quiet, quiet_callbacks
 
     extra_kw = _parse_extra(extra)
+    if engine != "local" or ray_address:
+        if not str(preset).startswith("auto"):
+            raise UserError("--engine/--ray-address are for --preset auto (compare has its own --engine)")
+        extra_kw.update(engine=engine, ray_address=ray_address)
     if budget_minutes is not None:
         if not budget_minutes > 0 or "time" in extra_kw:
             raise UserError("--budget-minutes must be > 0 (and not given together with time=)")
