@@ -189,7 +189,7 @@ def long_run(a, work: Path, onnx: Path) -> dict:
     windows = []
     k = max(1, len(started) // 10)
     for i in range(0, len(started) - k, k):
-        (ta, na, ra), (tb, nb, rb) = started[i], started[i + k]
+        (ta, na, _), (tb, nb, rb) = started[i], started[i + k]
         windows.append({"images": nb, "images_per_s": round((nb - na) / (tb - ta), 2), "rss_mb": round(rb)})
     rss_after_first = next((s[2] for s in started if s[1] >= min(200, a.long // 10)), started[0][2])
     return {"images": a.long, **res, "images_per_s": (n1 - n0) / max(t1 - t0, 1e-6),

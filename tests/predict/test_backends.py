@@ -69,6 +69,16 @@ def test_every_backend_loads_or_explains(name, fall_pt, fall_onnx, tmp_path):
     assert raw.shape[0] == model.batch and raw.shape[1] == 6  # (B, 4 + 2 classes, anchors)
 
 
+def test_default_batch_is_the_backends_measured_one(fall_pt, fall_onnx):
+    """Every caller (predict, Ray actors, Python) gets the measured default: ONNX Runtime on CPU batch 1 (a
+    quarter of batch 8's peak memory, same speed on 2 cores), other backends DEFAULT_BATCH; an explicit batch wins."""
+    from yolo_transfer.predict.backends import DEFAULT_BATCH
+
+    assert load_backend(fall_onnx, device="cpu").batch == 1
+    assert load_backend(fall_onnx, device="cpu", batch=4).batch == 4
+    assert load_backend(fall_pt, device="cpu").batch == DEFAULT_BATCH
+
+
 @pytest.mark.slow
 def test_pt_and_openvino_give_the_same_boxes_on_any_cpu(fall_pt, coco8_yaml, tmp_path, monkeypatch):
     """An FP32 OpenVINO IR runs at FP32 in `predict` even where OpenVINO would pick bf16 (forced here)."""

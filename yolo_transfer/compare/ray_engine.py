@@ -20,14 +20,14 @@ from yolo_transfer.errors import UserError
 def _trainable(config: dict) -> None:
     from ray import tune
 
-    from yolo_transfer.compare.runner import quiet, run_trial
+    from yolo_transfer.compare.runner import run_trial, ultralytics_logs_off
 
     item = dict(config["spec"])
     data = item.pop("data")
     spec = TrialSpec(**item)
     kwargs = dict(config["train_kwargs"])
     kwargs["device"] = "0" if config["gpu"] else "cpu"
-    with quiet(True):
+    with ultralytics_logs_off(True):
         trial = run_trial(spec, Path(config["folder"]), Path(data), config["weights"], kwargs)
     tune.report({"status": trial.status, "error": trial.error or "", "score": trial.score or 0.0})
 

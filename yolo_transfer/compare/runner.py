@@ -59,7 +59,7 @@ def _jsonable(d):
 
 
 @contextlib.contextmanager
-def quiet(on: bool):
+def ultralytics_logs_off(on: bool):
     """Ultralytics' per-batch bars and logs off (its bars follow its logger's level): compare prints a line per trial."""
     import logging
 
@@ -151,7 +151,7 @@ def run_local(specs: list[TrialSpec], folder: Path, state: State, data_for: Call
                                                   "start": "training"}[action])
         state.set(spec, run_dir=str(trial_dir(folder, spec)), status="running")
         try:
-            with quiet(not verbose):
+            with ultralytics_logs_off(not verbose):
                 trial = run_trial(spec, folder, data_for(spec), weights, train_kwargs, callbacks, verbose)
         except KeyboardInterrupt:
             state.set(spec, status="interrupted")

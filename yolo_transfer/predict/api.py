@@ -135,12 +135,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
 
-    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch or 8, device=device, half=half)
-    if batch is None and model.name == "onnx" and model.device == "cpu" and not model.fixed_batch:
-        # Measured on 2 cores (issue 14, 64 coco128 images at 640, YOLOv8s): batch 1 peaks at 313 MB RSS, batch 4
-        # at 648 MB, batch 8 at 1.09 GB (ORT's arena keeps every (batch, h, w) high-water mark), all within the
-        # noise of each other in wall time: the shape buckets rarely fill on mixed photos anyway.
-        model.batch = 1
+    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)  # None: its default
     settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
                                  classes=tuple(int(c) for c in classes) if classes else None,
                                  tile=tile, tile_overlap=tile_overlap)

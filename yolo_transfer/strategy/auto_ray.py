@@ -28,7 +28,7 @@ REDUCTION = 2  # ASHA keeps the top half at each rung, as the local halving does
 def _probe(config: dict) -> None:
     from ray import tune
 
-    from yolo_transfer.compare.runner import quiet
+    from yolo_transfer.compare.runner import ultralytics_logs_off
     from yolo_transfer.strategy.auto import MAP, score
     from yolo_transfer.training.api import train
 
@@ -51,7 +51,7 @@ def _probe(config: dict) -> None:
 
     kwargs = dict(config["common"])
     kwargs["device"] = "0" if config["gpu"] else "cpu"
-    with quiet(True):
+    with ultralytics_logs_off(True):
         r = train(preset=config["preset"], project=config["auto_dir"], name=config["names"][config["preset"]],
                   callbacks={"on_train_start": own_reports_only, "on_fit_epoch_end": report}, **kwargs)
     if r.error:

@@ -98,7 +98,6 @@ def _stride_stage(stride: float) -> str:
 def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None = "cpu", batch: int = 8,
             anatomy=None) -> DomainDistance:
     """Domain distance of `images` from the source data of `model` (an Ultralytics YOLO or DetectionModel)."""
-    import cv2
     import torch
 
     from yolo_transfer.anatomy import Anatomy
@@ -131,8 +130,7 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
     try:
         with torch.inference_mode():
             for i in range(0, len(images), batch):
-                arrays = [cv2.imread(str(p)) for p in images[i:i + batch]]
-                arrays = [a for a in arrays if a is not None and a.ndim == 3]
+                arrays = [a for a in map(_read, images[i:i + batch]) if a is not None and a.ndim == 3]
                 if not arrays:
                     continue
                 x, _ = preprocess(arrays, imgsz)
@@ -188,3 +186,13 @@ def domain_distance(weights, images: str | Path | Sequence[Path], n: int = 200, 
     if reference is not None:
         result.reference = measure(model, sample_images(reference, n, seed), imgsz=imgsz, device=device)
     return result
+
+
+def _read(path) -> "np.ndarray | None":
+    """predict's reader: a truncated JPEG (which OpenCV decodes half grey) is skipped, not measured."""
+    from yolo_transfer.predict.decode import BadImage, read_image
+
+    try:
+        return read_image(str(path))
+    except BadImage:
+        return None
