@@ -238,24 +238,32 @@ def _pinned_backend_class():
 
     Registered in `AutoBackend._BACKEND_MAP` (Ultralytics' own table of backends) inside `pinned_openvino`, so
     `YOLO(...).predict/val` on an OpenVINO folder runs at the precision we pin, with no fork of Ultralytics."""
-    from functools import partial
 
     from ultralytics.nn.backends import OpenVINOBackend
 
     class PinnedOpenVINOBackend(OpenVINOBackend):
         def load_model(self, weight) -> None:
-            super().load_model(weight)
             precision = _PINNED.get("precision")
             if precision is None:
-                return
-            w = Path(weight)
-            xml = w if w.is_file() else next(w.glob("*.xml"))
-            core_compile = self.compile_model
-            config = {**core_compile.keywords.get("config", {}), "INFERENCE_PRECISION_HINT": openvino_hint(precision)}
-            self.compile_model = partial(core_compile.func, *core_compile.args,
-                                         **{**core_compile.keywords, "config": config})
-            ov_model = self.ov.Core().read_model(model=str(xml), weights=xml.with_suffix(".bin"))
-            self.ov_compiled_model = self.compile_model(ov_model)
+                return super().load_model(weight)
+            import openvino as ov
+
+            hint = openvino_hint(precision)
+            core_cls = ov.Core
+
+            class PinnedCore(core_cls):
+                # Ultralytics builds its Core inside load_model and compiles through it (and recompiles per shape
+                # for INT8 on AMX CPUs): every compile it makes gets the hint, once, with its own device and
+                # config (NPU reshape, LATENCY hint) untouched
+                def compile_model(self, *args, **kwargs):
+                    kwargs["config"] = {**(kwargs.get("config") or {}), "INFERENCE_PRECISION_HINT": hint}
+                    return super().compile_model(*args, **kwargs)
+
+            ov.Core = PinnedCore
+            try:
+                super().load_model(weight)
+            finally:
+                ov.Core = core_cls
 
     return PinnedOpenVINOBackend
 

@@ -336,6 +336,31 @@ def test_forced_bf16_hint_fails_the_fp32_gate_where_it_takes_effect(fall_weights
         assert ran == "fp32" and p.passed, p.failures
 
 
+def test_pinned_openvino_compiles_once_with_the_hint(fall_openvino, monkeypatch):
+    """Pinning hooks the hint into the compile Ultralytics makes (one compile per load, its own device and config
+    kept), instead of compiling a second time from a re-read model."""
+    import openvino as ov
+    from ultralytics.nn.autobackend import AutoBackend
+
+    from yolo_transfer.runtimes import compiled_precision, pinned_openvino
+
+    calls = []
+
+    class CountingCore(ov.Core):
+        def compile_model(self, *args, **kwargs):
+            calls.append(dict(kwargs.get("config") or {}))
+            return super().compile_model(*args, **kwargs)
+
+    monkeypatch.setattr(ov, "Core", CountingCore)
+    with pinned_openvino("fp32"):
+        backend = AutoBackend(str(fall_openvino), device=__import__("torch").device("cpu"))
+    assert len(calls) == 1 and calls[0]["INFERENCE_PRECISION_HINT"] == "f32", calls
+    assert calls[0].get("PERFORMANCE_HINT") == "LATENCY"  # Ultralytics' own config is still there
+    assert compiled_precision(backend.backend.ov_compiled_model if hasattr(backend, "backend") else
+                              backend.ov_compiled_model) == "fp32"
+    assert ov.Core is CountingCore  # the patch is undone after the load
+
+
 def test_bf16_is_an_explicit_choice_with_its_own_thresholds(fall_weights, fall_openvino, coco8_images):
     p = check_parity(fall_weights, fall_openvino, imgsz=320, images=coco8_images, conf=0.1, write=False,
                      runtime_precision="bf16")
