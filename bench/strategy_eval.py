@@ -124,25 +124,32 @@ def analyse(path: Path, tol: float) -> None:
         tally["auto"] += auto_ok
         f = s["recommend"]["facts"]
         cost = a["seconds_total"] / (budget * 60) if a else None
+        # one plain run of the chosen preset costs its budget plus set-up and final validation: compare measured it
+        run_s = s["compare"].get(a["chosen"], {}).get("seconds") if a else None
+        cost_run = a["seconds_total"] / run_s if a and run_s else None
         s["verdict"] = {"best": best, "recommend_right": right(rec), "freeze_right": right(FREEZE),
-                        "full_right": right(FULL), "auto_within_tol": auto_ok, "auto_cost_x_budget": cost}
+                        "full_right": right(FULL), "auto_within_tol": auto_ok, "auto_picked_best": bool(a and a["chosen"] == best),
+                        "auto_cost_x_budget": cost, "auto_cost_x_run": cost_run}
         rows.append(
             f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
             + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
                          for p in ("head-only", FREEZE, "discriminative", FULL))
             + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
             f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
-            + (f"{a['chosen']} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}), {cost:.2f}x"
-               f"{' ✓' if auto_ok else ' ✗'} |" if a else "- |"))
+            + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}"
+               f"{' ✓' if auto_ok else ' ✗'}), {cost_run:.2f}x a run ({cost:.2f}x the budget) |" if a else "- |"))
     n = tally["sets"]
     md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
           "", f"CPU: {res['cpu']}; weights `{res['weights']}`; one seed; mAP50-95 of best.pt on each set's val split; "
           f"a choice is right within {tol} of the best preset.", "",
           "| set | train images / rarest class | domain distance | head-only | frozen-backbone | discriminative | "
-          "full | best | recommend | always freeze | always full | auto (mAP, vs best, cost x budget) |",
+          "full | best | recommend | always freeze | always full | auto: choice, mAP (vs best), cost |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
           f"Right: recommend {tally['recommend']}/{n}, always freeze {tally[FREEZE]}/{n}, always full "
-          f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}.", ""]
+          f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}, picked the best preset "
+          f"{sum(bool(v.get('verdict', {}).get('auto_picked_best')) for v in res['sets'].values())}/{n}. Cost: auto's "
+          f"whole wall time (recommend, probes, the winner) over the chosen preset's plain run in compare (set-up and "
+          f"final validation included) and over the budget.", ""]
     res["tally"] = tally
     atomic_write_json(path, res)
     atomic_write_text(path.with_name("results.md"), "\n".join(md))

@@ -296,14 +296,20 @@ class pinned_openvino:
             _PINNED["precision"] = old_precision
 
 
-def ran_at(autobackend, fallback: str = "fp32") -> str:
-    """The precision an Ultralytics AutoBackend really computes at: read back from OpenVINO, FP16 flag otherwise."""
+def ran_at(autobackend, fallback: str = "fp32", built: str | None = None) -> str:
+    """The precision an Ultralytics AutoBackend really computes at: read back from OpenVINO, FP16 flag otherwise.
+    An INT8 model (`built="int8"`) keeps its int8 ops and runs the rest at what is read back: "int8", or e.g.
+    "int8+bf16" where the non-quantised ops ran lower."""
     compiled = getattr(autobackend, "ov_compiled_model", None)
     if compiled is not None:
-        return compiled_precision(compiled)
-    if getattr(autobackend, "fp16", False):
-        return "fp16"
-    return fallback
+        ran = compiled_precision(compiled)
+    elif getattr(autobackend, "fp16", False):
+        ran = "fp16"
+    else:
+        ran = fallback
+    if built == "int8":
+        return "int8" if ran in ("fp32", "int8") else f"int8+{ran}"
+    return ran
 
 
 def pinning(runtime: Runtime, precision: str) -> Callable:

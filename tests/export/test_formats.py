@@ -93,3 +93,25 @@ def test_cli_lists_what_the_table_has():
     from yolo_transfer.export.cli import FORMAT_NAMES
 
     assert set(FORMAT_NAMES) == set(FORMATS) == {n for n, r in RUNTIMES.items() if r.builds}
+
+
+def test_ran_at_says_int8_for_every_int8_model():
+    """predict's summary, the benchmark table and the parity report all name an INT8 model's precision the same
+    way: its int8 ops plus what the rest was read back at (an INT8 OpenVINO IR used to show as FP32 outside parity)."""
+    from types import SimpleNamespace
+
+    from yolo_transfer import runtimes
+
+    class Compiled:
+        def __init__(self, hint):
+            self.hint = hint
+
+        def get_property(self, name):
+            return self.hint
+
+    ov = lambda hint: SimpleNamespace(ov_compiled_model=Compiled(hint))  # noqa: E731
+    assert runtimes.ran_at(ov("f32"), built="int8") == "int8"
+    assert runtimes.ran_at(ov("bf16"), built="int8") == "int8+bf16"
+    assert runtimes.ran_at(ov("f32")) == "fp32" and runtimes.ran_at(ov("bf16"), built="fp32") == "bf16"
+    assert runtimes.ran_at(SimpleNamespace(fp16=False), fallback="fp32", built="int8") == "int8"
+    assert runtimes.ran_at(SimpleNamespace(fp16=True)) == "fp16"

@@ -104,7 +104,7 @@ def benchmark_one(path: Path, imgsz: int, batch_sizes: Sequence[int], images: Se
     if fmt == "pt" or dynamic:
         shape = [imgsz, imgsz] if isinstance(imgsz, int) else list(imgsz)
     static_batch = None if dynamic else int(getattr(backend, "batch", 1) or 1)
-    out = ModelBenchmark(str(path), fmt, shape, dynamic, precision=ran_at(backend, fallback=run_at),
+    out = ModelBenchmark(str(path), fmt, shape, dynamic, precision=ran_at(backend, fallback=run_at, built=built_precision(path)),
                          end_to_end_ms=round(statistics.median(e2e), 3),
                          end_to_end_images=len(e2e))
     for b in batch_sizes:

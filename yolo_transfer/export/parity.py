@@ -486,9 +486,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
             imgsz = ref_model.overrides.get("imgsz") or 640
         exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
     backend = exp_model.predictor.model
-    exp_ran = ran_at(backend, fallback=run_at)
-    if precision == "int8":
-        exp_ran = "int8" if exp_ran in ("fp32", "int8") else f"int8+{exp_ran}"
+    exp_ran = ran_at(backend, fallback=run_at, built=precision)
     dynamic = bool(getattr(backend, "dynamic", False))
     shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
     exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic

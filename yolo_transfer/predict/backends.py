@@ -204,7 +204,7 @@ class _UltralyticsBackend(Backend):
         self.torch_device = dev
         self.device = str(dev)
         self.half = bool(self.model.fp16)
-        self.precision = ran_at(self.model, fallback="fp32")
+        self.precision = ran_at(self.model, fallback="fp32", built=built_precision(path))
         self.names = {int(k): str(v) for k, v in dict(self.model.names).items()}
         meta = getattr(self.model, "metadata", None) or {}
         model_imgsz = meta.get("imgsz") or (getattr(self.model.model, "args", None) or {}).get("imgsz") or 640
