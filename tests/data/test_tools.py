@@ -121,3 +121,22 @@ def test_shapes_that_are_not_boxes_are_counted(labelme_source, cvat_source, tmp_
                                            'points="1,1;5,5;1,5" /></image>'))
     rep = convert(cvat_source, tmp_path / "b", show_progress=False)
     assert rep.fix_counts["unsupported_shape_skipped"] == 1
+
+
+def test_one_annotation_file_per_image_and_hidden_folders_ignored(labelme_source, cvat_source, tmp_path):
+    """Two LabelMe files for one image (a copy left by the tool) convert the image once and say so; a hidden folder
+    (.backup, .git) is not read at all, as with VOC. The same for CVAT: a second XML naming the same images."""
+    pytest.importorskip("globox")
+    copy = json.loads((labelme_source / "a.json").read_text())
+    (labelme_source / "a_copy.json").write_text(json.dumps(copy))
+    (labelme_source / ".backup").mkdir()
+    (labelme_source / ".backup" / "b.json").write_text((labelme_source / "b.json").read_text())
+    rep = convert(labelme_source, tmp_path / "a", show_progress=False)
+    assert rep.fix_counts.get("duplicate_annotation_skipped") == 1, rep.fix_counts
+    assert rep.written_per_class() == {"cat": 1, "dog": 2}  # a's dog once, b's cat and dog; .backup not read
+    assert sorted(p.name for p in (tmp_path / "a/images/train").iterdir()) == ["a.jpg", "b.jpg", "c.jpg"]
+
+    (cvat_source / "again.xml").write_text((cvat_source / "annotations.xml").read_text())
+    rep = convert(cvat_source, tmp_path / "b", show_progress=False)
+    assert rep.fix_counts.get("duplicate_annotation_skipped") == 3, rep.fix_counts
+    assert sum(rep.written_per_class().values()) == 3

@@ -52,8 +52,26 @@ def _items(ann, image: Path, rel: PurePosixPath, split: str, ref_file: str) -> S
     return item
 
 
-def _finish(images: list[SourceImage], fixes: list[Fix], src: Path, used: set[Path], what: str) -> SourceSet:
-    files = sorted(p for p in (src.rglob("*") if src.is_dir() else src.parent.rglob("*")) if p.is_file())
+def _visible(root: Path, pattern: str = "*") -> list[Path]:
+    """Files under `root` matching `pattern`, hidden folders and files (.git, .cache, editor backups) left out, as
+    the VOC reader does."""
+    return [p for p in sorted(root.rglob(pattern))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+
+
+def _claim(used: dict[Path, str], image: Path, ref: str, fixes: list[Fix], root: Path) -> bool:
+    """One annotation file per image (the first in sorted order); a second one is reported, not merged or written
+    twice."""
+    if image in used:
+        rel = image.relative_to(root) if image.is_relative_to(root) else image
+        fixes.append(Fix("duplicate_annotation_skipped", ref, None, f"{rel} is already annotated by {used[image]}"))
+        return False
+    used[image] = ref
+    return True
+
+
+def _finish(images: list[SourceImage], fixes: list[Fix], src: Path, used: dict[Path, str], what: str) -> SourceSet:
+    files = _visible(src if src.is_dir() else src.parent)
     fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src if src.is_dir() else src.parent)), None,
                   f"no {what} annotation names it") for p in files if is_image(p) and p not in used]
     names = sorted({b.name for i in images for b in i.boxes}, key=lambda s: (s.lower(), s))
@@ -67,19 +85,19 @@ class LabelmeFormat:
 
     @staticmethod
     def _is_labelme(p: Path) -> bool:
-        head = _head(p)
-        return p.suffix.lower() == ".json" and b'"shapes"' in head and b'"imagePath"' in _head(p, 1 << 22)
+        head = _head(p, 1 << 22)  # one read: "shapes" near the top, "imagePath" after a long shapes list
+        return p.suffix.lower() == ".json" and b'"shapes"' in head[:8192] and b'"imagePath"' in head
 
     def detect(self, src: Path) -> bool:
         if src.is_file():
             return self._is_labelme(src)
-        return any(self._is_labelme(p) for p in src.rglob("*.json"))
+        return any(self._is_labelme(p) for p in _visible(src, "*.json"))
 
     def read(self, src: Path) -> SourceSet:
         globox = _globox("LabelMe JSON")
         root = src if src.is_dir() else src.parent
-        jsons = [p for p in ([src] if src.is_file() else sorted(src.rglob("*.json"))) if self._is_labelme(p)]
-        images, fixes, used = [], [], set()
+        jsons = [p for p in ([src] if src.is_file() else _visible(src, "*.json")) if self._is_labelme(p)]
+        images, fixes, used = [], [], {}
         for js in jsons:
             rel_js = str(js.relative_to(root))
             try:
@@ -100,8 +118,8 @@ class LabelmeFormat:
             if not image.is_file():
                 fixes.append(Fix("missing_image_skipped", rel_js, None, f"image '{ann.image_id}' not found"))
                 continue
-            used.add(image)
-            images.append(_items(ann, image, safe_relpath(image.name), _split(js, root), rel_js))
+            if _claim(used, image, rel_js, fixes, root):
+                images.append(_items(ann, image, safe_relpath(image.name), _split(js, root), rel_js))
         if not images and not fixes:
             raise UserError(f"{src}: no LabelMe JSON files (with 'shapes' and 'imagePath') found")
         return _finish(images, fixes, src, used, "LabelMe")
@@ -117,7 +135,7 @@ class CvatFormat:
         return p.suffix.lower() == ".xml" and head.startswith(b"<annotations") and b"<image" in _head(p, 1 << 20)
 
     def _files(self, src: Path) -> list[Path]:
-        return [src] if src.is_file() else [p for p in sorted(src.rglob("*.xml")) if self._is_cvat(p)]
+        return [src] if src.is_file() else [p for p in _visible(src, "*.xml") if self._is_cvat(p)]
 
     def detect(self, src: Path) -> bool:
         return bool(self._files(src)) if src.is_dir() else self._is_cvat(src)
@@ -125,7 +143,7 @@ class CvatFormat:
     def read(self, src: Path) -> SourceSet:
         globox = _globox("CVAT XML")
         root = src if src.is_dir() else src.parent
-        images, fixes, used = [], [], set()
+        images, fixes, used = [], [], {}
         for xml in self._files(src):
             rel_xml = str(xml.relative_to(root))
             try:
@@ -143,7 +161,8 @@ class CvatFormat:
                 if image is None:
                     fixes.append(Fix("missing_image_skipped", rel_xml, None, f"image '{name}' not found"))
                     continue
-                used.add(image)
+                if not _claim(used, image, rel_xml, fixes, root):
+                    continue
                 split = split_word(PurePosixPath(name).parent.as_posix()) if "/" in name else None
                 images.append(_items(ann, image, safe_relpath(PurePosixPath(name).name), split or _split(xml, root),
                                      rel_xml))
