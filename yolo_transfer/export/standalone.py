@@ -43,18 +43,8 @@ def letterbox(img_bgr: np.ndarray, new_shape: tuple[int, int] | int = (640, 640)
     after rounding the resized size, which is what Ultralytics' `scale_boxes` undoes.
     `auto=True` pads only to the next multiple of `stride` (the `.pt` predictor's "minimum rectangle").
     """
-    if isinstance(new_shape, int):
-        new_shape = (new_shape, new_shape)
     h0, w0 = img_bgr.shape[:2]
-    r = min(new_shape[0] / h0, new_shape[1] / w0)
-    new_w, new_h = max(round(w0 * r), 1), max(round(h0 * r), 1)
-    dw, dh = new_shape[1] - new_w, new_shape[0] - new_h
-    if auto:
-        dw, dh = dw % stride, dh % stride
-    dw, dh = dw / 2, dh / 2
-    # The +-0.1 splits an odd padding the same way Ultralytics does (one extra pixel bottom/right).
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    (new_h, new_w), (top, bottom, left, right) = _geometry(h0, w0, new_shape, auto, stride)
     img = img_bgr
     if (w0, h0) != (new_w, new_h):
         img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
@@ -62,9 +52,8 @@ def letterbox(img_bgr: np.ndarray, new_shape: tuple[int, int] | int = (640, 640)
     return img, (new_w / w0, new_h / h0), (left, top)
 
 
-def letterbox_shape(h0: int, w0: int, new_shape: tuple[int, int] | int = (640, 640), auto: bool = False,
-                    stride: int = 32) -> tuple[int, int]:
-    """The (h, w) `letterbox` returns for an `h0 x w0` image, without touching pixels (to group images by shape)."""
+def _geometry(h0: int, w0: int, new_shape: tuple[int, int] | int, auto: bool, stride: int):
+    """Resized (h, w) and padding (top, bottom, left, right) of an `h0 x w0` image: the one place of the maths."""
     if isinstance(new_shape, int):
         new_shape = (new_shape, new_shape)
     r = min(new_shape[0] / h0, new_shape[1] / w0)
@@ -72,7 +61,16 @@ def letterbox_shape(h0: int, w0: int, new_shape: tuple[int, int] | int = (640, 6
     dw, dh = new_shape[1] - new_w, new_shape[0] - new_h
     if auto:
         dw, dh = dw % stride, dh % stride
-    return new_h + round(dh / 2 - 0.1) + round(dh / 2 + 0.1), new_w + round(dw / 2 - 0.1) + round(dw / 2 + 0.1)
+    dw, dh = dw / 2, dh / 2
+    # The +-0.1 splits an odd padding the same way Ultralytics does (one extra pixel bottom/right).
+    return (new_h, new_w), (round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1))
+
+
+def letterbox_shape(h0: int, w0: int, new_shape: tuple[int, int] | int = (640, 640), auto: bool = False,
+                    stride: int = 32) -> tuple[int, int]:
+    """The (h, w) `letterbox` returns for an `h0 x w0` image, without touching pixels (to group images by shape)."""
+    (new_h, new_w), (top, bottom, left, right) = _geometry(h0, w0, new_shape, auto, stride)
+    return new_h + top + bottom, new_w + left + right
 
 
 @dataclass
