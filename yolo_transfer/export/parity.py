@@ -328,6 +328,28 @@ def _plot(report: ParityReport) -> bytes | None:
 # ----------------------------------------------------------------------------------------------- running the gate
 
 
+def split_images(data: str | Path, splits: Sequence[str]) -> tuple[list[Path], str]:
+    """The images of the first of `splits` a data.yaml has (a folder, a list of folders, or a .txt of paths),
+    and which split that was: the one reader of a dataset's images for parity and INT8 calibration."""
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        d = check_det_dataset(str(data), autodownload=False)
+    except Exception as e:  # noqa: BLE001 - Ultralytics raises many kinds for a bad yaml
+        raise UserError(f"--data {data}: cannot read the dataset ({str(e).splitlines()[0][:200]})") from None
+    which = next((k for k in splits if d.get(k)), splits[0])
+    roots = d.get(which) or []
+    files: list[Path] = []
+    for root in roots if isinstance(roots, list) else [roots]:
+        root = Path(root)
+        if root.is_dir():
+            files += sorted(f for f in root.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        elif root.suffix == ".txt" and root.is_file():
+            files += [Path(x.strip()) if Path(x.strip()).is_absolute() else root.parent / x.strip()
+                      for x in root.read_text().splitlines() if x.strip()]
+    return files, which
+
+
 def collect_images(source: str | Path | None = None, data: str | Path | None = None,
                    limit: int = 32) -> tuple[list[Path], str]:
     """Images to compare on: a folder/file, the dataset's val split, or the samples Ultralytics ships."""
@@ -338,23 +360,8 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
         label = f"folder {p}"
     elif data is not None:
-        from ultralytics.data.utils import check_det_dataset
-
-        try:
-            d = check_det_dataset(str(data), autodownload=False)
-        except Exception as e:  # noqa: BLE001 - Ultralytics raises many kinds for a bad yaml
-            raise UserError(f"--data {data}: cannot read the dataset ({str(e).splitlines()[0][:200]})") from None
-        vals = d.get("val") or d.get("test")
-        vals = vals if isinstance(vals, list) else [vals]
-        files = []
-        for v in vals:
-            v = Path(v)
-            if v.is_dir():
-                files += sorted(f for f in v.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
-            elif v.suffix == ".txt" and v.exists():
-                files += [Path(line.strip()) if Path(line.strip()).is_absolute() else v.parent / line.strip()
-                          for line in v.read_text().splitlines() if line.strip()]
-        label = f"val split of {data}"
+        files, which = split_images(data, ("val", "test"))
+        label = f"{which} split of {data}"
     else:
         from ultralytics.utils import ASSETS
 

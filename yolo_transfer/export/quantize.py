@@ -121,22 +121,10 @@ def calibration_images(source: str | Path, limit: int = 64, split: str = "train"
         files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
         label = f"folder {p}"
     else:
-        from ultralytics.data.utils import check_det_dataset
+        from yolo_transfer.export.parity import split_images
 
-        try:
-            d = check_det_dataset(str(p), autodownload=False)
-        except Exception as e:  # noqa: BLE001 - Ultralytics raises many kinds for a bad yaml
-            raise UserError(f"--data {p}: cannot read the dataset ({str(e).splitlines()[0][:200]})") from None
-        roots = d.get(split) or d.get("val")
-        files = []
-        for root in roots if isinstance(roots, list) else [roots]:
-            root = Path(root)
-            if root.is_dir():
-                files += sorted(f for f in root.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
-            elif root.suffix == ".txt" and root.is_file():
-                files += [Path(x.strip()) if Path(x.strip()).is_absolute() else root.parent / x.strip()
-                          for x in root.read_text().splitlines() if x.strip()]
-        label = f"{split} split of {p}"
+        files, which = split_images(p, (split, "val"))
+        label = f"{which} split of {p}"
     if not files:
         raise UserError(f"no calibration images in {p}: INT8 needs a few dozen images of your own data")
     # Spread the pick over the whole list (sorted names often group by source/camera).
