@@ -130,3 +130,17 @@ def test_pt_fp16_on_cuda_matches_cpu(fall_pt, coco8_yaml, tmp_path):
     a, b = _dets(tmp_path / "cpu"), _dets(tmp_path / "gpu")
     n = sum(len(d) for d in a.values())
     assert n > 0 and sum(len(match(a[k], b[k], 0.9)[0]) for k in a) >= 0.9 * n  # FP16 moves boxes slightly
+
+
+def test_precision_option_is_refused_where_the_runtime_has_no_such_choice(fall_onnx, good_folder, tmp_path):
+    """`predict --precision bf16` on an FP32 ONNX: ONNX Runtime runs the types the file stores, so one line says
+    to export at that precision instead; nothing is written."""
+    from click.testing import CliRunner
+
+    from yolo_transfer.cli import main
+
+    r = CliRunner().invoke(main, ["predict", str(fall_onnx), str(good_folder), "--out", str(tmp_path / "o"),
+                                 "--precision", "bf16"])
+    assert r.exit_code == 2 and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
+    assert "export it at BF16" in r.output
+    assert not (tmp_path / "o").exists()

@@ -103,7 +103,8 @@ def _open_writers(out: Path, fmts: Sequence[str], names: dict, state) -> list:
 def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike, *,
             backend: str | None = None, imgsz: int | None = None, batch: int | None = None, conf: float = 0.25,
             iou: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None, device: str | None = None,
-            half: bool | None = None, workers: int | None = None, formats: str | Sequence[str] | None = "jsonl",
+            half: bool | None = None, precision: str | None = None, workers: int | None = None,
+            formats: str | Sequence[str] | None = "jsonl",
             tile: bool = False, tile_overlap: float = 0.2, strict: bool = False, overwrite: bool = False,
             engine: str = "local", ray_address: str | None = None, ray_actors: int | None = None,
             show_progress: bool | None = None) -> PredictSummary:
@@ -135,11 +136,14 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
 
-    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half)  # None: its default
+    # batch None: the backend's measured default; precision None: the precision the model was built at
+    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch, device=device, half=half, precision=precision)
     settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
                                  classes=tuple(int(c) for c in classes) if classes else None,
                                  tile=tile, tile_overlap=tile_overlap)
+    # the precision it really runs at is part of what a resumed run must match: no mixing FP32 and bf16 results
     run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
+           "precision": model.precision,
            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}}
     check_run(out, run, overwrite, owned_names())
 
@@ -168,7 +172,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
                 from yolo_transfer.predict.ray_engine import run_ray
 
                 results = run_ray(wpath, todo, model, settings, predictor.keep_images, address=ray_address,
-                                  actors=ray_actors, half=half)
+                                  actors=ray_actors, half=half, precision=precision)
             else:
                 results = run_local(predictor, todo, workers=n_workers)
             for r in results:

@@ -73,7 +73,7 @@ def actor_resources(model: Backend, cluster: dict) -> tuple[bool, int]:
 
 def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: InferenceSettings,
             keep_images: bool, address: str | None = None, actors: int | None = None,
-            half: bool | None = None) -> Iterator[ImageResult]:
+            half: bool | None = None, precision: str | None = None) -> Iterator[ImageResult]:
     try:
         import ray
         import ray.data
@@ -102,7 +102,7 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
             fn_constructor_kwargs=dict(weights=str(Path(weights).resolve()), backend=model.name,
                                        imgsz=model.imgsz, batch=model.batch, settings=s,
                                        device="0" if use_gpu else "cpu", half=half,
-                                       precision=None),  # actors pin from the model's own metadata, as the driver did
+                                       precision=precision),  # what the driver was asked (None: the model's own)
         )
         for row in ds.iter_rows():
             yield _result(row, keep_images)
