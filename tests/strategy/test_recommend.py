@@ -41,11 +41,11 @@ def test_json_on_generated_data(synth_yaml, tiny_model):
     assert f["train_images"] == 16 and f["classes"] == 3 and f["imgsz"] == 64
     assert f["domain"]["images"] == 8 and f["domain_distance"] > 0
     assert f["epochs_in_budget"]["frozen-backbone"] > f["epochs_in_budget"]["full"] > 0
-    # 16 random-noise images over 3 classes: tiny data, and far from anything the (random) model's BN stats saw:
-    # the backbone must adapt gently
+    # 16 images over 3 classes, far from anything the (random) model's BN stats saw: tiny data keeps the backbone
+    # frozen all the same
     assert f["min_images_per_class"] < 30 and f["domain_distance"] > 0.2
-    assert out["reasons"][0].startswith("[far-domain-small-data]")
-    assert out["preset"] == next(r.preset for r in RULES if r.name == "far-domain-small-data")
+    assert out["reasons"][0].startswith("[tiny-data]")
+    assert out["preset"] == next(r.preset for r in RULES if r.name == "tiny-data")
 
 
 def test_coco_images_on_a_coco_checkpoint(coco128_dir, fall_weights):

@@ -9,9 +9,9 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 | 1 | `budget-very-short` | a budget is given and `frozen-backbone` fits < MIN_FROZEN_EPOCHS (6) epochs in it | `head-only` |
 | 2 | `budget-short` | a budget is given and `full` fits < MIN_EPOCHS (10) epochs in it | `frozen-backbone` |
 | 3 | `tiny-data-near` | fewest images of a class < TINY (30) and domain near (< NEAR, or < 1.5x the reference's) | `head-only` |
-| 4 | `far-domain` | domain far (>= FAR) and fewest images of a class >= SMALL (150) | `full` |
-| 5 | `far-domain-small-data` | domain far (>= FAR), less data (tiny included) | `discriminative` |
-| 6 | `tiny-data` | fewest images of a class < TINY (30) | `frozen-backbone` |
+| 4 | `tiny-data` | fewest images of a class < TINY (30) | `frozen-backbone` |
+| 5 | `far-domain` | domain far (>= FAR) and fewest images of a class >= SMALL (150) | `full` |
+| 6 | `far-domain-small-data` | domain far (>= FAR), less data | `discriminative` |
 | 7 | `large-data` | fewest images of a class >= LARGE (1000) | `full` |
 | 8 | `mid-domain` | domain between NEAR and FAR, fewest images of a class >= SMALL | `progressive` |
 | 9 | `default` | otherwise (near domain or moderate data) | `frozen-backbone` |
@@ -19,10 +19,11 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 Evidence behind the order (yolov8s-fall.pt, 2 CPU cores): the compute axis comes first because at equal wall time
 the cheaper presets get more epochs and converge sooner — on BCCD with 4 min per run at 320 px (full ~3 epochs,
 frozen backbone ~5) head-only reached 0.307 mAP50-95, frozen backbone 0.256, full 0.186; on a brain-MRI set (893
-images, 5 epochs) the frozen backbone beat full fine-tuning at equal wall time by +0.017. Given epochs enough, a far
-domain wants the backbone trained even with few images: at 6 equal epochs on 10% of BCCD (15 images of the rarest
-class) full reached 0.073 and discriminative 0.072 against 0.053 frozen and 0.025 head-only, so far-domain-small-data
-comes before tiny-data (which now covers tiny sets that are not far).
+images, 5 epochs) the frozen backbone beat full fine-tuning at equal wall time by +0.017. Tiny data stays frozen even on a far domain: on 10% of
+BCCD (20 images, 15 of the rarest class, microscopy) at 3 min per run and 192 px, where every preset ran 20-32 epochs,
+the frozen backbone reached 0.375 mAP50-95, full 0.347, discriminative 0.278, head-only 0.196
+(`bench/strategy_eval.py`; an earlier 6-epoch run at 160 px that had favoured full, 0.073 vs 0.053, was too short to
+say, and had put far-domain-small-data first for a while).
 
 Domain thresholds are in units of the backbone's mean symmetric KL between the user's BatchNorm input statistics and
 the checkpoint's running statistics (`domain.py`), calibrated by measurement with a COCO-derived YOLOv8s
@@ -99,15 +100,16 @@ RULES: list[Rule] = [
     Rule("tiny-data-near", lambda f: f.min_images_per_class < TINY and near(f), "head-only",
          lambda f: f"only {f.min_images_per_class} images of the rarest class and the images are close to the "
                    f"checkpoint's ({_dd(f)} < {NEAR}): retrain the head only, anything more overfits"),
+    Rule("tiny-data", lambda f: f.min_images_per_class < TINY, "frozen-backbone",
+         lambda f: f"only {f.min_images_per_class} images of the rarest class (< {TINY}): "
+                   f"too few to adapt the backbone without overfitting, far domain or not; keep it frozen, train "
+                   f"neck and head"),
     Rule("far-domain", lambda f: far(f) and f.min_images_per_class >= SMALL, "full",
          lambda f: f"{_dd(f)} >= {FAR}: the backbone's features do not fit these images, and with "
                    f"{f.min_images_per_class}+ images per class there is enough data to adapt it; fine-tune everything"),
     Rule("far-domain-small-data", far, "discriminative",
          lambda f: f"{_dd(f)} >= {FAR}: the backbone must adapt, but with {f.min_images_per_class} images of the "
                    f"rarest class (< {SMALL}) gently: backbone at a tenth of the learning rate"),
-    Rule("tiny-data", lambda f: f.min_images_per_class < TINY, "frozen-backbone",
-         lambda f: f"only {f.min_images_per_class} images of the rarest class (< {TINY}) and the domain is not far: "
-                   f"too few to adapt the backbone without overfitting; keep it frozen, train neck and head"),
     Rule("large-data", lambda f: f.min_images_per_class >= LARGE, "full",
          lambda f: f"{f.min_images_per_class}+ images per class (>= {LARGE}): enough data to fine-tune everything"),
     Rule("mid-domain", lambda f: _measured(f) and f.domain_distance >= NEAR and f.min_images_per_class >= SMALL,
