@@ -57,7 +57,8 @@ from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic
 DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
 THIRD = ("progressive", "discriminative", "head-only")  # the default set's third candidate: recommend picks which
 MIN_EPOCHS = 6
-MIN_TIMED = 4  # epochs a budget must fit for a timed auto: rungs at 1 and the end cost 1.5x (see `rungs`)
+MIN_TIMED = 3  # epochs a budget must fit (first guess) for a timed auto: one each for two rungs and the end
+NOMINAL = 12  # a timed auto's rungs are shares of this: 1/6, 1/3 of each candidate's own refitted epochs
 EXTRAPOLATE = 0.5  # share of the recent slope assumed to continue (the LR decays, gains slow down)
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
 MAP = "metrics/mAP50-95(B)"
@@ -231,7 +232,9 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     auto_dir = _unique(Path(project) / name)
     auto_dir.mkdir(parents=True)
     probes = {c: Probe(c) for c in cands}
-    plan = rungs(epochs, len(cands))
+    # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (which is only a
+    # lower bound: 3 epochs guessed for cavity at 3 min, 5-9 ran)
+    plan = rungs(NOMINAL if hours else epochs, len(cands))
     common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
                   presets_file=presets_file, **kwargs)
     if engine == "ray":
@@ -280,10 +283,11 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
     from yolo_transfer.training.api import train
 
     data, device = common["data"], common.get("device")
+    epochs = plan[-1][0]  # the plan's length: the run's epochs, or NOMINAL for a timed run (rungs as shares)
     alive = list(cands)
     results: dict[str, Any] = {}
-    where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of the {hours * 60:g} min budget "
-             f"(~{epochs} epochs)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
+    where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of each candidate's epochs in "
+             f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
     print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
           + (f"; recommend: {rec.preset}" if rec else ""))
     for rung, (stop, keep) in enumerate(plan, 1):
@@ -312,7 +316,8 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
         if not live:
             raise UserError(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
         for c in alive:
-            probes[c].scores.append({"rung": rung, **score(probes[c].curve, probes[c].epochs_planned, bonus[c])})
+            probes[c].scores.append({"rung": rung, **score(probes[c].curve, probes[c].epochs_planned or epochs,
+                                                            bonus[c])})
         if stop >= epochs:
             break
         ranked = rank({c: probes[c].curve for c in live}, {c: probes[c].epochs_planned for c in live}, bonus)
@@ -408,8 +413,8 @@ def render_markdown(s: dict) -> str:
     if s.get("budget_minutes"):
         plan = (f"- {len(s['candidates'])} candidates, {s['budget_minutes']:g} min per run (Ultralytics' time mode, "
                 f"epochs refitted per candidate), rungs at "
-                f"{', '.join(format(r['epoch'] / s['epochs'], '.0%') for r in s['rungs'][:-1])} of each candidate's epochs "
-                f"({s['epoch_cost'] / s['epochs']:.2f}x one run's budget)")
+                f"{', '.join(format(r['epoch'] / s['rungs'][-1]['epoch'], '.0%') for r in s['rungs'][:-1])} of each "
+                f"candidate's epochs ({s['epoch_cost'] / s['rungs'][-1]['epoch']:.2f}x one run's budget)")
     else:
         plan = (f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
                 f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
