@@ -103,6 +103,20 @@ def run(args, out: Path, path: Path) -> None:
         print(f"[{name}] auto: {s['auto'].get('chosen')} {s['auto'].get('map')}", flush=True)
 
 
+def replay(facts: dict) -> str:
+    """The preset today's rules give for recorded facts."""
+    import dataclasses
+
+    from yolo_transfer.strategy.facts import Facts
+    from yolo_transfer.strategy.rules import decide
+
+    names = {f.name for f in dataclasses.fields(Facts)}
+    f = Facts(**{k: v for k, v in facts.items() if k in names})
+    if f.domain_distance is None:
+        f.domain_distance = float("nan")
+    return decide(f)[0].preset
+
+
 def analyse(path: Path, tol: float) -> None:
     from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
 
@@ -116,7 +130,9 @@ def analyse(path: Path, tol: float) -> None:
         best = max(maps, key=maps.get)
         right = lambda p: p in maps and maps[best] - maps[p] <= tol  # noqa: E731
         rec = s["recommend"]["preset"]
+        now = replay(s["recommend"]["facts"])  # the rules as they are now, on the same facts (in-sample if changed)
         tally["sets"] += 1
+        tally["recommend_now"] = tally.get("recommend_now", 0) + right(now)
         for key, p in (("recommend", rec), (FREEZE, FREEZE), (FULL, FULL)):
             tally[key] += right(p)
         a = s.get("auto") if "chosen" in s.get("auto", {}) else None
@@ -134,7 +150,7 @@ def analyse(path: Path, tol: float) -> None:
             f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
             + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
                          for p in ("head-only", FREEZE, "discriminative", FULL))
-            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
+            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {now}{' ✓' if right(now) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
             f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
             + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}"
                f"{' ✓' if auto_ok else ' ✗'}), {cost_run:.2f}x a run ({cost:.2f}x the budget) |" if a else "- |"))
@@ -143,9 +159,10 @@ def analyse(path: Path, tol: float) -> None:
           "", f"CPU: {res['cpu']}; weights `{res['weights']}`; one seed; mAP50-95 of best.pt on each set's val split; "
           f"a choice is right within {tol} of the best preset.", "",
           "| set | train images / rarest class | domain distance | head-only | frozen-backbone | discriminative | "
-          "full | best | recommend | always freeze | always full | auto: choice, mAP (vs best), cost |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
-          f"Right: recommend {tally['recommend']}/{n}, always freeze {tally[FREEZE]}/{n}, always full "
+          "full | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
+          "auto: choice, mAP (vs best), cost |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+          f"Right: recommend {tally['recommend']}/{n} (rules now: {tally.get('recommend_now', 0)}/{n}), always freeze {tally[FREEZE]}/{n}, always full "
           f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}, picked the best preset "
           f"{sum(bool(v.get('verdict', {}).get('auto_picked_best')) for v in res['sets'].values())}/{n}. Cost: auto's "
           f"whole wall time (recommend, probes, the winner) over the chosen preset's plain run in compare (set-up and "
