@@ -9,7 +9,6 @@ folder must be at the same path on every node (shared storage). Install with `pi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from yolo_transfer.compare.plan import TrialSpec
@@ -40,24 +39,13 @@ def run_ray(specs: list[TrialSpec], folder: Path, data_for, weights: str, train_
     except ImportError:
         raise UserError("--engine ray needs Ray Tune: pip install 'yolo-transfer[distributed]' (ray[tune])") from None
     from yolo_transfer.compare.runner import run_trial, what_to_do
+    from yolo_transfer.utils.raycluster import connect, fit, trial_resources
 
     todo = [s for s in specs if what_to_do(folder, s) != "skip"]
     if todo:
-        started = not ray.is_initialized()
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if started:
-            try:
-                # a local Ray's workers must import this package the way the driver does
-                env = {"PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
-                                                                 os.environ.get("PYTHONPATH", "")) if p)}
-                ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                         runtime_env=None if address else {"env_vars": env})
-            except (ConnectionError, RuntimeError) as e:
-                raise UserError(f"--ray-address {address}: cannot connect to Ray ({' '.join(str(e).split())[:200]})") from None
+        started = connect(address)
         try:
-            res = ray.cluster_resources()
-            gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
-            per_trial = {"cpu": 1, "gpu": 1} if gpus else {"cpu": max(1, cpus // len(todo))}
+            per_trial, cpus, gpus = trial_resources(len(todo))
             echo(f"ray: {len(todo)} trial(s) on {cpus} CPU(s), {gpus} GPU(s); each trial gets {per_trial}")
             items = [{"preset": s.preset, "seed": s.seed, "fraction": s.fraction, "data": str(data_for(s))} for s in todo]
             space = {"spec": tune.grid_search(items), "folder": str(folder.resolve()), "weights": weights,
@@ -67,10 +55,7 @@ def run_ray(specs: list[TrialSpec], folder: Path, data_for, weights: str, train_
                 tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=len(todo)),
                 run_config=tune.RunConfig(name="tune", storage_path=str((folder / "ray").resolve()), verbose=0),
             )
-            grid = tuner.fit()
-            for r in grid:
-                if r.error is not None:
-                    echo(f"ray: a trial raised {type(r.error).__name__}: {str(r.error).splitlines()[0][:200]}")
+            fit(tuner, echo)
         finally:
             if started:
                 ray.shutdown()

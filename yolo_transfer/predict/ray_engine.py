@@ -81,12 +81,9 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
         raise UserError("--engine ray needs Ray Data: pip install 'yolo-transfer[distributed]' (ray[data])") from None
     if not refs:
         return
-    started = not ray.is_initialized()
-    if started:
-        try:
-            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True)
-        except ConnectionError as e:
-            raise UserError(f"--ray-address {address}: cannot connect to Ray ({e})") from None
+    from yolo_transfer.utils.raycluster import connect
+
+    started = connect(address)
     try:
         use_gpu, gpus = actor_resources(model, ray.cluster_resources())
         n = max(1, actors or gpus or 1)

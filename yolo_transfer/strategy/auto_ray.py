@@ -16,7 +16,6 @@ are epochs. Install with `pip install 'yolo-transfer[distributed]'`.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -70,24 +69,13 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
     from yolo_transfer.strategy.auto import _read_probe, _safe
     from yolo_transfer.training.api import _history, _result
     from yolo_transfer.training.record import TransferRecord
+    from yolo_transfer.utils.raycluster import connect, fit, trial_resources
 
     grace = max(1, round(epochs / 6))
     plan = asha_rungs(epochs, grace, len(cands))
-    started = not ray.is_initialized()
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if started:
-        try:
-            # a local Ray's workers must import this package the way the driver does
-            env = {"PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
-                                                             os.environ.get("PYTHONPATH", "")) if p)}
-            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-                     runtime_env=None if address else {"env_vars": env})
-        except (ConnectionError, RuntimeError) as e:
-            raise UserError(f"--ray-address {address}: cannot connect to Ray ({' '.join(str(e).split())[:200]})") from None
+    started = connect(address)
     try:
-        res = ray.cluster_resources()
-        gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
-        per_trial = {"cpu": 1, "gpu": 1} if gpus else {"cpu": max(1, cpus // len(cands))}
+        per_trial, cpus, gpus = trial_resources(len(cands))
         print(f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), "
               f"each {per_trial}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
         scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
@@ -100,10 +88,7 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
                                         max_concurrent_trials=len(cands)),
             run_config=tune.RunConfig(name="tune", storage_path=str((auto_dir / "ray").resolve()), verbose=0),
         )
-        grid = tuner.fit()
-        for r in grid:
-            if r.error is not None:
-                print(f"auto (ray): a probe raised {type(r.error).__name__}: {str(r.error).splitlines()[0][:200]}")
+        fit(tuner, what="probe")
     finally:
         if started:
             ray.shutdown()
