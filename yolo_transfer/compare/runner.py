@@ -73,17 +73,6 @@ def ultralytics_logs_off(on: bool):
         log.setLevel(level)
 
 
-def loop_seconds(rows: list[dict]) -> float:
-    """Training-loop seconds used so far: results.csv's `time` restarts at each resume, so sum the sessions."""
-    total, prev = 0.0, 0.0
-    for r in rows:
-        t = float(r.get("time", 0.0))
-        if t < prev:
-            total += prev
-        prev = t
-    return total + prev
-
-
 def trial_dir(folder: Path, spec: TrialSpec) -> Path:
     return folder / "trials" / spec.id
 
@@ -114,10 +103,8 @@ def run_trial(spec: TrialSpec, folder: Path, data_yaml: Path, weights: str, trai
             return Trial.from_record(spec, TransferRecord.read(run))
         if action == "resume":
             extra = {k: train_kwargs[k] for k in ("device", "workers") if k in train_kwargs}
-            if "time" in train_kwargs:  # equal wall time: the resumed part gets what the budget has left
-                from yolo_transfer.training.api import _read_csv
-
-                extra["time"] = max(train_kwargs["time"] - loop_seconds(_read_csv(run)) / 3600, 1e-4)
+            # equal wall time: the checkpoint keeps the whole budget (`time=`), and the trainer continues the run's
+            # clock from the seconds already spent (training.timed)
             result = train(None, resume=run, callbacks=callbacks, verbose=verbose, **extra)
         else:
             if run.exists():

@@ -5,6 +5,7 @@
 - `_model_train`: BatchNorm modes per the plan and `--bn-policy` (every BN kind, SyncBN included);
 - `build_optimizer`: per-layer learning-rate multiples (discriminative fine-tuning);
 - `optimizer_step`: keeps those multiples through bias warm-up and drops gradients of held layers under DDP;
+- `resume_training`: a time-bounded run resumes where it would have been left alone (`training.timed`);
 - callbacks: apply the plan's stage at each epoch start (progressive unfreezing) and record the head at setup.
 
 The class is importable by module path and takes its plan from `$YOLO_TRANSFER_CONTEXT` when Ultralytics re-creates
@@ -25,6 +26,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_transfer.presets import FreezePlan
 from yolo_transfer.training import head as head_mod
+from yolo_transfer.training import timed
 from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
 from yolo_transfer.training.policy import FreezePolicy
 
@@ -43,6 +45,7 @@ def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
 def on_train_epoch_start(trainer: "TransferTrainer") -> None:
     stage = trainer.plan.stage_at(trainer.epoch)
     trainer.policy.apply(trainer.model, trainer.epoch)
+    timed.continue_clock(trainer)
     if stage != trainer.current_stage:
         if RANK in {-1, 0} and trainer.current_stage is not None:
             LOGGER.info(f"yolo-transfer: epoch {trainer.epoch + 1} enters stage {stage} "
@@ -66,6 +69,7 @@ class TransferTrainer(DetectionTrainer):
         self.source_sd: dict[str, torch.Tensor] | None = None
         self.source_names: dict[int, str] | None = None
         self.setup_record: dict[str, Any] = {}
+        self.time_spent: float | None = None  # a resumed time-bounded run: loop seconds of the earlier sessions
         self.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
         self.add_callback("on_train_epoch_start", on_train_epoch_start)
         if self.world_size > 1:
@@ -119,6 +123,20 @@ class TransferTrainer(DetectionTrainer):
     def build_optimizer(self, model, name="auto", lr=0.001, momentum=0.9, decay=1e-5, iterations=1e5):
         optimizer = super().build_optimizer(model, name, lr, momentum, decay, iterations)
         return split_by_lr_scale(optimizer, model, self.plan.lr_scale)
+
+    def resume_training(self, ckpt):
+        # time mode: the checkpoint's epoch count predates its last refit; refit it from the sessions so far (and
+        # rebuild the schedule with it) before Ultralytics checks there is something left to resume
+        if self.args.time and self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:
+            from yolo_transfer.training.api import _read_csv
+
+            done = ckpt["epoch"] + 1
+            spent = timed.loop_seconds(timed.rows_before(_read_csv(self.save_dir), done))
+            if spent > 0:
+                self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
+                self._setup_scheduler()
+                self.time_spent = spent
+        super().resume_training(ckpt)
 
     def optimizer_step(self):
         self.policy.drop_frozen_grads()

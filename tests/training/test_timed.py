@@ -1,0 +1,53 @@
+"""A time-bounded run (`time=` hours) stopped and resumed ends where the same run left alone would have: what
+`--preset auto --budget-minutes` does to every probe and `compare --budget-minutes` to an interrupted trial."""
+
+import csv
+
+import pytest
+
+from yolo_transfer.training.timed import loop_seconds, refit_epochs, rows_before
+
+FAST = dict(imgsz=64, batch=8, device="cpu", workers=0, plots=False, verbose=False, seed=0)
+
+
+def test_loop_seconds_sums_sessions_whose_clock_restarted():
+    # a run resumed by plain Ultralytics restarts results.csv's `time`: 30 s, then a resumed session of 12 s
+    assert loop_seconds([{"time": 10.0}, {"time": 20.0}, {"time": 30.0}, {"time": 5.0}, {"time": 12.0}]) == 42.0
+    # resumed here the clock runs on: the last row is the total
+    assert loop_seconds([{"time": 10.0}, {"time": 20.0}, {"time": 31.0}]) == 31.0 and loop_seconds([]) == 0.0
+
+
+def test_refit_is_ultralytics_rule_over_every_session_and_always_moves_on():
+    assert refit_epochs(180 / 3600, 3, 84.0) == 7  # ceil(180 / 28)
+    assert refit_epochs(60 / 3600, 3, 84.0) == 4  # budget already spent: one more epoch, the clock stops it
+    assert [r["epoch"] for r in rows_before([{"epoch": 1}, {"epoch": 2}, {"epoch": 3}], 2)] == [1, 2]
+
+
+def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_path):
+    """Stop a timed run after its first epoch, as an auto probe is stopped, then resume it. Ultralytics alone
+    resumes with the epoch count saved before that epoch's refit (the first guess, 2 here) and ends at epoch 2; this
+    run goes on until the whole budget is spent, with one clock over both sessions."""
+    from yolo_transfer.strategy.auto import ProbeStop
+    from yolo_transfer.training.api import train
+
+    def stop_after_first(trainer):
+        if trainer.epoch == 0:
+            raise ProbeStop("probe stopped after epoch 1")
+
+    budget = 14.0
+    with pytest.raises(ProbeStop) as stopped:
+        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, time=budget / 3600,
+              project=tmp_path, name="timed", callbacks={"on_fit_epoch_end": stop_after_first}, **FAST)
+    run = stopped.value.run_dir
+    first = [float(r["time"]) for r in csv.DictReader(open(run / "results.csv"))]
+    assert len(first) == 1 and first[0] < budget / 3  # the budget fits at least 3 epochs
+
+    result = train(None, resume=run, device="cpu")
+    rows = list(csv.DictReader(open(run / "results.csv")))
+    times = [float(r["time"]) for r in rows]
+    assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch == [1]
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 3
+    assert times == sorted(times)  # one clock: the resumed session counts on from the first
+    # it stopped by the budget: the epochs it refitted to, or the clock, not the stale count in the checkpoint
+    assert times[-1] >= budget - 2 * max(b - a for a, b in zip([0.0] + times, times))
+    assert result.record.args["time"] == pytest.approx(budget / 3600)

@@ -1,0 +1,59 @@
+"""Ultralytics' time mode (`time=` hours), made resumable.
+
+A time-bounded Ultralytics run refits its epoch count after every epoch (`ceil(time / mean epoch time)`), but a
+resumed one goes wrong in two ways (Ultralytics 8.4, measured):
+- the checkpoint holds the epoch count from *before* that epoch's refit, so a run resumed after a session of one
+  epoch restarts with its stale first guess: it can end at once (`final_epoch`), or refuse to resume at all;
+- the resumed session restarts the clock: the refit divides the session's time by the session's epochs but counts
+  the result from epoch 0, and the wall-clock stop forgets the time already spent.
+`--preset auto --budget-minutes` resumes every probe several times and `compare --budget-minutes` resumes an
+interrupted trial, so both hit it: a cavity probe resumed twice ended at epoch 3 of the 7 its budget fitted.
+
+The fix, through `TransferTrainer.resume_training` and an epoch-start callback: refit the count from the earlier
+sessions' own epochs and seconds (results.csv), then continue the run's clock where they left it, so a resumed
+time-bounded run ends where the same run left alone would have (`time=` stays the whole run's budget).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+
+def loop_seconds(rows: Iterable[Mapping[str, float]]) -> float:
+    """Training-loop seconds used so far. results.csv's `time` runs on across resumed sessions here, but a run
+    resumed by plain Ultralytics (or an older yolo-transfer) restarts it: a drop starts a new session, so sum them."""
+    total, prev = 0.0, 0.0
+    for r in rows:
+        t = float(r.get("time", 0.0))
+        if t < prev:
+            total += prev
+        prev = t
+    return total + prev
+
+
+def refit_epochs(hours: float, done: int, seconds: float) -> int:
+    """Ultralytics' own refit (`ceil(budget / mean epoch time)`) over every session so far; at least one more epoch,
+    so a resumed run always makes progress (the wall-clock stop still ends it at the budget)."""
+    if done <= 0 or seconds <= 0:
+        raise ValueError("refit_epochs needs the epochs done and the seconds they took")
+    return max(done + 1, math.ceil(hours * 3600 / (seconds / done)))
+
+
+def rows_before(rows: list[dict[str, float]], done: int) -> list[dict[str, float]]:
+    """The results.csv rows of the epochs the checkpoint holds (a kill between the csv and the save adds one)."""
+    return [r for r in rows if int(r.get("epoch", 0)) <= done]
+
+
+def continue_clock(trainer) -> None:
+    """At the first epoch of a resumed time-bounded session: move the run's clock back by the seconds already spent
+    and count epochs from 0, so Ultralytics' wall-clock stop and its per-epoch refit see the whole run."""
+    spent = getattr(trainer, "time_spent", None)
+    if spent is None:
+        return
+    trainer.time_spent = None
+    trainer.train_time_start -= spent
+    # the loop's epoch counter was already taken from `start_epoch`; after this it is read by the refit (mean =
+    # time / epochs since start), a log line, the GPU first-epoch OOM retry (now not retried in a resumed session)
+    # and NaN recovery (now allowed: a resumed run has its last.pt)
+    trainer.start_epoch = 0
