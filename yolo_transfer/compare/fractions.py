@@ -9,6 +9,7 @@ Fraction 1.0 uses the user's own YAML unchanged.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def data_for(spec, fraction: float, seed: int, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"train_s{seed}_f{fraction:g}"
     listing = out_dir / f"{tag}.txt"
-    atomic_write_text(listing, "".join(f"{p.resolve()}\n" for p in keep))
+    # absolute, not resolved: Ultralytics finds a label by swapping /images/ for /labels/ in the path it is given,
+    # and a linked dataset (`data convert --link`) has its images as symlinks to folders with no labels beside them
+    atomic_write_text(listing, "".join(f"{os.path.abspath(p)}\n" for p in keep))
     doc = {"train": str(listing.resolve()), "val": [str(p) for p in spec.splits["val"]],
            "names": dict(enumerate(spec.names))}
     return atomic_write_yaml(out_dir / f"{tag}.yaml", doc).resolve()
