@@ -87,8 +87,7 @@ def main() -> None:
 def analyse(path: Path) -> None:
     """Replay the halving rule on the plain runs' curves (a probe to epoch k sees the first k points of its plain
     run): which preset would each variant of the rule pick, against the one that really ended best."""
-    from yolo_transfer.strategy.auto import BONUS, simulate
-    from yolo_transfer.strategy.rules import FAR
+    from yolo_transfer.strategy.auto import bonus_for, simulate
     from yolo_transfer.utils.io import atomic_write_json
 
     res = json.loads(path.read_text())
@@ -99,7 +98,7 @@ def analyse(path: Path) -> None:
     order = [p for p in CANDIDATES if p in curves]
     curves = {p: curves[p] for p in order}
     d = res["recommend"]["domain_distance"]
-    bonus = {p: BONUS * min(1.0, d / FAR) for p in order if p != "frozen-backbone"}
+    bonus = {p: bonus_for(d) for p in order if p != "frozen-backbone"}
     e = res["epochs"]
     res["replay"] = {
         "best": max(plain, key=lambda p: plain[p]["map"] or 0),

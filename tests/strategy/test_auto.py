@@ -45,11 +45,30 @@ def test_recommend_orders_and_fills_the_third_candidate():
 
 def test_extrapolation_lets_a_late_riser_win():
     """Frozen leads at the rung, but full gains faster: with 24 epochs left the extrapolated score ranks full first."""
-    frozen = score([0.28, 0.30, 0.31], epochs=30, bonus=0.0)
-    full = score([0.20, 0.26, 0.30], epochs=30, bonus=0.0)
+    frozen = score([0.28, 0.30, 0.31], epochs=30, bonus=0.0, extrapolate=0.5)
+    full = score([0.20, 0.26, 0.30], epochs=30, bonus=0.0, extrapolate=0.5)
     assert frozen["map"] > full["map"] and full["score"] > frozen["score"]
-    flat = score([0.3], epochs=30, bonus=0.01)  # one epoch: no slope, only the bonus
+    flat = score([0.3], epochs=30, bonus=0.01, extrapolate=0.5)  # one epoch: no slope, only the bonus
     assert flat["score"] == pytest.approx(0.31) and flat["slope"] == 0
+
+
+def test_default_score_is_the_metric_plus_the_bonus():
+    """Extrapolation is off by default: a noisy early jump must not outrank a higher mAP (BCCD at 3 min: head-only's
+    0.19 with a 0.064/epoch slope scored 0.83 and dropped a frozen backbone at 0.23 that ended best)."""
+    head = score([0.085, 0.064, 0.109, 0.192], epochs=24, bonus=0.0)
+    frozen = score([0.204, 0.253, 0.229], epochs=18, bonus=0.0)
+    assert head["score"] == pytest.approx(0.192) and frozen["score"] > head["score"]
+
+
+def test_far_domain_bonus_is_zero_near_coco_and_full_far_away():
+    from yolo_transfer.strategy.auto import BONUS, bonus_for
+    from yolo_transfer.strategy.rules import FAR, NEAR
+
+    assert bonus_for(None) == 0.0 and bonus_for(float("nan")) == 0.0
+    assert bonus_for(0.0) == 0.0 and bonus_for(NEAR) == 0.0  # coco128 measured 0.053: COCO itself gets no bonus
+    assert bonus_for(FAR) == pytest.approx(BONUS) and bonus_for(3 * FAR) == pytest.approx(BONUS)
+    mid = bonus_for((NEAR + FAR) / 2)
+    assert 0.0 < mid < BONUS and mid == pytest.approx(BONUS / 2)
 
 
 def test_simulate_shows_the_freezing_bias_and_its_counterweights():
