@@ -27,8 +27,9 @@ counterweight, recorded in `auto.json`:
   exists for `simulate` and experiments, but is off (EXTRAPOLATE = 0): with time-bounded probes of 3-8 epochs at
   the rung, on the equal-wall-time evaluation (coco128, BCCD, cavity at 3 min, 2026-11-23) the val curves' epoch-to-
   epoch noise (a dip of 0.025, a jump of 0.08) times 10-20 epochs left swamped the mAP itself (scores of 0.8 for a
-  0.19 mAP), and auto chose head-only or full where the frozen backbone was best, 0 of 3; mAP at the rung chose
-  within 0.01 of the best on the same probe curves. Successive halving on the metric itself is also what ASHA does.
+  0.19 mAP), and auto chose head-only or full where the frozen backbone was best, 0 of 3; re-run with mAP at the
+  rung (and the bonus from NEAR) it ended within 0.01 of the best preset on 4 of 4 (BCCD 10 % added; README table).
+  Successive halving on the metric itself is also what ASHA does.
 
 Measured earlier (yolov8s-fall.pt, 6 epochs, imgsz 160, 2 shared CPU cores, one seed, extrapolation then on): on BCCD frozen-backbone led full
 after epoch 1 (0.142 vs 0.136 mAP50-95) — the bias above — full led from epoch 2 and ended best (plain 0.390 vs
