@@ -2,7 +2,7 @@
 
 Every candidate is one Tune trial that runs the ordinary `train()` with the full run's settings (the same schedule
 as a plain run) and reports, after every epoch, the same score the local successive halving ranks by (val
-mAP50-95 + the extrapolated slope + the far-domain bonus, `auto.score`). ASHA (asynchronous successive halving,
+mAP50-95 + the far-domain bonus, `auto.score`). ASHA (asynchronous successive halving,
 `AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x reduction_factor^k` epochs and stops the
 ones below the top 1/reduction_factor of the scores seen at that rung; the ones it never stops run to the end, and
 the best of those at its last epoch is the choice. Probes are never wasted: the winner is a run that went through
