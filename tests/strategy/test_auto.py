@@ -194,3 +194,18 @@ def test_ray_engine_refuses_a_time_budget_and_plain_presets(synth_yaml, tiny_mod
         assert r.exit_code == 2 and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
         assert msg in r.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("epoch_seconds", [2.9, 5.3, 7.8, 9.1, 10.4, 14.3, 22.7, 31.0])
+def test_timed_rungs_never_spend_more_than_their_share(epoch_seconds):
+    """A dropped probe in a time-bounded auto trains whole epochs up to its share of the budget, never past it (the
+    share of Ultralytics' refitted count, a ceil, rounded to nearest, cost 31.2 s of a 30 s share at 7.8 s/epoch),
+    so auto's training stays <= 1.5x the budget; at least one epoch per rung."""
+    from yolo_transfer.strategy.auto import timed_rung_epochs
+
+    budget = 180.0
+    for fraction, rung in ((1 / 6, 1), (1 / 3, 2)):
+        stop = timed_rung_epochs(fraction, rung, budget / 3600, spent=3 * epoch_seconds, done=3)
+        assert stop >= rung
+        if stop > rung:  # the minimum aside, the probe's epochs fit in its share, and one more would not
+            assert stop * epoch_seconds <= fraction * budget + 1e-6 < (stop + 1) * epoch_seconds

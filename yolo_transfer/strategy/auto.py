@@ -40,8 +40,10 @@ extra trainer set-ups of the dropped probes come on top of the 1.5x epochs on su
 With a wall-clock budget (`time=` hours, or `--budget-minutes` on the CLI) every candidate runs Ultralytics' time
 mode, as `compare --budget-minutes` does: after each epoch Ultralytics refits the epochs that fit in the budget and
 the learning-rate schedule to them, so a frozen backbone gets more (cheaper) epochs than full fine-tuning. The rungs
-are then fractions of each candidate's own refitted epoch count (the same share of the budget for all), and the
-winner ends exactly where a plain time-bounded run of it would: about 1.5x the budget in all.
+are then shares of the budget (1/6, 1/3) in each candidate's own epochs: the most whole epochs that fit in the share
+at its mean epoch time (rounded down, so a dropped probe never costs more than its share), and the winner ends
+exactly where a plain time-bounded run of it would: at most 1.5x the budget in training, plus the dropped probes'
+trainer set-ups and the recommend step (seconds).
 
 The candidates default to `frozen-backbone`, `full` and a third: `progressive`, or `discriminative` / `head-only` when
 `recommend` recommends that one; `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins
@@ -50,6 +52,7 @@ ties).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,9 +309,9 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
     for rung, (stop, keep) in enumerate(plan, 1):
         # timed: the same share of the budget for every candidate, in its own refitted epochs
         if stop >= epochs:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
-            stop_at = lambda e: e  # noqa: E731
+            stop_at = lambda t: t.epochs  # noqa: E731
         else:
-            stop_at = _timed_stop(stop / epochs, rung) if hours else (lambda e, s=stop: s)
+            stop_at = _timed_stop(stop / epochs, rung) if hours else (lambda t, s=stop: s)
         for c in alive:
             p = probes[c]
             cb = {**(callbacks or {}), "on_fit_epoch_end": _stopper(stop_at, (callbacks or {}).get("on_fit_epoch_end"))}
@@ -350,19 +353,32 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
 
 
 def _timed_stop(fraction: float, rung: int):
-    """Rung stop for a time-bounded probe: `fraction` of the epochs Ultralytics now expects to fit (at least `rung`
-    epochs, so every rung adds one)."""
-    return lambda epochs: max(rung, round(fraction * epochs))
+    """Rung stop for a time-bounded probe, from the run's own clock (see `timed_rung_epochs`)."""
+    def stop_at(trainer) -> int:
+        done = trainer.epoch + 1
+        return timed_rung_epochs(fraction, rung, trainer.args.time, time.time() - trainer.train_time_start, done)
+    return stop_at
+
+
+def timed_rung_epochs(fraction: float, rung: int, hours: float, spent: float, done: int) -> int:
+    """Epochs a time-bounded probe runs to reach its rung: the most whole epochs that fit in `fraction` of the budget
+    at the run's mean epoch time so far, and at least `rung` (every rung adds one).
+
+    Rounded down, not to the nearest: a dropped probe then never costs more than its share, so auto stays within
+    1.5x the budget (rounding to nearest of Ultralytics' refitted count, itself a ceil, cost 1.51-1.53x a run on 3 of
+    4 sets of the equal-wall-time evaluation, 2026-11-23)."""
+    mean = spent / max(done, 1)
+    return max(rung, math.floor(fraction * hours * 3600 / mean + 1e-9)) if mean > 0 else rung
 
 
 def _stopper(stop_at, user_cb=None):
-    """Stop a probe after `stop_at(epochs)` epochs; `epochs` is the trainer's current count (a time-bounded run
-    refits it after every epoch, before this callback). The last epoch of the schedule is never cut."""
+    """Stop a probe after `stop_at(trainer)` epochs, read after Ultralytics' own end-of-epoch work (a time-bounded
+    run has refitted `trainer.epochs` and its clock by then). The last epoch of the schedule is never cut."""
     def on_fit_epoch_end(trainer):
         if user_cb is not None:
             user_cb(trainer)
         done = trainer.epoch + 1
-        if done >= stop_at(trainer.epochs) and done < trainer.epochs and not trainer.stop:
+        if done >= stop_at(trainer) and done < trainer.epochs and not trainer.stop:
             e = ProbeStop(f"probe stopped after epoch {done}")
             e.epochs = trainer.epochs
             raise e
