@@ -51,3 +51,35 @@ def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_p
     # it stopped by the budget: the epochs it refitted to, or the clock, not the stale count in the checkpoint
     assert times[-1] >= budget - 2 * max(b - a for a, b in zip([0.0] + times, times))
     assert result.record.args["time"] == pytest.approx(budget / 3600)
+
+
+def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, tiny_model, tmp_path):
+    """A session killed without a chance to write its record (power cut, OOM killer; simulated by an exception
+    train() does not catch) had its seconds dropped: a resumed cavity `compare` trial then reported 370 s of its
+    481 s and won the tie-break as the cheaper preset on that. The resumed run counts the killed session's
+    training-loop seconds from results.csv."""
+    import time
+
+    from yolo_transfer.training.api import train
+
+    class Killed(BaseException):
+        pass
+
+    def slow_then_killed(trainer):
+        if trainer.epoch == 0:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, project=tmp_path, name="killed",
+              callbacks={"on_train_epoch_end": lambda t: time.sleep(4.0), "on_fit_epoch_end": slow_then_killed},
+              **FAST)
+    run = tmp_path / "killed"
+    first = float(next(csv.DictReader(open(run / "results.csv")))["time"])
+    assert first >= 4.0  # the killed session's epoch, slowed so that it outweighs a resumed session's set-up
+
+    t = time.time()
+    result = train(None, resume=run, device="cpu")
+    second = time.time() - t
+    assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch == [1]
+    assert result.record.train_seconds >= first + 0.5 * second  # without the fix: only the second session's
+    assert result.record.train_seconds <= first + second + 1.0

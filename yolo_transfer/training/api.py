@@ -222,6 +222,13 @@ def train(
                 setattr(record, key, value)
         if resume:
             record.resumed_at_epoch.append(tr.start_epoch)
+            # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
+            # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
+            # its tie-break (the cheaper preset) and auto's cost see the whole run
+            from yolo_transfer.training.timed import loop_seconds, rows_before
+
+            held = loop_seconds(rows_before(_read_csv(run_dir), tr.start_epoch))
+            spent["before"] = max(spent["before"], held)
         record.write(run_dir)
 
     def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
@@ -229,24 +236,24 @@ def train(
 
     trainer.add_callback("on_pretrain_routine_end", _setup)
     trainer.add_callback("on_train_end", _final_val)
-    before = float(record.train_seconds or 0.0)
+    spent = {"before": float(record.train_seconds or 0.0)}  # seconds of earlier sessions (`_setup` may raise it)
     t0 = time.time()
     try:
         trainer.train()
     except KeyboardInterrupt as e:
-        _account(record, meter, before, t0, run_dir)
+        _account(record, meter, spent["before"], t0, run_dir)
         record.status = "interrupted"
         record.write(run_dir)
         e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
         raise
     except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
-        _account(record, meter, before, t0, run_dir)
+        _account(record, meter, spent["before"], t0, run_dir)
         atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         record.status = "failed"
         record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
         record.write(run_dir)
         return _result(run_dir, record)
-    _account(record, meter, before, t0, run_dir)
+    _account(record, meter, spent["before"], t0, run_dir)
     return finish(run_dir, record, plan, source)
 
 
