@@ -30,6 +30,9 @@ counterweight, recorded in `auto.json`:
   0.19 mAP), and auto chose head-only or full where the frozen backbone was best, 0 of 3; re-run with mAP at the
   rung (and the bonus from NEAR) it ended within 0.01 of the best preset on 4 of 4 (BCCD 10 % added; README table).
   Successive halving on the metric itself is also what ASHA does.
+- still measured wrong once: cavity at 8 min, where progressive (0.363) and full (0.359) overtook the frozen backbone
+  (0.346) only after the rungs; auto chose frozen (0.343). `recommend` said progressive there: with a budget of 10+
+  full epochs and a data rule behind its answer, the README advises its preset over auto.
 
 Measured earlier (yolov8s-fall.pt, 6 epochs, imgsz 160, 2 shared CPU cores, one seed, extrapolation then on): on BCCD frozen-backbone led full
 after epoch 1 (0.142 vs 0.136 mAP50-95) — the bias above — full led from epoch 2 and ended best (plain 0.390 vs
