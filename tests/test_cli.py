@@ -40,6 +40,11 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "lr=0.1"], "unknown training option 'lr'"),
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "epochs"], "must be key=value"),
     (["train", "--resume", "nowhere"], "no transfer.json"),
+    # an option's own argument as key=value collided with it (a TypeError and a traceback) or was silently replaced
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "seed=1"], "seed is set by --seed"),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "freeze=3"], "freeze is set by --preset"),
+    (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "seed=1"], "seed is set by --seeds"),
+    (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "time=0.1"], "time is set by --budget-minutes"),
 ])
 def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
     out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])

@@ -40,7 +40,7 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
     Prints one table and the winner; writes summary.json/csv and report.md/html into the compare folder.
     """
     from yolo_transfer.compare.api import compare
-    from yolo_transfer.training.cli import _parse_extra
+    from yolo_transfer.training.cli import OWN, _parse_extra
 
     import os
     from pathlib import Path
@@ -56,7 +56,8 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
                              project=project, name=name, engine=engine, ray_address=ray_address, verbose=verbose,
                              presets_file=presets_file, echo=q.echo if q_on else click.echo,
                              callbacks={"on_fit_epoch_end": epoch_line(q.echo, "      ")} if q_on else None,
-                             **_parse_extra(extra))
+                             **_parse_extra(extra, {**OWN, "seed": "--seeds", "time": "--budget-minutes",
+                                                    "resume": "compare: rerun the same command to resume"}))
             q.move_log(result.dir)
     except KeyboardInterrupt:
         click.echo("\nInterrupted; rerun the same command to resume (finished trials are kept).", err=True)

@@ -7,7 +7,14 @@ import click
 from yolo_transfer.errors import UserError
 
 
-def _parse_extra(extra: tuple[str, ...]) -> dict:
+# Ultralytics arguments the commands set from their own options: a key=value for one of them would collide with (or
+# be silently replaced by) that option, so it is refused with the option to use instead
+OWN = {"data": "--data", "model": "--weights", "epochs": "--epochs", "imgsz": "--imgsz", "batch": "--batch",
+       "device": "--device", "seed": "--seed", "project": "--project", "name": "--name", "resume": "--resume",
+       "freeze": "--preset (e.g. freeze:10)", "exist_ok": None}
+
+
+def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> dict:
     """`key=value` pass-through to Ultralytics, values parsed as YAML scalars (0.01, true, [0, 1])."""
     import yaml
 
@@ -16,10 +23,14 @@ def _parse_extra(extra: tuple[str, ...]) -> dict:
         key, sep, value = tok.partition("=")
         if not sep or not key:
             raise UserError(f"extra argument '{tok}' must be key=value (any Ultralytics training argument, e.g. lr0=0.01)")
+        key = key.lstrip("-")
+        if key in own:
+            how = own[key] or "yolo-transfer itself (runs never overwrite)"
+            raise UserError(f"'{tok}': {key} is set by {how}" + ("; use that option instead" if how[:2] == "--" else ""))
         try:
-            out[key.lstrip("-")] = yaml.safe_load(value)
+            out[key] = yaml.safe_load(value)
         except yaml.YAMLError:
-            out[key.lstrip("-")] = value
+            out[key] = value
     return out
 
 
