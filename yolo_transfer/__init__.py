@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset; what was set before that is a user's (or Ray's, per
+# trial) choice of CPU threads, which CPU training keeps (`utils.env.cpu_train_threads`)
+OMP_THREADS_BEFORE_ULTRALYTICS = _os.environ.get("OMP_NUM_THREADS")
 
 
 def train(*args, **kwargs):

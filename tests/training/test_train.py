@@ -275,3 +275,15 @@ def test_cli_exits_3_when_frozen_tensors_changed(synth_yaml, tmp_path, monkeypat
     assert out.exit_code == 3, out.output
     assert "Error: frozen tensors changed" in out.output and "model.0.conv.weight" in out.output
     assert TransferRecord.read(next(tmp_path.iterdir())).status == "verification failed"
+
+
+def test_cpu_training_uses_the_core_ultralytics_leaves_idle(synth_yaml, tmp_path):
+    """On the CPU, Ultralytics loads data in the training thread and runs torch at cores - 1 threads: on a 2-core
+    machine half the CPU idled (whole runs 1.4-1.5x slower, bench/train_threads.py). The epochs run at
+    `cpu_train_threads()` (every core up to 8) and the record says how many."""
+    from yolo_transfer.utils.env import cpu_train_threads
+
+    seen = []
+    r = train(synth_yaml, weights="yolo11n.yaml", preset="frozen-backbone", epochs=1, project=tmp_path,
+              callbacks={"on_train_epoch_start": lambda tr: seen.append(torch.get_num_threads())}, **FAST)
+    assert seen == [cpu_train_threads()] and r.record.cpu_threads == cpu_train_threads()

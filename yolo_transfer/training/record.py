@@ -42,6 +42,7 @@ class TransferRecord:
     source_names: dict | None = None
     param_groups: list[dict] = field(default_factory=list)
     freeze_mode: str | None = None
+    cpu_threads: int | None = None  # torch threads of a CPU run (utils.env.cpu_train_threads); None on a GPU
     resumed_at_epoch: list[int] = field(default_factory=list)
     train_seconds: float | None = None
     peak_memory_mb: float | None = None

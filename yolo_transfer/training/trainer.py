@@ -29,6 +29,7 @@ from yolo_transfer.training import head as head_mod
 from yolo_transfer.training import timed
 from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
 from yolo_transfer.training.policy import FreezePolicy
+from yolo_transfer.utils.env import cpu_train_threads
 
 CONTEXT_ENV = "YOLO_TRANSFER_CONTEXT"
 # With ray[tune] installed, Ultralytics' Ray Tune callback asks Tune for a trial id after every epoch and warns when
@@ -38,6 +39,8 @@ warnings.filterwarnings("ignore", message=".*get_trial_id.*", category=UserWarni
 
 def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
     trainer.policy.apply(trainer.model, trainer.start_epoch)
+    if trainer.device.type == "cpu":  # after Ultralytics' select_device, which left a core idle (see the function)
+        torch.set_num_threads(cpu_train_threads())
     if RANK in {-1, 0}:
         trainer.record_setup()
 
@@ -101,6 +104,7 @@ class TransferTrainer(DetectionTrainer):
             "source_names": self.source_names,
             "param_groups": describe(self.optimizer),
             "freeze_mode": "drop-grad (DDP)" if self.policy.ddp else "requires_grad",
+            "cpu_threads": torch.get_num_threads() if self.device.type == "cpu" else None,
         }
         self._save_reference(model)
 

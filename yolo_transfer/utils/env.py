@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from importlib import metadata
@@ -24,6 +25,24 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env") -> int:
+    """Torch threads for training on the CPU.
+
+    Ultralytics trains on the CPU with `workers=0` (data loading in the training thread) and torch at
+    `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py`: whole runs
+    1.4-1.5x faster with both). We take `min(8, cores)`: one more thread on machines of up to 8 cores, never more
+    than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask, so no more than 8). An
+    OMP_NUM_THREADS set before Ultralytics' import (a user's choice, or Ray's per-trial CPUs) wins."""
+    import yolo_transfer
+
+    preset = yolo_transfer.OMP_THREADS_BEFORE_ULTRALYTICS if preset == "from-env" else preset
+    if preset and preset.strip().isdigit() and int(preset) > 0:
+        return int(preset)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores))
 
 
 def versions() -> dict:
