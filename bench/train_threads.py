@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=2)
     args = ap.parse_args()
 
-    from yolo_transfer.utils.env import cpu_train_threads  # first: it notes OMP_NUM_THREADS before Ultralytics'
+    from yolo_transfer.utils.env import cpu_train_threads  # first: so Ultralytics' own OMP_NUM_THREADS=1 is known as its default
 
     ours = cpu_train_threads()
     from ultralytics.utils import NUM_THREADS

@@ -12,3 +12,19 @@ def test_cpu_threads_set_before_ultralytics_win():
     # a user's OMP_NUM_THREADS, or Ray's per-trial CPUs, set before Ultralytics' import (which sets 1 when unset)
     assert cpu_train_threads(cores=2, preset="1") == 1 and cpu_train_threads(cores=64, preset="16") == 16
     assert cpu_train_threads(cores=2, preset="") == 2 and cpu_train_threads(cores=2, preset="auto") == 2
+
+
+def test_ultralytics_default_omp_is_not_taken_for_a_choice(monkeypatch):
+    """Ultralytics sets OMP_NUM_THREADS=1 on import when unset; Ray sets it per task, also in a reused worker where we
+    were imported earlier under another value."""
+    import yolo_transfer
+    from yolo_transfer.utils.env import user_omp_threads
+
+    monkeypatch.setattr(yolo_transfer, "OMP_UNSET_BEFORE_ULTRALYTICS", True)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert user_omp_threads() is None and cpu_train_threads(cores=2) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a Ray task with 2 CPUs in a worker first used with 1
+    assert user_omp_threads() == "2" and cpu_train_threads(cores=4) == 2
+    monkeypatch.setattr(yolo_transfer, "OMP_UNSET_BEFORE_ULTRALYTICS", False)  # set before us: a choice
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu_train_threads(cores=2) == 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 
 __version__ = "0.1.0"
 
-# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset; what was set before that is a user's (or Ray's, per
-# trial) choice of CPU threads, which CPU training keeps (`utils.env.cpu_train_threads`)
-OMP_THREADS_BEFORE_ULTRALYTICS = _os.environ.get("OMP_NUM_THREADS")
+# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset. If it was unset when we were imported, before
+# Ultralytics, a later "1" is Ultralytics' default and not a user's (or Ray's, per task) choice of CPU threads, which
+# CPU training keeps (`utils.env.cpu_train_threads`)
+OMP_UNSET_BEFORE_ULTRALYTICS = "OMP_NUM_THREADS" not in _os.environ and "ultralytics" not in _sys.modules
 
 
 def train(*args, **kwargs):

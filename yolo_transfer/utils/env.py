@@ -27,6 +27,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def user_omp_threads() -> str | None:
+    """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it is
+    Ultralytics' own import-time default (the "1" it sets when unset, known only if we were imported first)."""
+    import yolo_transfer
+
+    value = os.environ.get("OMP_NUM_THREADS")
+    return None if value == "1" and yolo_transfer.OMP_UNSET_BEFORE_ULTRALYTICS else value
+
+
 def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env") -> int:
     """Torch threads for training on the CPU.
 
@@ -34,10 +43,8 @@ def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env")
     `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py`: whole runs
     1.4-1.5x faster with both). We take `min(8, cores)`: one more thread on machines of up to 8 cores, never more
     than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask, so no more than 8). An
-    OMP_NUM_THREADS set before Ultralytics' import (a user's choice, or Ray's per-trial CPUs) wins."""
-    import yolo_transfer
-
-    preset = yolo_transfer.OMP_THREADS_BEFORE_ULTRALYTICS if preset == "from-env" else preset
+    OMP_NUM_THREADS of a user's or Ray's (per-trial CPUs) wins (`user_omp_threads`)."""
+    preset = user_omp_threads() if preset == "from-env" else preset
     if preset and preset.strip().isdigit() and int(preset) > 0:
         return int(preset)
     if cores is None:
