@@ -49,7 +49,7 @@ def main() -> None:
 
     from yolo_transfer.utils.env import cpu_train_threads  # first: so Ultralytics' own OMP_NUM_THREADS=1 is known as its default
 
-    ours = cpu_train_threads()
+    ours = cpu_train_threads(preset=None)  # the children run without OMP_NUM_THREADS
     from ultralytics.utils import NUM_THREADS
 
     from yolo_transfer.anatomy import inspect_model

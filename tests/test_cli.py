@@ -45,6 +45,7 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "freeze=3"], "freeze is set by --preset"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "seed=1"], "seed is set by --seeds"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "time=0.1"], "time is set by --budget-minutes"),
+    (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "verbose=true"], "verbose is set by --verbose"),
 ])
 def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
     out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])

@@ -7,10 +7,10 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
-# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset. If it was unset when we were imported, before
-# Ultralytics, a later "1" is Ultralytics' default and not a user's (or Ray's, per task) choice of CPU threads, which
-# CPU training keeps (`utils.env.cpu_train_threads`)
-OMP_UNSET_BEFORE_ULTRALYTICS = "OMP_NUM_THREADS" not in _os.environ and "ultralytics" not in _sys.modules
+# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset (or empty). A "1" is a user's (or Ray's, per task)
+# choice of CPU threads, which CPU training keeps (`utils.env.cpu_train_threads`), only if it was there when we were
+# imported, before Ultralytics; otherwise it may be Ultralytics' own default
+OMP_CHOSEN_BEFORE_ULTRALYTICS = bool(_os.environ.get("OMP_NUM_THREADS")) and "ultralytics" not in _sys.modules
 
 
 def train(*args, **kwargs):

@@ -21,6 +21,9 @@ def test_refit_is_ultralytics_rule_over_every_session_and_always_moves_on():
     assert refit_epochs(180 / 3600, 3, 84.0) == 7  # ceil(180 / 28)
     assert refit_epochs(60 / 3600, 3, 84.0) == 4  # budget already spent: one more epoch, the clock stops it
     assert [r["epoch"] for r in rows_before([{"epoch": 1}, {"epoch": 2}, {"epoch": 3}], 2)] == [1, 2]
+    # killed between the csv and the save at epoch 2, resumed from epoch 1: epoch 2 written twice, the later counts
+    rows = [{"epoch": 1, "time": 10.0}, {"epoch": 2, "time": 21.0}, {"epoch": 2, "time": 20.0}, {"epoch": 3, "time": 30.0}]
+    assert loop_seconds(rows_before(rows, 3)) == 30.0 and [r["time"] for r in rows_before(rows, 2)] == [10.0, 20.0]
 
 
 def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_path):

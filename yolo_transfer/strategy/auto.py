@@ -358,8 +358,11 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
 def _timed_stop(fraction: float, rung: int):
     """Rung stop for a time-bounded probe, from the run's own clock (see `timed_rung_epochs`)."""
     def stop_at(trainer) -> int:
-        done = trainer.epoch + 1
-        return timed_rung_epochs(fraction, rung, trainer.args.time, time.time() - trainer.train_time_start, done)
+        # the epochs the clock covers, as Ultralytics' own refit counts them (a resumed session's clock covers the
+        # whole run once `timed.continue_clock` has set start_epoch to 0; otherwise only this session)
+        timed_epochs = trainer.epoch - trainer.start_epoch + 1
+        return timed_rung_epochs(fraction, rung, trainer.args.time, time.time() - trainer.train_time_start,
+                                 timed_epochs)
     return stop_at
 
 

@@ -9,9 +9,11 @@ from yolo_transfer.errors import UserError
 
 # Ultralytics arguments the commands set from their own options: a key=value for one of them would collide with (or
 # be silently replaced by) that option, so it is refused with the option to use instead
-OWN = {"data": "--data", "model": "--weights", "epochs": "--epochs", "imgsz": "--imgsz", "batch": "--batch",
-       "device": "--device", "seed": "--seed", "project": "--project", "name": "--name", "resume": "--resume",
-       "freeze": "--preset (e.g. freeze:10)", "exist_ok": None}
+OWN = {"data": "--data", "model": "--weights", "weights": "--weights", "epochs": "--epochs", "imgsz": "--imgsz",
+       "batch": "--batch", "device": "--device", "seed": "--seed", "project": "--project", "name": "--name",
+       "resume": "--resume", "preset": "--preset", "freeze": "--preset (e.g. freeze:10)", "bn_policy": "--bn-policy",
+       "class_map": "--class-map", "presets_file": "--presets-file", "engine": "--engine",
+       "ray_address": "--ray-address", "exist_ok": None, "callbacks": None}
 
 
 def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> dict:

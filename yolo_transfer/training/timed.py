@@ -41,8 +41,14 @@ def refit_epochs(hours: float, done: int, seconds: float) -> int:
 
 
 def rows_before(rows: list[dict[str, float]], done: int) -> list[dict[str, float]]:
-    """The results.csv rows of the epochs the checkpoint holds (a kill between the csv and the save adds one)."""
-    return [r for r in rows if int(r.get("epoch", 0)) <= done]
+    """The results.csv rows of the epochs the checkpoint holds, one per epoch: a kill between the csv and the save
+    leaves a row for an epoch the checkpoint lacks, which the resumed session trains and writes again (the later
+    row is the one the checkpoint continues from)."""
+    last: dict[int, dict[str, float]] = {}
+    for r in rows:
+        if int(r.get("epoch", 0)) <= done:
+            last[int(r.get("epoch", 0))] = r
+    return [last[e] for e in sorted(last)]
 
 
 def continue_clock(trainer) -> None:

@@ -28,12 +28,13 @@ def cpu_name() -> str:
 
 
 def user_omp_threads() -> str | None:
-    """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it is
-    Ultralytics' own import-time default (the "1" it sets when unset, known only if we were imported first)."""
+    """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it may be
+    Ultralytics' own import-time default: a "1" not already there when yolo_transfer was imported before Ultralytics
+    (read as no choice: Ultralytics itself ignores OMP_NUM_THREADS for training threads anyway)."""
     import yolo_transfer
 
     value = os.environ.get("OMP_NUM_THREADS")
-    return None if value == "1" and yolo_transfer.OMP_UNSET_BEFORE_ULTRALYTICS else value
+    return None if value == "1" and not yolo_transfer.OMP_CHOSEN_BEFORE_ULTRALYTICS else value
 
 
 def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env") -> int:
