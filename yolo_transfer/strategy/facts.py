@@ -8,7 +8,6 @@ hand. `gather_facts` measures them: the dataset through the project's readers (`
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -120,8 +119,9 @@ def data_facts(data_yaml: str | Path, imgsz: int = 640) -> Facts:
 
 
 def compute_facts(device: str | None = None) -> dict:
-    out = {"cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-           "gpu": None, "gpu_memory_gb": None}
+    from yolo_transfer.utils.env import usable_cores
+
+    out = {"cpu_cores": usable_cores(), "gpu": None, "gpu_memory_gb": None}
     if device is not None and str(device).lower() == "cpu":
         return out
     try:

@@ -27,6 +27,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def user_omp_threads() -> str | None:
     """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it may be
     Ultralytics' own import-time default: a "1" not already there when yolo_transfer was imported before Ultralytics
@@ -41,16 +46,14 @@ def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env")
     """Torch threads for training on the CPU.
 
     Ultralytics trains on the CPU with `workers=0` (data loading in the training thread) and torch at
-    `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py`: whole runs
-    1.4-1.5x faster with both). We take `min(8, cores)`: one more thread on machines of up to 8 cores, never more
+    `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py` on 2 cores: 1.30x
+    faster whole process than `yolo train`, 1.38x per epoch). We take `min(8, cores)`: one more thread on machines of up to 8 cores, never more
     than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask, so no more than 8). An
     OMP_NUM_THREADS of a user's or Ray's (per-trial CPUs) wins (`user_omp_threads`)."""
     preset = user_omp_threads() if preset == "from-env" else preset
     if preset and preset.strip().isdigit() and int(preset) > 0:
         return int(preset)
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores))
+    return max(1, min(8, usable_cores() if cores is None else cores))
 
 
 def versions() -> dict:
