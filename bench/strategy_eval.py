@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 FREEZE, FULL = "frozen-backbone", "full"
+COLUMNS = ("head-only", FREEZE, "discriminative", "progressive", FULL)
 
 
 def main() -> None:
@@ -29,9 +30,12 @@ def main() -> None:
     ap.add_argument("--budget-minutes", type=float, default=3.0)
     ap.add_argument("--imgsz", type=int, default=192)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--presets", default="frozen-backbone,full,head-only")
+    ap.add_argument("--presets", default="frozen-backbone,full,progressive",
+                    help="compared at equal wall time (auto's default candidates; head-only never won here)")
     ap.add_argument("--extra", action="append", default=[], help="set:preset also compared on that set")
-    ap.add_argument("--auto", default="frozen-backbone,full,head-only", help="auto's candidates")
+    ap.add_argument("--auto", default="", help="auto's candidates (default: what `--preset auto` tries: frozen-backbone, "
+                    "full and a third, progressive unless recommend names another)")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=int, default=64, help="images for recommend's domain distance")
     ap.add_argument("--tolerance", type=float, default=0.01)
     ap.add_argument("--out", default="runs/strategy-eval")
@@ -52,8 +56,10 @@ def run(args, out: Path, path: Path) -> None:
     from yolo_transfer.utils.io import atomic_write_json
 
     res = json.loads(path.read_text()) if path.exists() else {}
+    if res and res.get("seed", 0) != args.seed:
+        raise SystemExit(f"{path} holds seed {res.get('seed', 0)}: use another --out for seed {args.seed}")
     res.update(cpu=cpu_name(), weights=args.weights, budget_minutes=args.budget_minutes, imgsz=args.imgsz,
-               batch=args.batch, tolerance=args.tolerance)
+               batch=args.batch, tolerance=args.tolerance, seed=args.seed)
     res.setdefault("sets", {})
     extra = {}
     for e in args.extra:
@@ -75,7 +81,7 @@ def run(args, out: Path, path: Path) -> None:
             # recommend's pick is always among the compared presets, so "right" can be judged
             presets = list(dict.fromkeys(args.presets.split(",") + extra.get(name, []) + [s["recommend"]["preset"]]))
             r = yolo_transfer.compare(data, args.weights, presets=presets, budget_minutes=args.budget_minutes,
-                                      project=out, name=f"{name}-compare", plots=False, **common)
+                                      seeds=[args.seed], project=out, name=f"{name}-compare", plots=False, **common)
             s["compare"] = {t.preset: {"map": t.score, "seconds": round(t.seconds, 1), "epochs": len(t.history),
                                        "status": t.status} for t in r.trials}
             atomic_write_json(path, res)
@@ -83,8 +89,9 @@ def run(args, out: Path, path: Path) -> None:
         if "auto" not in s:
             t = time.time()
             try:
-                a = yolo_transfer.train(data, weights=args.weights, preset="auto:" + args.auto, project=out,
-                                        name=f"{name}-auto", time=args.budget_minutes / 60, seed=0, verbose=False,
+                a = yolo_transfer.train(data, weights=args.weights, preset="auto" + (":" + args.auto if args.auto else ""),
+                                        project=out, name=f"{name}-auto", time=args.budget_minutes / 60,
+                                        seed=args.seed, verbose=False,
                                         plots=False, **common)
             except UserError as e:  # e.g. a budget too short for auto's probes: recorded, the other sets go on
                 s["auto"] = {"error": str(e)}
@@ -96,6 +103,7 @@ def run(args, out: Path, path: Path) -> None:
                          "seconds": round(time.time() - t, 1), "seconds_total": a.auto["seconds_total"],
                          "probes": {p["preset"]: {"curve": p["curve"], "epochs_run": p["epochs_run"],
                                                   "epochs_planned": p["epochs_planned"], "seconds": p["seconds"],
+                                                  "wall_seconds": p.get("wall_seconds"),
                                                   "dropped_at_rung": p["dropped_at_rung"]}
                                     for p in a.auto["probes"]},
                          "dir": str(a.auto_dir)}
@@ -149,19 +157,18 @@ def analyse(path: Path, tol: float) -> None:
         rows.append(
             f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
             + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
-                         for p in ("head-only", FREEZE, "discriminative", FULL))
+                         for p in COLUMNS)
             + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {now}{' ✓' if right(now) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
             f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
             + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}"
                f"{' ✓' if auto_ok else ' ✗'}), {cost_run:.2f}x a run ({cost:.2f}x the budget) |" if a else "- |"))
     n = tally["sets"]
     md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
-          "", f"CPU: {res['cpu']}; weights `{res['weights']}`; one seed; mAP50-95 of best.pt on each set's val split; "
+          "", f"CPU: {res['cpu']}; weights `{res['weights']}`; seed {res.get('seed', 0)}; mAP50-95 of best.pt on each set's val split; "
           f"a choice is right within {tol} of the best preset.", "",
-          "| set | train images / rarest class | domain distance | head-only | frozen-backbone | discriminative | "
-          "full | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
+          "| set | train images / rarest class | domain distance | " + " | ".join(COLUMNS) + " | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
           "auto: choice, mAP (vs best), cost |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+          "|---" * (12 + len(COLUMNS)) + "|", *rows, "",
           f"Right: recommend {tally['recommend']}/{n} (rules now: {tally.get('recommend_now', 0)}/{n}), always freeze {tally[FREEZE]}/{n}, always full "
           f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}, picked the best preset "
           f"{sum(bool(v.get('verdict', {}).get('auto_picked_best')) for v in res['sets'].values())}/{n}. Cost: auto's "

@@ -196,16 +196,34 @@ def test_ray_engine_refuses_a_time_budget_and_plain_presets(synth_yaml, tiny_mod
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("overhead", [0.0, 4.5])
 @pytest.mark.parametrize("epoch_seconds", [2.9, 5.3, 7.8, 9.1, 10.4, 14.3, 22.7, 31.0])
-def test_timed_rungs_never_spend_more_than_their_share(epoch_seconds):
+def test_timed_rungs_never_spend_more_than_their_share(epoch_seconds, overhead):
     """A dropped probe in a time-bounded auto trains whole epochs up to its share of the budget, never past it (the
     share of Ultralytics' refitted count, a ceil, rounded to nearest, cost 31.2 s of a 30 s share at 7.8 s/epoch),
-    so auto's training stays <= 1.5x the budget; at least one epoch per rung."""
+    set-ups included, so auto stays <= 1.5x the budget; at least one epoch per rung."""
     from yolo_transfer.strategy.auto import timed_rung_epochs
 
     budget = 180.0
     for fraction, rung in ((1 / 6, 1), (1 / 3, 2)):
-        stop = timed_rung_epochs(fraction, rung, budget / 3600, spent=3 * epoch_seconds, done=3)
+        stop = timed_rung_epochs(fraction, rung, budget / 3600, spent=3 * epoch_seconds, done=3, overhead=overhead)
         assert stop >= rung
         if stop > rung:  # the minimum aside, the probe's epochs fit in its share, and one more would not
-            assert stop * epoch_seconds <= fraction * budget + 1e-6 < (stop + 1) * epoch_seconds
+            assert overhead + stop * epoch_seconds <= fraction * budget + 1e-6 < overhead + (stop + 1) * epoch_seconds
+
+
+def test_a_probes_share_pays_for_its_set_up():
+    """The stop a time-bounded probe gets counts the wall time of its train() call outside the loop (trainer and
+    dataset set-up, a resume) and its part of the recommend step: a user pays those seconds too. A 30 s share, 6 s
+    of set-up, 1 s of recommend, 5 s epochs: 4 epochs (6 + 1 + 4 x 5 = 27 s), not the 6 the loop alone would fit."""
+    import time
+    from types import SimpleNamespace
+
+    from yolo_transfer.strategy.auto import _timed_stop
+
+    now = time.time()
+    trainer = SimpleNamespace(train_time_start=now - 20.0, epoch=3, start_epoch=0, args=SimpleNamespace(time=0.05))
+    assert _timed_stop(1 / 6, 1, wall_before=0.0, t_call=now - 26.0, extra=1.0)(trainer) == 4
+    # a resumed session: the earlier call's whole seconds count, the loop clock covers both sessions' epochs
+    assert _timed_stop(1 / 3, 2, wall_before=14.0, t_call=now - 28.0, extra=1.0)(
+        SimpleNamespace(train_time_start=now - 36.0, epoch=5, start_epoch=0, args=SimpleNamespace(time=0.05))) == 8  # (60 - 7) // 6
