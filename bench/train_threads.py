@@ -47,9 +47,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=2)
     args = ap.parse_args()
 
-    from yolo_transfer.utils.env import cpu_train_threads  # first: so Ultralytics' own OMP_NUM_THREADS=1 is known as its default
+    from yolo_transfer.utils.env import train_threads, usable_cores  # first: so Ultralytics' own OMP_NUM_THREADS=1 is known as its default
 
-    ours = cpu_train_threads(preset=None)  # the children run without OMP_NUM_THREADS
+    ours = train_threads(usable_cores(), None)  # the children run without OMP_NUM_THREADS
     from ultralytics.utils import NUM_THREADS
 
     from yolo_transfer.anatomy import inspect_model

@@ -46,6 +46,7 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "seed=1"], "seed is set by --seeds"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "time=0.1"], "time is set by --budget-minutes"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "verbose=true"], "verbose is set by --verbose"),
+    (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "fraction=0.5"], "fraction is set by --fractions"),
 ])
 def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
     out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])

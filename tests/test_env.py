@@ -1,17 +1,17 @@
 """`utils.env`: what a run records about the machine, and the CPU threads training uses."""
 
-from yolo_transfer.utils.env import cpu_train_threads
+from yolo_transfer.utils.env import cpu_train_threads, train_threads
 
 
 def test_cpu_training_uses_every_core_up_to_ultralytics_cap():
     # Ultralytics alone: min(8, cores - 1) threads with data loading in the same thread (workers=0 on the CPU)
-    assert [cpu_train_threads(cores=c, preset=None) for c in (1, 2, 4, 8, 9, 64)] == [1, 2, 4, 8, 8, 8]
+    assert [train_threads(c, None) for c in (1, 2, 4, 8, 9, 64)] == [1, 2, 4, 8, 8, 8]
 
 
 def test_cpu_threads_set_before_ultralytics_win():
     # a user's OMP_NUM_THREADS, or Ray's per-trial CPUs, set before Ultralytics' import (which sets 1 when unset)
-    assert cpu_train_threads(cores=2, preset="1") == 1 and cpu_train_threads(cores=64, preset="16") == 16
-    assert cpu_train_threads(cores=2, preset="") == 2 and cpu_train_threads(cores=2, preset="auto") == 2
+    assert train_threads(2, "1") == 1 and train_threads(64, "16") == 16
+    assert train_threads(2, "") == 2 and train_threads(2, "auto") == 2 and train_threads(2, "0") == 2
 
 
 def test_ultralytics_default_omp_is_not_taken_for_a_choice(monkeypatch):

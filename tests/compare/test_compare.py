@@ -208,6 +208,17 @@ def test_real_checkpoint_on_coco8(fall_weights, coco8_yaml, tmp_path):
         assert rec.source["sha256"] and t.best["source"] == "best.pt" and t.best["per_class"]
 
 
+@pytest.mark.parametrize("override, option", [("seed", "--seeds"), ("time", "--budget-minutes"),
+                                              ("fraction", "--fractions"), ("freeze", "--presets")])
+def test_python_overrides_compare_sets_itself_are_refused(synth_yaml, tmp_path, override, option):
+    """compare(**overrides) passes the rest to Ultralytics: a key compare sets per trial (seed, time, fraction, the
+    preset's freeze) would be silently replaced in every trial. One table (compare.plan.OWN) serves this check and
+    the CLI's key=value check."""
+    with pytest.raises(UserError, match=f"{override} -> {option}"):
+        yolo_transfer.compare(synth_yaml, "yolo11n.yaml", epochs=1, project=tmp_path, **FAST, **{override: 1})
+    assert not (tmp_path / "compare").exists()
+
+
 def test_budget_trials_never_start_with_one_epoch():
     """Ultralytics' time= mode still ends a run at its initial `epochs` on the first epoch: never pass 1."""
     from yolo_transfer.compare.plan import CompareSettings

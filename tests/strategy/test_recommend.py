@@ -49,11 +49,15 @@ def test_json_on_generated_data(synth_yaml, tiny_model):
 
 
 def test_coco_images_on_a_coco_checkpoint(coco128_dir, fall_weights):
-    """coco128 (COCO itself, several classes in 1-2 images) on a COCO-derived checkpoint: tiny and near -> head-only."""
+    """coco128 (COCO itself, several classes in 1-2 images) on a COCO-derived checkpoint: near, and tiny -> frozen
+    backbone. Trained at 192 px, the domain is still measured at 320, the size the thresholds are in: measured at
+    192, COCO images read 0.053, above NEAR, so `--imgsz` alone moved a set across the threshold."""
     import yolo_transfer
+    from yolo_transfer.strategy.rules import DOMAIN_IMGSZ, NEAR
 
-    rec = yolo_transfer.recommend(coco128_dir / "coco128.yaml", fall_weights, images=24, imgsz=320, device="cpu")
-    assert rec.rule == "tiny-data-near" and rec.preset == "head-only", rec.reasons
-    assert rec.facts["domain_distance"] < 0.05
+    rec = yolo_transfer.recommend(coco128_dir / "coco128.yaml", fall_weights, images=24, imgsz=192, device="cpu")
+    assert rec.rule == "tiny-data" and rec.preset == "frozen-backbone", rec.reasons
+    assert rec.facts["imgsz"] == 192 and rec.facts["domain"]["imgsz"] == DOMAIN_IMGSZ == 320
+    assert rec.facts["domain_distance"] < NEAR
     assert rec.facts["checkpoint_classes"] == 2 and rec.facts["class_overlap"] == []
     assert rec.facts["train_images"] == 128 and rec.facts["classes_without_images"]  # coco128 lacks some classes

@@ -23,8 +23,9 @@ def facts(min_images: int, distance: float, budget: float | None = None, full_ep
 # One case per rule, each with the answer a practitioner would give.
 KNOWN = {
     "budget-short": (facts(500, 0.3, budget=5, full_epochs=5), "frozen-backbone"),
-    "tiny-data-near": (facts(10, 0.02), "head-only"),  # 10 COCO-like images per class
-    "tiny-data": (facts(10, 0.3), "frozen-backbone"),  # 10 microscope images per class: too few for the backbone
+    # 10 images per class, microscopy or COCO-like: too few for the backbone; head-only (Ultralytics' guide for tiny
+    # near data) lost to the frozen backbone on coco128, 0.020 vs 0.041
+    "tiny-data": (facts(10, 0.3), "frozen-backbone"),
     "far-domain": (facts(500, 0.3), "full"),  # microscopy with plenty of data
     "large-data": (facts(2000, 0.02), "full"),
     "mid-domain": (facts(300, 0.1), "progressive"),
@@ -52,7 +53,7 @@ def test_reason_renders_for_every_rule(rule):
 
 
 def test_boundaries():
-    assert decide(facts(TINY - 1, NEAR - 1e-6))[0].name == "tiny-data-near"
+    assert decide(facts(TINY - 1, NEAR - 1e-6))[0].name == "tiny-data"
     assert decide(facts(TINY, NEAR - 1e-6))[0].name == "default"
     assert decide(facts(SMALL, FAR))[0].name == "far-domain"
     assert decide(facts(SMALL, FAR - 1e-6))[0].name == "mid-domain"
@@ -66,10 +67,10 @@ def test_boundaries():
 
 
 def test_reference_widens_near():
-    f = facts(10, 0.08)
-    assert decide(f)[0].name == "tiny-data"
-    f.domain_reference = 0.06  # the checkpoint's own kind of images reads 0.06 at this sample size
-    assert decide(f)[0].name == "tiny-data-near"
+    f = facts(300, 0.08)
+    assert decide(f)[0].name == "mid-domain"
+    f.domain_reference = 0.06  # the checkpoint's own kind of images reads 0.06 at this sample size: 0.08 is near
+    assert decide(f)[0].name == "default"
 
 
 def test_unmeasured_domain_never_triggers_domain_rules():

@@ -7,16 +7,6 @@ import click
 from yolo_transfer.errors import UserError
 
 
-# compare's own arguments (key=value for one would collide with it); other keys must be Ultralytics' (plan.validate)
-OWN_COMPARE = {"data": "--data", "model": "--weights", "weights": "--weights", "epochs": "--epochs",
-               "imgsz": "--imgsz", "batch": "--batch", "device": "--device", "project": "--project", "name": "--name",
-               "seed": "--seeds", "seeds": "--seeds", "time": "--budget-minutes", "preset": "--presets",
-               "presets": "--presets", "fractions": "--fractions", "verbose": "--verbose", "engine": "--engine",
-               "ray_address": "--ray-address", "presets_file": "--presets-file", "freeze": "--presets (e.g. freeze:10)",
-               "resume": "compare: rerun the same command to resume", "exist_ok": None, "echo": None,
-               "callbacks": None}
-
-
 @click.command("compare", context_settings={"ignore_unknown_options": True})
 @click.option("--data", required=True, help="Dataset YAML (Ultralytics YOLO layout) with train and val splits.")
 @click.option("--weights", required=True, help="Checkpoint (COCO-pretrained) or Ultralytics name to start every trial from.")
@@ -50,6 +40,7 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
     Prints one table and the winner; writes summary.json/csv and report.md/html into the compare folder.
     """
     from yolo_transfer.compare.api import compare
+    from yolo_transfer.compare.plan import OWN
     from yolo_transfer.training.cli import _parse_extra
 
     import os
@@ -66,7 +57,7 @@ def compare_cmd(data, weights, presets, epochs, budget_minutes, seeds, fractions
                              project=project, name=name, engine=engine, ray_address=ray_address, verbose=verbose,
                              presets_file=presets_file, echo=q.echo if q_on else click.echo,
                              callbacks={"on_fit_epoch_end": epoch_line(q.echo, "      ")} if q_on else None,
-                             **_parse_extra(extra, OWN_COMPARE))
+                             **_parse_extra(extra, OWN))
             q.move_log(result.dir)
     except KeyboardInterrupt:
         click.echo("\nInterrupted; rerun the same command to resume (finished trials are kept).", err=True)

@@ -18,6 +18,16 @@ from typing import Any
 from yolo_transfer.errors import UserError
 
 
+# Compare's own arguments, the one table for both faces: a CLI key=value for one of them would collide with the
+# option named here, and a Python override (compare(..., **overrides)) with what compare sets per trial.
+OWN = {"data": "--data", "model": "--weights", "weights": "--weights", "epochs": "--epochs", "imgsz": "--imgsz",
+       "batch": "--batch", "device": "--device", "project": "--project", "name": "--name", "seed": "--seeds",
+       "seeds": "--seeds", "time": "--budget-minutes", "preset": "--presets", "presets": "--presets",
+       "fraction": "--fractions", "fractions": "--fractions", "verbose": "--verbose", "engine": "--engine",
+       "ray_address": "--ray-address", "presets_file": "--presets-file", "freeze": "--presets (e.g. freeze:10)",
+       "resume": "compare: rerun the same command to resume", "exist_ok": None, "echo": None, "callbacks": None}
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     preset: str
@@ -110,9 +120,10 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
         raise UserError(f"--epochs must be >= 1, got {s.epochs}")
     if s.budget_minutes is not None and not s.budget_minutes > 0:
         raise UserError(f"--budget-minutes must be > 0, got {s.budget_minutes}")
-    clash = {"time", "epochs", "seed", "data", "model", "fraction", "resume", "project", "name"} & set(s.overrides)
+    clash = sorted(set(OWN) & set(s.overrides))
     if clash:
-        raise UserError(f"compare sets {sorted(clash)} itself (same for every trial); use its own options instead")
+        raise UserError(f"compare sets {clash} itself (same for every trial); use its own options instead: "
+                        + ", ".join(f"{k} -> {OWN[k] or 'set by yolo-transfer itself'}" for k in clash))
     _validate_overrides(s.overrides)
     spec = check_data_yaml(s.data)
     n_train = len(spec.require_images("train"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.predict.resume import Ledger, check_run
+from yolo_transfer.utils.env import usable_cores
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
 
 ENGINES = ("local", "ray")
@@ -154,7 +155,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
     predictor = Predictor(model, settings, keep_images=any(w.needs_image for w in writers))
     # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
     # on a big machine gets up to 8 decoders.
-    n_workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) // 2))
+    n_workers = max(1, workers if workers is not None else min(8, usable_cores() // 2))
     if model.device != "cpu":
         # Accelerators pick kernels/allocate on the first call: do it before the clock starts. Not on a CPU: a
         # warm-up batch there costs a whole batch of inference (8 s for YOLOv8s at 640 on 2 cores, issue 14) and

@@ -27,6 +27,7 @@ import numpy as np
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.runtimes import RUNTIMES, Runtime, runtime_of_path
+from yolo_transfer.utils.env import usable_cores
 
 BACKENDS: dict[str, type[Backend]] = {}
 
@@ -123,7 +124,7 @@ class OnnxBackend(Backend):
         else:
             providers = ["CPUExecutionProvider"]
             self.device = "cpu"
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         opts = None
         streams = int(os.environ.get("YOLO_TRANSFER_ORT_STREAMS", "1"))
         if self.device == "cpu" and cores >= 2 and streams > 1:

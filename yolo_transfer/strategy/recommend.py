@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts, epochs_in_budget
-from yolo_transfer.strategy.rules import advice, decide
+from yolo_transfer.strategy.rules import DOMAIN_IMGSZ, advice, decide
+
+TIMING_IMAGES = 24  # images timed at the training size when the domain was measured at another
 
 
 @dataclass
@@ -51,7 +53,9 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
 
     `images` of the train split (seeded sample) are run through the checkpoint to measure the domain distance; with
     `reference` (a folder of the checkpoint's kind of images, e.g. COCO) the same measure is taken there for scale.
-    `imgsz` defaults to the size the checkpoint was trained at.
+    `imgsz` (the training size: object sizes, epochs in the budget) defaults to the size the checkpoint was trained
+    at. The domain distance is measured at `rules.DOMAIN_IMGSZ` whatever `imgsz` is: its thresholds are in units of
+    that size (the same images read nearer or farther at other sizes).
     """
     from yolo_transfer.anatomy import load_detection_model
     from yolo_transfer.strategy.domain import measure, sample_images
@@ -70,13 +74,17 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
         setattr(facts, k, v)
     dev = device if device not in (None, "") else ("0" if facts.gpu else "cpu")
     dev = f"cuda:{dev.split(',')[0]}" if dev[0].isdigit() else dev
-    dd = measure(yolo, sample_images(spec.require_images("train"), images, seed), imgsz=imgsz, device=dev)
+    sample = sample_images(spec.require_images("train"), images, seed)
+    dd = measure(yolo, sample, imgsz=DOMAIN_IMGSZ, device=dev)
     if reference is not None:
-        dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=imgsz, device=dev)
+        dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=DOMAIN_IMGSZ, device=dev)
         facts.domain_reference = dd.reference.total
     facts.domain_distance = dd.total
     facts.domain = dd.to_dict()
-    facts.seconds_per_image_forward = dd.seconds_per_image
+    # the budget's epochs at the training size: time the same pass there on a few images (the first batch is a
+    # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with
+    timing = dd if imgsz == DOMAIN_IMGSZ else measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev)
+    facts.seconds_per_image_forward = timing.seconds_per_image
     facts.budget_minutes = budget_minutes
     if budget_minutes is not None:
         facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, dd.seconds_per_image)
@@ -99,7 +107,7 @@ def render_text(rec: Recommendation) -> str:
         f"at imgsz {f['imgsz']}; {f['small_object_fraction']:.0%} under 16 px",
         f"  classes     {len(f['class_overlap'])} of {f['classes']} also in the checkpoint "
         f"({f['checkpoint_classes']} classes)",
-        f"  domain      {f['domain_distance']:.3f} backbone{ref}; per stage {stages}",
+        f"  domain      {f['domain_distance']:.3f} backbone{ref}, at {dom.get('imgsz', '?')} px; per stage {stages}",
         f"  compute     {f['cpu_cores']} CPU cores" + (f", {f['gpu']} {f['gpu_memory_gb']} GiB" if f["gpu"] else ", no GPU")
         + (f"; budget {f['budget_minutes']:g} min ~ {f['epochs_in_budget'].get(rec.preset, '?')} epochs of "
            f"{rec.preset}" if f["budget_minutes"] is not None else ""),

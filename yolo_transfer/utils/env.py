@@ -42,18 +42,23 @@ def user_omp_threads() -> str | None:
     return None if value == "1" and not yolo_transfer.OMP_CHOSEN_BEFORE_ULTRALYTICS else value
 
 
-def cpu_train_threads(cores: int | None = None, preset: str | None = "from-env") -> int:
-    """Torch threads for training on the CPU.
+def cpu_train_threads(cores: int | None = None) -> int:
+    """Torch threads for training on the CPU here: `train_threads` for this process's usable cores (or `cores`) and
+    the OMP_NUM_THREADS a user or Ray chose (`user_omp_threads`)."""
+    return train_threads(usable_cores() if cores is None else cores, user_omp_threads())
+
+
+def train_threads(cores: int, omp: str | None) -> int:
+    """The rule: torch threads for CPU training on `cores` cores, given a chosen OMP_NUM_THREADS (`omp`, or None).
 
     Ultralytics trains on the CPU with `workers=0` (data loading in the training thread) and torch at
     `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py` on 2 cores: 1.30x
-    faster whole process than `yolo train`, 1.38x per epoch). We take `min(8, cores)`: one more thread on machines of up to 8 cores, never more
-    than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask, so no more than 8). An
-    OMP_NUM_THREADS of a user's or Ray's (per-trial CPUs) wins (`user_omp_threads`)."""
-    preset = user_omp_threads() if preset == "from-env" else preset
-    if preset and preset.strip().isdigit() and int(preset) > 0:
-        return int(preset)
-    return max(1, min(8, usable_cores() if cores is None else cores))
+    faster whole process than `yolo train`, 1.38x per epoch). We take `min(8, cores)`: one more thread on machines of
+    up to 8 cores, never more than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask,
+    so no more than 8). A positive integer OMP_NUM_THREADS of a user's or Ray's (per-trial CPUs) wins."""
+    if omp and omp.strip().isdigit() and int(omp) > 0:
+        return int(omp)
+    return max(1, min(8, cores))
 
 
 def versions() -> dict:
