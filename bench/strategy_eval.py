@@ -130,7 +130,9 @@ def analyse(path: Path, tol: float) -> None:
 
     res = json.loads(path.read_text())
     budget = res["budget_minutes"]
-    rows, tally = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "sets": 0}
+    from yolo_transfer.strategy.rules import DOMAIN_IMGSZ
+
+    rows, tally, stale = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "sets": 0}, set()
     for name, s in res["sets"].items():
         if "compare" not in s:
             continue
@@ -139,6 +141,9 @@ def analyse(path: Path, tol: float) -> None:
         right = lambda p: p in maps and maps[best] - maps[p] <= tol  # noqa: E731
         rec = s["recommend"]["preset"]
         now = replay(s["recommend"]["facts"])  # the rules as they are now, on the same facts (in-sample if changed)
+        measured_at = s["recommend"]["facts"].get("domain", {}).get("imgsz")
+        if measured_at not in (None, DOMAIN_IMGSZ):  # the distance is not in the rules' units: say so
+            stale.add(measured_at)
         tally["sets"] += 1
         tally["recommend_now"] = tally.get("recommend_now", 0) + right(now)
         for key, p in (("recommend", rec), (FREEZE, FREEZE), (FULL, FULL)):
@@ -158,22 +163,26 @@ def analyse(path: Path, tol: float) -> None:
             f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
             + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
                          for p in COLUMNS)
-            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {now}{' ✓' if right(now) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
+            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {now}{'†' if measured_at not in (None, DOMAIN_IMGSZ) else ''}{' ✓' if right(now) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
             f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
             + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}"
-               f"{' ✓' if auto_ok else ' ✗'}), {cost_run:.2f}x a run ({cost:.2f}x the budget) |" if a else "- |"))
+               f"{' ✓' if auto_ok else ' ✗'}), " + (f"{cost_run:.2f}x a run" if cost_run else "-") + f" ({cost:.2f}x the budget) |"
+               if a else "- |"))
     n = tally["sets"]
     md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
           "", f"CPU: {res['cpu']}; weights `{res['weights']}`; seed {res.get('seed', 0)}; mAP50-95 of best.pt on each set's val split; "
           f"a choice is right within {tol} of the best preset.", "",
           "| set | train images / rarest class | domain distance | " + " | ".join(COLUMNS) + " | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
           "auto: choice, mAP (vs best), cost |",
-          "|---" * (12 + len(COLUMNS)) + "|", *rows, "",
+          "|---" * (9 + len(COLUMNS)) + "|", *rows, "",
           f"Right: recommend {tally['recommend']}/{n} (rules now: {tally.get('recommend_now', 0)}/{n}), always freeze {tally[FREEZE]}/{n}, always full "
           f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}, picked the best preset "
           f"{sum(bool(v.get('verdict', {}).get('auto_picked_best')) for v in res['sets'].values())}/{n}. Cost: auto's "
           f"whole wall time (recommend, probes, the winner) over the chosen preset's plain run in compare (set-up and "
           f"final validation included) and over the budget.", ""]
+    if stale:
+        md += [f"† replayed on a domain distance measured at {', '.join(map(str, sorted(stale)))} px (recorded before "
+               f"it was always measured at {DOMAIN_IMGSZ} px, the thresholds' size): indicative only.", ""]
     res["tally"] = tally
     atomic_write_json(path, res)
     atomic_write_text(path.with_name("results.md"), "\n".join(md))

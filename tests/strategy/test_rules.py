@@ -70,7 +70,8 @@ def test_reference_widens_near():
     f = facts(300, 0.08)
     assert decide(f)[0].name == "mid-domain"
     f.domain_reference = 0.06  # the checkpoint's own kind of images reads 0.06 at this sample size: 0.08 is near
-    assert decide(f)[0].name == "default"
+    rule, reason = decide(f)
+    assert rule.name == "default" and "< 0.09:" in reason  # the limit the reference set, not NEAR
 
 
 def test_unmeasured_domain_never_triggers_domain_rules():

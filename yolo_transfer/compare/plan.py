@@ -122,7 +122,7 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
         raise UserError(f"--budget-minutes must be > 0, got {s.budget_minutes}")
     clash = sorted(set(OWN) & set(s.overrides))
     if clash:
-        raise UserError(f"compare sets {clash} itself (same for every trial); use its own options instead: "
+        raise UserError(f"compare sets {clash} itself for each trial; use its own options instead: "
                         + ", ".join(f"{k} -> {OWN[k] or 'set by yolo-transfer itself'}" for k in clash))
     _validate_overrides(s.overrides)
     spec = check_data_yaml(s.data)

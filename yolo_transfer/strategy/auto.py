@@ -46,12 +46,11 @@ the learning-rate schedule to them, so a frozen backbone gets more (cheaper) epo
 are then shares of the budget (1/6, 1/3) in each candidate's own epochs: the most whole epochs that fit in the share
 at its mean epoch time, after the probe's own set-ups (trainer, dataset, resume) and its part of the recommend step
 (rounded down, so a dropped probe never costs more than its share, wall clock and all), and the winner ends exactly
-where a plain time-bounded run of it would. So auto costs at most 1.5x the budget plus the winner's own two resumes
-(a few seconds each).
+where a plain time-bounded run of it would. So auto costs at most 1.5x the budget plus what the winner pays beyond
+a plain run: its two resumes and its part of the recommend step (seconds).
 
-The candidates default to `frozen-backbone`, `full` and a third: `progressive`, or `discriminative` / `head-only` when
-`recommend` recommends that one; `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins
-ties).
+The candidates default to `frozen-backbone`, `full` and `progressive` (the three presets `recommend`'s rules can
+pick); `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins ties).
 """
 
 from __future__ import annotations
@@ -66,7 +65,6 @@ from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
-THIRD = ("progressive", "discriminative", "head-only")  # the default set's third candidate: recommend picks which
 MIN_EPOCHS = 6
 MIN_TIMED = 3  # epochs a budget must fit (first guess) for a timed auto: one each for two rungs and the end
 NOMINAL = 12  # a timed auto's rungs are shares of this: 1/6, 1/3 of each candidate's own refitted epochs
@@ -120,12 +118,10 @@ def parse_candidates(spec: str, presets_file=None) -> list[str]:
     return cands
 
 
-def order_candidates(cands: list[str], recommended: str, explicit: bool) -> list[str]:
-    """The recommended preset first (it wins ties); in the default set it also replaces `progressive` when it is
-    one of the other THIRD presets. Candidates the user named are only reordered."""
+def order_candidates(cands: list[str], recommended: str) -> list[str]:
+    """The recommended preset first (it wins ties); the candidates themselves are not changed (recommend's rules
+    only ever pick one of the default three: frozen-backbone, full, progressive)."""
     cands = list(cands)
-    if not explicit and recommended in THIRD and recommended not in cands:
-        cands[cands.index("progressive")] = recommended
     if recommended in cands:
         cands.remove(recommended)
         cands.insert(0, recommended)
@@ -159,7 +155,7 @@ def trains_backbone(preset: str, anatomy, epochs: int = 100, presets_file=None) 
 
 def bonus_for(distance: float | None) -> float:
     """The far-domain bonus: none on COCO-like images (at or below `rules.NEAR`), rising to BONUS at `rules.FAR`.
-    Starting at NEAR, not 0, matters where mAPs are small: coco128 (distance 0.053) at 0.01-0.02 mAP50-95 got a
+    Starting at NEAR, not 0, matters where mAPs are small: coco128 (distance 0.053, then measured at 192 px) at 0.01-0.02 mAP50-95 got a
     0.005 bonus for full fine-tuning, enough to choose it over a frozen backbone with twice its final mAP."""
     from yolo_transfer.strategy.rules import FAR, NEAR
 
@@ -245,7 +241,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         rec = recommend(data, resolved, budget_minutes=hours * 60 if hours else None, device=dev,
                         images=recommend_images, imgsz=imgsz)
         seconds_recommend = round(time.time() - t_rec, 2)
-        cands = order_candidates(cands, rec.preset, explicit=":" in preset)
+        cands = order_candidates(cands, rec.preset)
     distance = rec.facts.get("domain_distance") if rec else None
     bonus_far = bonus_for(distance)
     bonus = {c: (bonus_far if trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}

@@ -47,7 +47,7 @@ class Facts:
     cpu_cores: int = 1
     gpu: str | None = None
     gpu_memory_gb: float | None = None
-    seconds_per_image_forward: float | None = None  # measured while computing the domain distance
+    seconds_per_image_forward: float | None = None  # the domain-distance pass, timed at the training imgsz
     budget_minutes: float | None = None
     epochs_in_budget: dict[str, float] = field(default_factory=dict)  # preset -> estimated affordable epochs
 

@@ -87,7 +87,7 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
     facts.seconds_per_image_forward = timing.seconds_per_image
     facts.budget_minutes = budget_minutes
     if budget_minutes is not None:
-        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, dd.seconds_per_image)
+        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, facts.seconds_per_image_forward)
     rule, reason = decide(facts)
     return Recommendation(rule.preset, [f"[{rule.name}] {reason}", *advice(facts)], facts.to_dict(), rule.name, facts)
 

@@ -72,8 +72,12 @@ def _measured(f: Facts) -> bool:
 def near(f: Facts) -> bool:
     """Below NEAR, or (with --reference) within 1.5x of the checkpoint's own kind of images measured the same way:
     few images give noisier statistics and a higher distance for in-domain images too, the reference shows it."""
-    ref = f.domain_reference if f.domain_reference is not None else 0.0
-    return _measured(f) and f.domain_distance < max(NEAR, REF_NEAR * ref)
+    return _measured(f) and f.domain_distance < near_limit(f)
+
+
+def near_limit(f: Facts) -> float:
+    """NEAR, or 1.5x the reference images' distance where that is larger."""
+    return max(NEAR, REF_NEAR * (f.domain_reference if f.domain_reference is not None else 0.0))
 
 
 def far(f: Facts) -> bool:
@@ -106,10 +110,10 @@ RULES: list[Rule] = [
          lambda f: f"{f.min_images_per_class}+ images per class (>= {LARGE}): enough data to fine-tune everything"),
     Rule("mid-domain", lambda f: _measured(f) and not near(f) and f.min_images_per_class >= SMALL,
          "progressive",
-         lambda f: f"{_dd(f)} between {NEAR} and {FAR} with {f.min_images_per_class}+ images per class: train head "
+         lambda f: f"{_dd(f)} between {near_limit(f):.3g} and {FAR} with {f.min_images_per_class}+ images per class: train head "
                    f"and neck first, then thaw the backbone"),
     Rule("default", lambda f: True, "frozen-backbone",
-         lambda f: (f"{_dd(f)} < {NEAR}: the checkpoint's features fit these images" if near(f) else
+         lambda f: (f"{_dd(f)} < {near_limit(f):.3g}: the checkpoint's features fit these images" if near(f) else
                     f"{f.min_images_per_class} images of the rarest class (< {SMALL}) is not enough to justify "
                     f"training the backbone") + "; freeze the backbone, train neck and head"),
 ]

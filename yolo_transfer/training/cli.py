@@ -42,7 +42,7 @@ def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> di
               help="Checkpoint path, Ultralytics name (yolo11n.pt, yolo26n.pt, yolov8s.pt) or architecture YAML.")
 @click.option("--preset", default="frozen-backbone", show_default=True,
               help="Transfer preset; see `yolo-transfer presets`. `auto` (or auto:a,b,c) tries "
-                   "frozen-backbone, full and progressive (or the one `recommend` picks) by successive halving and "
+                   "frozen-backbone, full and progressive (recommend's pick first) by successive halving and "
                    "finishes the best, for at most 1.5x the epochs (or --budget-minutes) of one run (needs >= 6 epochs, or a "
                    "budget of >= 4; report in auto.md).")
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
