@@ -44,7 +44,7 @@ def test_json_on_generated_data(synth_yaml, tiny_model):
     assert f["epochs_in_budget"]["frozen-backbone"] > f["epochs_in_budget"]["full"] > 0
     # the budget's epochs come from the forward pass timed at the training size (64 px), not at the domain's 320
     assert f["domain"]["imgsz"] == 320 and f["seconds_per_image_forward"] != f["domain"]["seconds_per_image"]
-    assert f["epochs_in_budget"] == epochs_in_budget(1000, 16, f["seconds_per_image_forward"])
+    assert f["epochs_in_budget"] == epochs_in_budget(1000, 16, f["seconds_per_image_forward"], f["val_images"])
     # 16 images over 3 classes, far from anything the (random) model's BN stats saw: tiny data keeps the backbone
     # frozen all the same
     assert f["min_images_per_class"] < 30 and f["domain_distance"] > 0.2

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from yolo_transfer.errors import UserError
 from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts, epochs_in_budget
 from yolo_transfer.strategy.rules import DOMAIN_IMGSZ, advice, decide
+from yolo_transfer.utils.env import cpu_train_threads, torch_threads
 
 TIMING_IMAGES = 24  # images timed at the training size when the domain was measured at another
 
@@ -75,19 +76,23 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
     dev = device if device not in (None, "") else ("0" if facts.gpu else "cpu")
     dev = f"cuda:{dev.split(',')[0]}" if dev[0].isdigit() else dev
     sample = sample_images(spec.require_images("train"), images, seed)
-    dd = measure(yolo, sample, imgsz=DOMAIN_IMGSZ, device=dev)
-    if reference is not None:
-        dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=DOMAIN_IMGSZ, device=dev)
-        facts.domain_reference = dd.reference.total
+    # on the CPU, at the threads training will use (`train()` sets them; the process's count depends on what ran
+    # before, e.g. 1 before any training and 2 after it on 2 cores): the forward time feeds the budget's epochs
+    with torch_threads(cpu_train_threads() if dev == "cpu" else None):
+        dd = measure(yolo, sample, imgsz=DOMAIN_IMGSZ, device=dev)
+        if reference is not None:
+            dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=DOMAIN_IMGSZ, device=dev)
+            facts.domain_reference = dd.reference.total
+        # the budget's epochs at the training size: time the same pass there on a few images (the first batch is a
+        # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with
+        timing = dd if imgsz == DOMAIN_IMGSZ else measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev)
     facts.domain_distance = dd.total
     facts.domain = dd.to_dict()
-    # the budget's epochs at the training size: time the same pass there on a few images (the first batch is a
-    # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with
-    timing = dd if imgsz == DOMAIN_IMGSZ else measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev)
     facts.seconds_per_image_forward = timing.seconds_per_image
     facts.budget_minutes = budget_minutes
     if budget_minutes is not None:
-        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, facts.seconds_per_image_forward)
+        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, facts.seconds_per_image_forward,
+                                                  facts.val_images)
     rule, reason = decide(facts)
     return Recommendation(rule.preset, [f"[{rule.name}] {reason}", *advice(facts)], facts.to_dict(), rule.name, facts)
 

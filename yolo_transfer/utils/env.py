@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from contextlib import contextmanager
 from importlib import metadata
 
 
@@ -59,6 +60,20 @@ def train_threads(cores: int, omp: str | None) -> int:
     if omp and omp.strip().isdigit() and int(omp) > 0:
         return int(omp)
     return max(1, min(8, cores))
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run a block at `n` torch threads (None: as they are), then put the count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def versions() -> dict:
