@@ -127,6 +127,35 @@ def test_auto_run_continues_the_winner_on_the_plain_schedule(synth_yaml, tiny_mo
     assert lr(result.run_dir) == pytest.approx(lr(plain.run_dir), rel=1e-6)
 
 
+def test_auto_defers_to_a_data_rule_that_trains_the_backbone():
+    """Where recommend's answer comes from a data rule that trains the backbone, short probes favour the frozen
+    backbone (measured wrong twice: cavity 8 min, BCCD 85:15 5 min), so auto trains recommend's preset; compute and
+    tiny-data rules (frozen) still probe, and so do candidates the user named."""
+    from yolo_transfer.strategy.auto import DEFER_RULES, defers
+    from yolo_transfer.strategy.rules import RULES
+
+    assert {r.name for r in RULES if r.preset in ("full", "progressive", "discriminative")} == set(DEFER_RULES)
+    assert all(defers(r, explicit=False) and not defers(r, explicit=True) for r in DEFER_RULES)
+    assert not any(defers(r, explicit=False) for r in ("budget-short", "tiny-data", "default", None))
+
+
+def test_deferred_auto_is_one_plain_run_of_the_recommended_preset(synth_yaml, tiny_model, tmp_path, monkeypatch):
+    import yolo_transfer
+    from yolo_transfer.strategy import recommend as rec_module
+
+    rec = rec_module.Recommendation("progressive", ["[mid-domain] domain distance 0.101 ..."],
+                                    {"domain_distance": 0.101}, "mid-domain")
+    monkeypatch.setattr(rec_module, "recommend", lambda *a, **k: rec)
+    result = yolo_transfer.train(synth_yaml, preset="auto", name="auto", weights=tiny_model, epochs=6, imgsz=64,
+                                 batch=8, device="cpu", workers=0, project=tmp_path, verbose=False, plots=False, seed=0)
+    summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
+    assert summary["deferred_to_recommend"] and summary["chosen"] == "progressive" == result.record.preset
+    assert [p["preset"] for p in summary["probes"]] == ["progressive"] and summary["epoch_cost"] == 6
+    assert [int(r["epoch"]) for r in result.history] == [1, 2, 3, 4, 5, 6] and not result.record.resumed_at_epoch
+    assert sorted(d.name for d in (tmp_path / "auto").iterdir() if d.is_dir()) == ["progressive"]
+    assert "no probes" in (tmp_path / "auto" / "auto.md").read_text()
+
+
 def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yaml, tiny_model, tmp_path):
     """--budget-minutes: every probe runs Ultralytics' time mode (epochs refitted to the budget), is stopped at the
     same share of its own refitted schedule, and the winner runs on to the end of its time-bounded schedule."""

@@ -30,9 +30,14 @@ counterweight, recorded in `auto.json`:
   0.19 mAP), and auto chose head-only or full where the frozen backbone was best, 0 of 3; re-run with mAP at the
   rung (and the bonus from NEAR) it ended within 0.01 of the best preset on 4 of 4 (BCCD 10 % added; README table).
   Successive halving on the metric itself is also what ASHA does.
-- still measured wrong once: cavity at 8 min, where progressive (0.363) and full (0.359) overtook the frozen backbone
-  (0.346) only after the rungs; auto chose frozen (0.343). `recommend` said progressive there: with a budget of 10+
-  full epochs and a data rule behind its answer, the README advises its preset over auto.
+- deferring to `recommend` where probes are blind: when `recommend`'s answer comes from a data rule that trains the
+  backbone (`DEFER_RULES`: far domain with 150+ images per class, 1000+ per class, mid-distance domain with 150+ per
+  class; none of them fires when the budget fits < 10 epochs of full fine-tuning), `auto` trains that preset as a
+  plain run, without probes. Measured twice, both times with the probes wrong and `recommend` right: cavity at 8 min
+  (progressive 0.363 and full 0.359 overtook the frozen backbone's 0.346 only after 60 % of the budget; auto chose
+  frozen, 0.343) and BCCD re-split 85:15 at 5 min (full 0.605 overtook frozen's 0.590 at 75 %; at the rungs frozen led
+  0.497 vs 0.465 and 0.567 vs progressive's 0.505; auto chose frozen, 0.593). Naming the candidates (`auto:a,b,c`)
+  always probes.
 
 Measured earlier (yolov8s-fall.pt, 6 epochs, imgsz 160, 2 shared CPU cores, one seed, extrapolation then on): on BCCD frozen-backbone led full
 after epoch 1 (0.142 vs 0.136 mAP50-95) — the bias above — full led from epoch 2 and ended best (plain 0.390 vs
@@ -71,6 +76,10 @@ NOMINAL = 12  # a timed auto's rungs are shares of this: 1/6, 1/3 of each candid
 EXTRAPOLATE = 0.0  # share of the recent slope assumed to continue; off: on short noisy probes it chose wrong (above)
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
 MAP = "metrics/mAP50-95(B)"
+# recommend's data rules that train the backbone: there `auto` trains recommend's preset without probing (above)
+DEFER_RULES = ("far-domain", "large-data", "mid-domain")
+DEFER_RULE = ("recommend's preset, without probes: its answer came from a data rule that trains the backbone, where "
+              "short probes favour the frozen backbone (measured: cavity 8 min, BCCD 85:15 5 min)")
 RULE = ("successive halving, rungs at E/6 and E/3: keep the top half by score = mAP50-95 at the rung "
         + (f"+ {EXTRAPOLATE} x max(0, slope over the last 2 epochs) x epochs left " if EXTRAPOLATE else "")
         + f"+ {BONUS} x clip((domain_distance - NEAR) / (FAR - NEAR), 0, 1) if the candidate trains the backbone; "
@@ -144,6 +153,12 @@ def epoch_cost(plan: list[tuple[int, int]]) -> int:
         total += k * (stop - done)
         done = stop
     return total
+
+
+def defers(rule: str | None, explicit: bool) -> bool:
+    """Whether `auto` trains recommend's preset without probes: its answer came from a data rule that trains the
+    backbone (DEFER_RULES), and the user did not name the candidates."""
+    return not explicit and rule in DEFER_RULES
 
 
 def trains_backbone(preset: str, anatomy, epochs: int = 100, presets_file=None) -> bool:
@@ -242,6 +257,9 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
                         images=recommend_images, imgsz=imgsz)
         seconds_recommend = round(time.time() - t_rec, 2)
         cands = order_candidates(cands, rec.preset)
+    deferred = defers(rec.rule if rec else None, explicit=":" in preset)
+    if deferred:
+        cands = [rec.preset]
     distance = rec.facts.get("domain_distance") if rec else None
     bonus_far = bonus_for(distance)
     bonus = {c: (bonus_far if trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
@@ -254,7 +272,12 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     plan = rungs(NOMINAL if hours else epochs, len(cands))
     common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
                   presets_file=presets_file, **kwargs)
-    if engine == "ray":
+    if deferred:
+        plan = [(plan[-1][0], 1)]
+        chosen, result = _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec,
+                                  seconds_recommend)
+        scheduler = None
+    elif engine == "ray":
         from yolo_transfer.strategy.auto_ray import run_asha
 
         chosen, result, plan, scheduler = run_asha(cands, probes, common, epochs, bonus, auto_dir, ray_address)
@@ -273,7 +296,8 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         # ASHA's stops depend on arrival order: count what ran
         "epoch_cost": epoch_cost(plan) if engine == "local" else sum(p.epochs_run for p in probes.values()),
         "candidates": cands,
-        "rule": RULE,
+        "rule": DEFER_RULE if deferred else RULE,
+        "deferred_to_recommend": deferred,
         "domain_distance": distance,
         "recommendation": rec.to_dict() if rec else None,
         "probes": [vars(probes[c]) for c in cands],
@@ -306,8 +330,12 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
     results: dict[str, Any] = {}
     where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of each candidate's epochs in "
              f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
-    print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
-          + (f"; recommend: {rec.preset}" if rec else ""))
+    if len(plan) == 1:
+        print(f"auto: recommend's {rec.rule} rule says {cands[0]}; training it without probes (short probes favour the "
+              f"frozen backbone where a data rule says to train the backbone; name candidates, auto:a,b,c, to probe)")
+    else:
+        print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
+              + (f"; recommend: {rec.preset}" if rec else ""))
     for rung, (stop, keep) in enumerate(plan, 1):
         # timed: the same share of the budget for every candidate, in its own refitted epochs
         if stop >= epochs:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
@@ -464,6 +492,11 @@ def render_markdown(s: dict) -> str:
         plan = (f"- {len(s['candidates'])} candidates, {s['epochs']} epochs, rungs at "
                 f"{', '.join(str(r['epoch']) for r in s['rungs'])} ({s['epoch_cost']} epochs in all, "
                 f"{s['epoch_cost'] / s['epochs']:.2f}x one run)")
+    if s.get("deferred_to_recommend"):
+        rec = s["recommendation"] or {}
+        plan = (f"- no probes: {(rec.get('reasons') or ['recommend'])[0]}; where a data rule says to train the backbone, "
+                f"short probes favour the frozen backbone, so `auto` trains recommend's preset as a plain run "
+                f"(`auto:a,b,c` probes anyway)")
     if s.get("scheduler"):
         a = s["scheduler"]
         plan = (f"- {len(s['candidates'])} candidates in parallel on Ray Tune ({a['resources_per_probe']} each), "

@@ -61,15 +61,16 @@ class Facts:
 
 # Cost of one training image relative to one timed forward pass (recommend's, at the threads training uses), by what
 # trains: forward + backward through the trained part; frozen layers still run forward. Fitted (least squares on
-# relative error, with VAL_COST_FACTOR) to the median epoch times of 24 time-bounded runs of yolov8s-fall at 192 px
-# on a 2-core AMD EPYC, at 1 and at 2 torch threads: coco128 / BCCD / cavity / BCCD 10 % (train:val 128:128, 205:87,
-# 336:81, 20:87) x full / frozen / progressive / head-only; all within 24 % (cavity at 2 threads the worst), most
-# within 10 %. Threads scale the forward more than training (2 threads: forward 1.75x, a training epoch 1.38x), so a
-# machine unlike this one reads further off: it is an estimate, shown as such. The earlier factors (3.0 / 1.8 / 1.3, no
-# validation term) had the validation inside the training factor: 2x off for BCCD 10 % (110 epochs estimated, 50 ran).
-# progressive: between frozen and full (its epochs are first one, then the other); discriminative trains all.
-TRAIN_COST_FACTOR = {"full": 2.65, "discriminative": 2.65, "progressive": 2.2, "frozen-backbone": 1.8, "head-only": 1.1}
-VAL_COST_FACTOR = 0.9  # validating one image (forward at 2x batch, NMS, matching) per timed forward pass
+# relative error, with VAL_COST_FACTOR) to the median epoch times of 15 time-bounded runs of yolov8s-fall at 192 px,
+# 2 torch threads on a 2-core AMD EPYC (coco128 / BCCD / cavity / BCCD 10 % / BCCD re-split 85:15, train:val 128:128,
+# 205:87, 336:81, 20:87, 310:54, x full / frozen / progressive), all within 18 %. Threads scale inference more than
+# training (here 2 threads made a batch-8 forward ~2x faster, a training epoch 1.45x), so the factors depend on the
+# thread count: at 1 thread the same fit gives full 2.4, frozen 1.6, validation 0.95, and these read ~1.5x
+# pessimistic there (fewer epochs than run). An estimate, shown as such. The factors before (3.0 / 1.8 / 1.3, no
+# validation term, forward timed at whatever threads the process had) were 2x off for BCCD 10 % (110 epochs estimated,
+# 50 ran). progressive: between frozen and full (its epochs are first one, then the other); discriminative trains all.
+TRAIN_COST_FACTOR = {"full": 3.7, "discriminative": 3.7, "progressive": 3.0, "frozen-backbone": 2.5, "head-only": 1.7}
+VAL_COST_FACTOR = 1.2  # validating one image (forward at 2x batch, NMS at conf 0.001, matching) per timed forward pass
 
 
 def normalise(name: str) -> str:
