@@ -140,20 +140,25 @@ def test_auto_defers_to_a_data_rule_that_trains_the_backbone():
 
 
 def test_deferred_auto_is_one_plain_run_of_the_recommended_preset(synth_yaml, tiny_model, tmp_path, monkeypatch):
-    import yolo_transfer
     from yolo_transfer.strategy import recommend as rec_module
+    from yolo_transfer.training.record import TransferRecord
 
     rec = rec_module.Recommendation("progressive", ["[mid-domain] domain distance 0.101 ..."],
                                     {"domain_distance": 0.101}, "mid-domain")
     monkeypatch.setattr(rec_module, "recommend", lambda *a, **k: rec)
-    result = yolo_transfer.train(synth_yaml, preset="auto", name="auto", weights=tiny_model, epochs=6, imgsz=64,
-                                 batch=8, device="cpu", workers=0, project=tmp_path, verbose=False, plots=False, seed=0)
+    r = CliRunner().invoke(cli, ["train", "--data", str(synth_yaml), "--weights", str(tiny_model), "--preset", "auto",
+                                 "--epochs", "6", "--imgsz", "64", "--batch", "8", "--device", "cpu", "--project",
+                                 str(tmp_path), "--name", "auto", "workers=0", "plots=false"])
+    assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
-    assert summary["deferred_to_recommend"] and summary["chosen"] == "progressive" == result.record.preset
+    record = TransferRecord.read(tmp_path / "auto" / "progressive")
+    assert summary["deferred_to_recommend"] and summary["chosen"] == "progressive" == record.preset
     assert [p["preset"] for p in summary["probes"]] == ["progressive"] and summary["epoch_cost"] == 6
-    assert [int(r["epoch"]) for r in result.history] == [1, 2, 3, 4, 5, 6] and not result.record.resumed_at_epoch
+    assert [int(h["epoch"]) for h in record.history] == [1, 2, 3, 4, 5, 6] and not record.resumed_at_epoch
     assert sorted(d.name for d in (tmp_path / "auto").iterdir() if d.is_dir()) == ["progressive"]
     assert "no probes" in (tmp_path / "auto" / "auto.md").read_text()
+    # the terminal says what auto did and where its report is (its own progress lines go to the log when quiet)
+    assert "auto: no probes" in r.output and str(tmp_path / "auto" / "auto.md") in r.output
 
 
 def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yaml, tiny_model, tmp_path):

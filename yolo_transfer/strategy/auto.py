@@ -314,10 +314,25 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     _plot(summary, auto_dir / "auto.png")
     atomic_write_text(auto_dir / "auto.md", render_markdown(summary))
     print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(MAP, float('nan')):.4f}); {seconds_total:.0f} s in all, "
-          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}")
+          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}", flush=True)
     result.auto = summary
     result.auto_dir = auto_dir
     return result
+
+
+def summary_lines(s: dict, auto_dir) -> list[str]:
+    """What `--preset auto` did, for the terminal (its own progress lines go to the log in quiet mode)."""
+    rec = s.get("recommendation") or {}
+    if s.get("deferred_to_recommend"):
+        how = (f"auto: no probes; recommend's answer came from a data rule that trains the backbone, where short probes "
+               f"favour the frozen backbone, so it trained {s['chosen']} (auto:a,b,c probes anyway)")
+    else:
+        dropped = [f"{p['preset']} at rung {p['dropped_at_rung']}" for p in s["probes"] if p.get("dropped_at_rung")]
+        how = (f"auto: probed {', '.join(s['candidates'])}"
+               + (f" (recommend: {rec['preset']})" if rec.get("preset") else "")
+               + (f"; dropped {', '.join(dropped)}" if dropped else "") + f"; chose {s['chosen']}")
+    return [how, f"auto: {s['seconds_total']:.0f} s in all, {s['cost_ratio']}x the chosen run; report "
+                 f"{Path(auto_dir) / 'auto.md'}"]
 
 
 def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec, seconds_recommend=0.0):
@@ -332,10 +347,10 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
              f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
     if len(plan) == 1:
         print(f"auto: recommend's {rec.rule} rule says {cands[0]}; training it without probes (short probes favour the "
-              f"frozen backbone where a data rule says to train the backbone; name candidates, auto:a,b,c, to probe)")
+              f"frozen backbone where a data rule says to train the backbone; name candidates, auto:a,b,c, to probe)", flush=True)
     else:
         print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
-              + (f"; recommend: {rec.preset}" if rec else ""))
+              + (f"; recommend: {rec.preset}" if rec else ""), flush=True)
     for rung, (stop, keep) in enumerate(plan, 1):
         # timed: the same share of the budget for every candidate, in its own refitted epochs
         if stop >= epochs:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
@@ -378,7 +393,7 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
         alive = ranked[:next_keep]
         print(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
             f"{c} {probes[c].scores[-1]['map']:.4f}->{probes[c].scores[-1]['score']:.4f}" for c in ranked)
-            + f"; continuing {', '.join(alive)}")
+            + f"; continuing {', '.join(alive)}", flush=True)
     chosen = alive[0]
     result = results.get(chosen)
     if result is None:  # cannot happen: the final rung runs to the end and returns

@@ -24,8 +24,11 @@ dropped on this evidence because their preset never won where measured: `budget-
 cavity, where the frozen backbone ran 6 epochs and won by 0.08), `far-domain-small-data` -> discriminative, and
 `tiny-data-near` -> head-only, Ultralytics' guide's "very small data, similar to COCO: retrain the head only": coco128
 is exactly that case (COCO images, the rarest class in 1 image, distance 0.019) and head-only reached 0.020 against the
-frozen backbone's 0.041 (full 0.021) at 3 min. Not measured here, kept from the brief: `far-domain` and `large-data`
-(full): none of the shared sets has 150+ images per class on a far domain, or 1000+.
+frozen backbone's 0.041 (full 0.021) at 3 min (seed 1: 0.027 vs 0.044). A second seed at 2 threads (more epochs per
+budget) agreed: cavity at 3 min now fits 11 epochs of full, past MIN_EPOCHS, and progressive (0.331) and full (0.326)
+beat frozen (0.312), as `mid-domain` says. `far-domain` (full) was measured once, on BCCD re-split 85:15 (171 images of
+the rarest class) at 5 min: full 0.605, progressive 0.601, frozen 0.593, as it says. `large-data` (full) is not
+measured: no shared set has 1000+ images per class.
 
 Domain thresholds are in units of the backbone's mean symmetric KL between the user's BatchNorm input statistics and
 the checkpoint's running statistics (`domain.py`), always measured at DOMAIN_IMGSZ (320 px), the size they were

@@ -108,6 +108,11 @@ def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, devic
         click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {run_dir}", err=True)
         raise SystemExit(130)
     _summary(result)
+    if getattr(result, "auto", None):
+        from yolo_transfer.strategy.auto import summary_lines
+
+        for line in summary_lines(result.auto, result.auto_dir):
+            click.echo(line)
     if q_on:
         click.echo(f"Ultralytics' log: {q.log_file}")
     result.raise_for_status()  # verification failed: exit 3; crashed in the training loop: exit 1
