@@ -170,8 +170,9 @@ def trains_backbone(preset: str, anatomy, epochs: int = 100, presets_file=None) 
 
 def bonus_for(distance: float | None) -> float:
     """The far-domain bonus: none on COCO-like images (at or below `rules.NEAR`), rising to BONUS at `rules.FAR`.
-    Starting at NEAR, not 0, matters where mAPs are small: coco128 (distance 0.053, then measured at 192 px) at 0.01-0.02 mAP50-95 got a
-    0.005 bonus for full fine-tuning, enough to choose it over a frozen backbone with twice its final mAP."""
+    Starting at NEAR, not 0, matters where mAPs are small: coco128 (distance 0.053, then measured at 192 px) at
+    0.01-0.02 mAP50-95 got a 0.005 bonus for full fine-tuning, enough to choose it over a frozen backbone with twice
+    its final mAP."""
     from yolo_transfer.strategy.rules import FAR, NEAR
 
     if distance is None or distance != distance:  # unknown (NaN): no bonus
@@ -269,15 +270,10 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     probes = {c: Probe(c) for c in cands}
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (which is only a
     # lower bound: 3 epochs guessed for cavity at 3 min, 5-9 ran)
-    plan = rungs(NOMINAL if hours else epochs, len(cands))
+    plan = [(NOMINAL if hours else epochs, 1)] if deferred else rungs(NOMINAL if hours else epochs, len(cands))
     common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
                   presets_file=presets_file, **kwargs)
-    if deferred:
-        plan = [(plan[-1][0], 1)]
-        chosen, result = _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec,
-                                  seconds_recommend)
-        scheduler = None
-    elif engine == "ray":
+    if engine == "ray" and not deferred:  # deferred: one plain run, in this process (a one-rung plan)
         from yolo_transfer.strategy.auto_ray import run_asha
 
         chosen, result, plan, scheduler = run_asha(cands, probes, common, epochs, bonus, auto_dir, ray_address)
@@ -345,7 +341,7 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
     results: dict[str, Any] = {}
     where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of each candidate's epochs in "
              f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
-    if len(plan) == 1:
+    if len(plan) == 1:  # deferred to recommend (`rungs` always plans at least two)
         print(f"auto: recommend's {rec.rule} rule says {cands[0]}; training it without probes (short probes favour the "
               f"frozen backbone where a data rule says to train the backbone; name candidates, auto:a,b,c, to probe)", flush=True)
     else:
