@@ -3,6 +3,7 @@
     python bench/strategy_eval.py --set coco128=../shared/datasets/coco128/coco128.yaml --set bccd=path/data.yaml \
         --weights ../shared/weights/yolov8s-fall.pt --budget-minutes 3 --imgsz 192 --out runs/strategy-eval
     python bench/strategy_eval.py --out runs/strategy-eval --analyse     # only the table, from results.json
+    python bench/strategy_eval.py --pool runs/eval-s0 runs/eval-s1           # every set/seed/budget, with totals
 
 Per set, in one process: `recommend` (with the same budget, so its compute rules see it), `compare
 --budget-minutes B` over --presets (plus --extra set:preset, e.g. recommend's pick where it is not among them), then
@@ -40,7 +41,10 @@ def main() -> None:
     ap.add_argument("--tolerance", type=float, default=0.01)
     ap.add_argument("--out", default="runs/strategy-eval")
     ap.add_argument("--analyse", action="store_true")
+    ap.add_argument("--pool", nargs="+", metavar="DIR", help="only one table over these evaluations' results.json")
     args = ap.parse_args()
+    if args.pool:
+        return pool(args.pool, args.tolerance)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
@@ -125,48 +129,67 @@ def replay(facts: dict) -> str:
     return decide(f)[0].preset
 
 
-def analyse(path: Path, tol: float) -> None:
-    from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
-
-    res = json.loads(path.read_text())
+def judge(res: dict, tol: float) -> dict[str, dict]:
+    """Per set with a comparison: the scores, the best preset and whether each way of choosing was right."""
     budget = res["budget_minutes"]
-    from yolo_transfer.strategy.rules import DOMAIN_IMGSZ
-
-    rows, tally, stale = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "sets": 0}, set()
+    out = {}
     for name, s in res["sets"].items():
         if "compare" not in s:
             continue
         maps = {p: v["map"] for p, v in s["compare"].items() if v["map"] is not None}
+        if not maps:  # every trial failed: nothing to judge against
+            continue
         best = max(maps, key=maps.get)
         right = lambda p: p in maps and maps[best] - maps[p] <= tol  # noqa: E731
         rec = s["recommend"]["preset"]
         now = replay(s["recommend"]["facts"])  # the rules as they are now, on the same facts (in-sample if changed)
-        measured_at = s["recommend"]["facts"].get("domain", {}).get("imgsz")
-        if measured_at not in (None, DOMAIN_IMGSZ):  # the distance is not in the rules' units: say so
-            stale.add(measured_at)
-        tally["sets"] += 1
-        tally["recommend_now"] = tally.get("recommend_now", 0) + right(now)
-        for key, p in (("recommend", rec), (FREEZE, FREEZE), (FULL, FULL)):
-            tally[key] += right(p)
         a = s.get("auto") if "chosen" in s.get("auto", {}) else None
         auto_ok = a is not None and a["map"] is not None and maps[best] - a["map"] <= tol
-        tally["auto"] += auto_ok
-        f = s["recommend"]["facts"]
-        cost = a["seconds_total"] / (budget * 60) if a else None
         # one plain run of the chosen preset costs its budget plus set-up and final validation: compare measured it
         run_s = s["compare"].get(a["chosen"], {}).get("seconds") if a else None
-        cost_run = a["seconds_total"] / run_s if a and run_s else None
-        s["verdict"] = {"best": best, "recommend_right": right(rec), "freeze_right": right(FREEZE),
-                        "full_right": right(FULL), "auto_within_tol": auto_ok, "auto_picked_best": bool(a and a["chosen"] == best),
-                        "auto_cost_x_budget": cost, "auto_cost_x_run": cost_run}
+        out[name] = {
+            "maps": maps, "best": best, "recommend": rec, "recommend_now": now, "auto": a,
+            "measured_at": s["recommend"]["facts"].get("domain", {}).get("imgsz"),
+            "verdict": {"best": best, "recommend_right": right(rec), "recommend_now_right": right(now),
+                        "freeze_right": right(FREEZE), "full_right": right(FULL), "auto_within_tol": auto_ok,
+                        "auto_picked_best": bool(a and a["chosen"] == best),
+                        # deferred to recommend: one probe, the chosen preset run plainly
+                        "auto_deferred": bool(a and len(a.get("probes", {})) == 1),
+                        "auto_cost_x_budget": a["seconds_total"] / (budget * 60) if a else None,
+                        "auto_cost_x_run": a["seconds_total"] / run_s if a and run_s else None}}
+    return out
+
+
+def analyse(path: Path, tol: float) -> None:
+    from yolo_transfer.strategy.rules import DOMAIN_IMGSZ
+    from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+
+    res = json.loads(path.read_text())
+    budget = res["budget_minutes"]
+    rows, tally, stale = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "sets": 0, "recommend_now": 0}, set()
+    for name, j in judge(res, tol).items():
+        s, v, maps, best, rec, now, a = (res["sets"][name], j["verdict"], j["maps"], j["best"], j["recommend"],
+                                         j["recommend_now"], j["auto"])
+        if j["measured_at"] not in (None, DOMAIN_IMGSZ):  # the distance is not in the rules' units: say so
+            stale.add(j["measured_at"])
+        tally["sets"] += 1
+        for key, flag in (("recommend", "recommend_right"), ("recommend_now", "recommend_now_right"),
+                          (FREEZE, "freeze_right"), (FULL, "full_right"), ("auto", "auto_within_tol")):
+            tally[key] += v[flag]
+        s["verdict"] = v
+        mark = lambda ok: " ✓" if ok else " ✗"  # noqa: E731
+        f = s["recommend"]["facts"]
+        cost, cost_run = v["auto_cost_x_budget"], v["auto_cost_x_run"]
         rows.append(
             f"| {name} | {f['train_images']} / {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
             + " | ".join(f"{maps[p]:.3f} ({s['compare'][p]['epochs']} ep)" if p in maps else "-"
                          for p in COLUMNS)
-            + f" | **{best}** | {rec}{' ✓' if right(rec) else ' ✗'} | {now}{'†' if measured_at not in (None, DOMAIN_IMGSZ) else ''}{' ✓' if right(now) else ' ✗'} | {FREEZE}{' ✓' if right(FREEZE) else ' ✗'}"
-            f" | {FULL}{' ✓' if right(FULL) else ' ✗'} | "
-            + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''} {a['map']:.3f} ({a['map'] - maps[best]:+.3f}"
-               f"{' ✓' if auto_ok else ' ✗'}), " + (f"{cost_run:.2f}x a run" if cost_run else "-") + f" ({cost:.2f}x the budget) |"
+            + f" | **{best}** | {rec}{mark(v['recommend_right'])} | {now}"
+            f"{'†' if j['measured_at'] not in (None, DOMAIN_IMGSZ) else ''}{mark(v['recommend_now_right'])}"
+            f" | {FREEZE}{mark(v['freeze_right'])} | {FULL}{mark(v['full_right'])} | "
+            + (f"{a['chosen']}{' (best)' if a['chosen'] == best else ''}{' (deferred)' if v['auto_deferred'] else ''}"
+               f" {a['map']:.3f} ({a['map'] - maps[best]:+.3f}{mark(v['auto_within_tol'])}), "
+               + (f"{cost_run:.2f}x a run" if cost_run else "-") + f" ({cost:.2f}x the budget) |"
                if a else "- |"))
     n = tally["sets"]
     md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
@@ -175,7 +198,7 @@ def analyse(path: Path, tol: float) -> None:
           "| set | train images / rarest class | domain distance | " + " | ".join(COLUMNS) + " | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
           "auto: choice, mAP (vs best), cost |",
           "|---" * (9 + len(COLUMNS)) + "|", *rows, "",
-          f"Right: recommend {tally['recommend']}/{n} (rules now: {tally.get('recommend_now', 0)}/{n}), always freeze {tally[FREEZE]}/{n}, always full "
+          f"Right: recommend {tally['recommend']}/{n} (rules now: {tally['recommend_now']}/{n}), always freeze {tally[FREEZE]}/{n}, always full "
           f"{tally[FULL]}/{n}; auto within {tol} of the best {tally['auto']}/{n}, picked the best preset "
           f"{sum(bool(v.get('verdict', {}).get('auto_picked_best')) for v in res['sets'].values())}/{n}. Cost: auto's "
           f"whole wall time (recommend, probes, the winner) over the chosen preset's plain run in compare (set-up and "
@@ -187,6 +210,32 @@ def analyse(path: Path, tol: float) -> None:
     atomic_write_json(path, res)
     atomic_write_text(path.with_name("results.md"), "\n".join(md))
     print("\n".join(md))
+
+
+def pool(dirs: list[str], tol: float) -> None:
+    """Every set/seed/budget of several evaluations in one table, with the totals: how often each way of choosing
+    was right, each as it was run (the code of the day: see each results.md for today's rules replayed)."""
+    rows, keys = [], ("recommend_right", "freeze_right", "full_right", "auto_within_tol")
+    tally = dict.fromkeys(keys, 0)
+    for d in dirs:
+        res = json.loads((Path(d) / "results.json").read_text())
+        for name, j in judge(res, tol).items():
+            v, a = j["verdict"], j["auto"]
+            for k in keys:
+                tally[k] += v[k]
+            mode = "-" if a is None else "deferred" if v["auto_deferred"] else "probed"
+            rows.append(f"| {name} | {res.get('seed', 0)} | {res['budget_minutes']:g} | {j['best']} | "
+                        + " | ".join("✓" if v[k] else "✗" for k in keys[:3])
+                        + (f" | {a['chosen']} ({mode}) "
+                           + (f"{a['map'] - j['maps'][j['best']]:+.3f}" if a["map"] is not None else "no score")
+                           + f" {'✓' if v['auto_within_tol'] else '✗'} | "
+                           + (f"{v['auto_cost_x_run']:.2f}x |" if v["auto_cost_x_run"] else "- |") if a else " | - | - |"))
+    n = len(rows)
+    print("\n".join([f"| set | seed | budget (min) | best | recommend | always freeze | always full "
+                     f"| auto: choice (mode), vs best | auto cost vs a run |", "|---" * 9 + "|", *rows, "",
+                     f"Right (within {tol} of the best), of {n}: " + ", ".join(
+                         f"{label} {tally[k]}" for label, k in zip(("recommend", "always freeze", "always full", "auto"),
+                                                                   keys))]))
 
 
 if __name__ == "__main__":

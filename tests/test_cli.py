@@ -47,6 +47,12 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "time=0.1"], "time is set by --budget-minutes"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "verbose=true"], "verbose is set by --verbose"),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "fraction=0.5"], "fraction is set by --fractions"),
+    # a GPU that is not there (a command copied from a GPU machine): one line before any work, on any machine
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "99"], "--device 99: "),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--preset", "auto", "--device", "99"], "--device 99: "),
+    (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "--epochs", "1", "--device", "99"], "--device 99: "),
+    (["recommend", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "99"], "--device 99: "),
+    (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "gpu"], "use cpu, mps, or CUDA GPU"),
 ])
 def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
     out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])

@@ -34,3 +34,18 @@ def test_verbose_shows_ultralytics_output(synth_yaml, tmp_path):
     out = CliRunner().invoke(main, args)
     assert out.exit_code == 0, out.output
     assert not (tmp_path / "v" / "log.txt").exists()
+
+
+def test_say_reaches_the_terminal_and_the_log_inside_a_quiet_block(tmp_path, capsys):
+    """`--preset auto`'s rung lines come from code with no `Quiet` at hand: inside a quiet block they must still reach
+    the terminal as they happen (and the log), and outside one they are plain prints."""
+    from yolo_transfer.utils.console import quiet, say
+
+    log = tmp_path / "log.txt"
+    with quiet(log):
+        print("library chatter")
+        say("auto: rung 1 (epoch 3): full 0.3->0.3; continuing full")
+    say("after")
+    out = capsys.readouterr().out
+    assert out == "auto: rung 1 (epoch 3): full 0.3->0.3; continuing full\nafter\n"
+    assert log.read_text() == "library chatter\nauto: rung 1 (epoch 3): full 0.3->0.3; continuing full\n"

@@ -28,3 +28,23 @@ def test_ultralytics_default_omp_is_not_taken_for_a_choice(monkeypatch):
     monkeypatch.setattr(yolo_transfer, "OMP_CHOSEN_BEFORE_ULTRALYTICS", True)  # set before us: a choice
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert cpu_train_threads(cores=2) == 1
+
+
+def test_check_device_accepts_what_ultralytics_accepts_and_refuses_the_rest(monkeypatch):
+    """Pure reading: CUDA's device count is faked to 2, so the verdicts hold on any machine."""
+    import pytest
+    import torch
+
+    from yolo_transfer.errors import UserError
+    from yolo_transfer.utils.env import check_device
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for ok in (None, "", "cpu", "CPU", "-1", "0", "1", "0,1", "cuda:0", 0, [0, 1]):
+        check_device(ok)
+    for bad, msg in (("2", "there is no GPU 2; this machine has 2"), ("0,5", "no GPU 5"), ("gpu", "use cpu, mps"),
+                     ("0;1", "use cpu, mps")):
+        with pytest.raises(UserError, match=msg):
+            check_device(bad)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(UserError, match="no CUDA GPU is visible here"):
+        check_device("0")

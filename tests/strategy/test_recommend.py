@@ -26,6 +26,16 @@ def test_bad_input_is_one_line_exit_2(tmp_path, synth_yaml, tiny_model):
         (["--data", synth_yaml, "--weights", tiny_model, "--images", 0], "--images"),
         (["--data", synth_yaml, "--weights", tiny_model, "--budget-minutes", -1], "--budget-minutes"),
     ]
+    # a copy of the set with its train labels gone: nothing to learn from, refused before the model runs
+    import shutil
+
+    unlabelled = tmp_path / "unlabelled"
+    shutil.copytree(synth_yaml.parent, unlabelled)
+    for txt in (unlabelled / "labels" / "train").glob("*.txt"):
+        txt.unlink()
+    yaml_copy = unlabelled / synth_yaml.name
+    yaml_copy.write_text(synth_yaml.read_text().replace(str(synth_yaml.parent), str(unlabelled)))
+    cases.append((["--data", yaml_copy, "--weights", tiny_model], "no train image has a labelled box"))
     for args, msg in cases:
         r = _run(*args)
         assert r.exit_code == 2, (args, r.output)
@@ -65,3 +75,19 @@ def test_coco_images_on_a_coco_checkpoint(coco128_dir, fall_weights):
     assert rec.facts["domain_distance"] < NEAR
     assert rec.facts["checkpoint_classes"] == 2 and rec.facts["class_overlap"] == []
     assert rec.facts["train_images"] == 128 and rec.facts["classes_without_images"]  # coco128 lacks some classes
+
+
+def test_an_unmeasured_distance_is_null_in_json_and_said_in_words():
+    """A checkpoint with no BatchNorm statistics to compare leaves the distance NaN, at the top and inside `domain`:
+    `--json` must stay valid JSON (null, not NaN) and the text must say "not measured" instead of crashing."""
+    from yolo_transfer.strategy.facts import Facts
+    from yolo_transfer.strategy.recommend import Recommendation, render_text
+    from yolo_transfer.strategy.rules import decide
+
+    f = Facts(train_images=300, min_images_per_class=200, classes=2,
+              domain={"imgsz": 320, "total": float("nan"), "per_stage": {"P3": float("nan")}})
+    rule, reason = decide(f)
+    d = f.to_dict()
+    json.loads(json.dumps(d, allow_nan=False))  # raises on NaN at any depth
+    assert d["domain_distance"] is None and d["domain"]["total"] is None
+    assert "domain      not measured" in render_text(Recommendation(rule.preset, [reason], d, rule.name))

@@ -76,8 +76,17 @@ def test_reference_widens_near():
 
 def test_unmeasured_domain_never_triggers_domain_rules():
     assert decide(facts(10, math.nan))[0].name == "tiny-data"
-    assert decide(facts(500, math.nan))[0].name == "default"
+    rule, reason = decide(facts(500, math.nan))
+    assert rule.name == "default" and "not measured" in reason and "not enough" not in reason  # 500 is plenty
     assert decide(facts(5000, math.nan))[0].name == "large-data"
+
+
+def test_a_budget_below_one_epoch_is_said():
+    from yolo_transfer.strategy.rules import advice
+
+    short = facts(500, 0.3, budget=0.5, full_epochs=0.3)
+    assert any("fits less than one epoch of any preset" in a and "frozen-backbone" in a for a in advice(short))
+    assert not any("less than one epoch" in a for a in advice(facts(500, 0.3, budget=5, full_epochs=5)))
 
 
 def test_class_overlap_ignores_case_and_separators():

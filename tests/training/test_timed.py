@@ -5,7 +5,8 @@ import csv
 
 import pytest
 
-from yolo_transfer.training.timed import loop_seconds, refit_epochs, rows_before
+from yolo_transfer.training.timed import (cumulative_seconds, loop_seconds, mosaic_closed_before, refit_epochs,
+                                          rows_before)
 
 FAST = dict(imgsz=64, batch=8, device="cpu", workers=0, plots=False, verbose=False, seed=0)
 
@@ -24,6 +25,52 @@ def test_refit_is_ultralytics_rule_over_every_session_and_always_moves_on():
     # killed between the csv and the save at epoch 2, resumed from epoch 1: epoch 2 written twice, the later counts
     rows = [{"epoch": 1, "time": 10.0}, {"epoch": 2, "time": 21.0}, {"epoch": 2, "time": 20.0}, {"epoch": 3, "time": 30.0}]
     assert loop_seconds(rows_before(rows, 3)) == 30.0 and [r["time"] for r in rows_before(rows, 2)] == [10.0, 20.0]
+
+
+def test_mosaic_closed_before_replays_ultralytics_rule():
+    """Ultralytics closes mosaic at the first epoch e >= epochs_e - close_mosaic (epochs_0: the first guess, then
+    refitted after each epoch from the mean epoch time)."""
+    cum = cumulative_seconds([{"time": 10.0}, {"time": 20.0}, {"time": 30.0}])
+    assert cum == [10.0, 20.0, 30.0]
+    assert mosaic_closed_before(180 / 3600, 10, 9, cum)  # a 3-min first guess of 9 epochs: closed at epoch 0
+    # 60 min at 10 s/epoch refits to 360 epochs: open for a long while, whatever the first guess of 50
+    assert not mosaic_closed_before(1.0, 10, 50, cum)
+    # a first guess of 50: 150 s refits to 15 epochs after epoch 1 (open until epoch 5); 40 s refits to 4 (closed)
+    assert not mosaic_closed_before(150 / 3600, 10, 50, cum) and mosaic_closed_before(40 / 3600, 10, 50, cum)
+    assert not mosaic_closed_before(180 / 3600, 0, 9, cum)  # close_mosaic=0: never closed
+    assert mosaic_closed_before(180 / 3600, 10, None, cum[:1]) is False  # an older record: only the refits decide
+
+
+def test_a_resumed_short_budget_run_keeps_mosaic_closed(synth_yaml, tiny_model, tmp_path, monkeypatch):
+    """A 3-epoch first guess closes mosaic at epoch 0 (Ultralytics' rule in time mode); a resumed session refits to
+    many more epochs and reopened it (BCCD at 3 min: -0.1 mAP50-95 the epoch after each auto probe's resume). It
+    must close it again before its first epoch."""
+    from yolo_transfer.strategy.auto import ProbeStop
+    from yolo_transfer.training.api import train
+    from yolo_transfer.training.trainer import TransferTrainer
+
+    closed_at = []
+    original = TransferTrainer._close_dataloader_mosaic
+
+    def spy(self):
+        closed_at.append(self.epoch)
+        original(self)
+
+    monkeypatch.setattr(TransferTrainer, "_close_dataloader_mosaic", spy)
+
+    def stop_at(epoch):
+        def cb(trainer):
+            if trainer.epoch == epoch:
+                raise ProbeStop("stopped")
+        return cb
+
+    with pytest.raises(ProbeStop) as stopped:
+        train(synth_yaml, weights=tiny_model, preset="full", epochs=3, time=600 / 3600, project=tmp_path,
+              name="timed", callbacks={"on_fit_epoch_end": stop_at(1)}, **FAST)
+    assert closed_at == [0]
+    with pytest.raises(ProbeStop):
+        train(None, resume=stopped.value.run_dir, device="cpu", callbacks={"on_fit_epoch_end": stop_at(2)})
+    assert closed_at[1:2] == [2]  # at the resumed session's first epoch (index 2), before it trained with mosaic
 
 
 def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_path):

@@ -120,6 +120,9 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
         raise UserError(f"--epochs must be >= 1, got {s.epochs}")
     if s.budget_minutes is not None and not s.budget_minutes > 0:
         raise UserError(f"--budget-minutes must be > 0, got {s.budget_minutes}")
+    from yolo_transfer.utils.env import check_device
+
+    check_device(s.device)
     clash = sorted(set(OWN) & set(s.overrides))
     if clash:
         raise UserError(f"compare sets {clash} itself for each trial; use its own options instead: "

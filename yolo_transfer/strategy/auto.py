@@ -17,6 +17,9 @@ so the cost is at most 1.5x one plain run in epochs (`epochs` must be >= 6; with
 skipped: 2 x E/3 + 2E/3 = 1.33 E). In seconds it depends on the candidates' per-epoch costs (a frozen backbone's
 epoch is cheaper than full fine-tuning's); `auto.json` reports both and the ratio to the winner's own run.
 
+`auto.json` is also the run's state, written from the start and after every probe (`status`, the settings, the rung
+in progress, who is still in), so `train(resume=auto_dir)` goes on after Ctrl-C or a killed process (`resume_auto`).
+
 Short probes favour freezing: a frozen backbone learns fast early and full fine-tuning may overtake later. The
 counterweight, recorded in `auto.json`:
 
@@ -60,6 +63,7 @@ pick); `auto:a,b,c` names them yourself. The recommended preset is tried first (
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -67,6 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.training.api import TrainingFailed
+from yolo_transfer.utils.console import say
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 DEFAULT_CANDIDATES = ("frozen-backbone", "full", "progressive")
@@ -106,6 +112,7 @@ class Probe:
     scores: list[dict] = field(default_factory=list)  # one per rung it took part in
     dropped_at_rung: int | None = None
     error: str | None = None
+    rung_reached: int = 0  # the last rung it reached (resume skips it there)
 
 
 def parse_candidates(spec: str, presets_file=None) -> list[str]:
@@ -142,8 +149,9 @@ def rungs(epochs: int, n: int) -> list[tuple[int, int]]:
     r1 = max(1, round(epochs / 6))
     r2 = max(r1 + 1, round(epochs / 3))
     plan = [(r1, n), (r2, 2), (epochs, 1)] if n > 2 else [(r2, 2), (epochs, 1)]
-    if epoch_cost(plan) > 1.5 * epochs + 1e-9:  # rounding at small E: drop the middle rung
-        plan = [(r1, n), (epochs, 1)]
+    if epoch_cost(plan) > 1.5 * epochs + 1e-9:  # rounding at small E, or 4 candidates: drop the middle rung
+        # and keep the first short enough for n probes: E + (n - 1) x r1 <= 1.5 E
+        plan = [(min(r1, max(1, epochs // (2 * (n - 1)))), n), (epochs, 1)]
     return plan
 
 
@@ -220,7 +228,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
 
     t_start = time.time()
     if resume:
-        raise UserError("--resume with --preset auto: resume the chosen run's folder (see auto.json) as a plain run")
+        return resume_auto(resume, callbacks=callbacks, device=device)
     hours = float(kwargs.get("time") or 0.0)
     if hours < 0:
         raise UserError(f"time= must be > 0 hours, got {hours}")
@@ -236,10 +244,11 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     if hours:  # equal wall time: `epochs` is Ultralytics' first guess only (as in compare); refused if < MIN_TIMED
         from yolo_transfer.compare.plan import CompareSettings, check_budget
 
-        epochs = max(2, check_budget(CompareSettings(str(data), resolved, list(cands), budget_minutes=hours * 60,
-                                                     imgsz=imgsz, batch=kwargs.get("batch", 16), device=device), spec))
-        if epochs < MIN_TIMED:
-            raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{epochs} epochs here; auto "
+        fits = check_budget(CompareSettings(str(data), resolved, list(cands), budget_minutes=hours * 60,
+                                            imgsz=imgsz, batch=kwargs.get("batch", 16), device=device), spec)
+        epochs = max(2, fits)
+        if fits < MIN_TIMED:
+            raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{fits} epochs here; auto "
                             f"needs >= {MIN_TIMED} (its probes take 1/6 and 1/3 of them): raise the budget or lower "
                             f"--imgsz")
     anatomy = Anatomy.of(load_detection_model(resolved).model)
@@ -267,57 +276,122 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
 
     auto_dir = _unique(Path(project) / name)
     auto_dir.mkdir(parents=True)
-    probes = {c: Probe(c) for c in cands}
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (which is only a
     # lower bound: 3 epochs guessed for cavity at 3 min, 5-9 ran)
     plan = [(NOMINAL if hours else epochs, 1)] if deferred else rungs(NOMINAL if hours else epochs, len(cands))
-    common = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device,
-                  presets_file=presets_file, **kwargs)
-    if engine == "ray" and not deferred:  # deferred: one plain run, in this process (a one-rung plan)
-        from yolo_transfer.strategy.auto_ray import run_asha
-
-        chosen, result, plan, scheduler = run_asha(cands, probes, common, epochs, bonus, auto_dir, ray_address)
-    else:
-        chosen, result = _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec,
-                                  seconds_recommend)
-        scheduler = None
-    seconds_total = round(time.time() - t_start, 2)
-    summary = {
+    # auto.json is the run's one record from the start (status running): everything an interrupted or killed auto
+    # needs to go on (`train --resume <auto folder>`), then what it did
+    state = {
         "format": "yolo-transfer/auto@1",
+        "status": "running",
         "epochs": epochs,
         "budget_minutes": round(hours * 60, 3) if hours else None,
         "engine": engine,
-        "scheduler": scheduler,
+        "scheduler": None,
         "rungs": [{"epoch": s, "candidates": k} for s, k in plan],
-        # ASHA's stops depend on arrival order: count what ran
-        "epoch_cost": epoch_cost(plan) if engine == "local" else sum(p.epochs_run for p in probes.values()),
+        "epoch_cost": epoch_cost(plan),
         "candidates": cands,
         "rule": DEFER_RULE if deferred else RULE,
         "deferred_to_recommend": deferred,
         "domain_distance": distance,
         "recommendation": rec.to_dict() if rec else None,
-        "probes": [vars(probes[c]) for c in cands],
-        "chosen": chosen,
-        "chosen_run": str(result.run_dir),
-        "metrics": result.metrics,
-        "seconds_total": seconds_total,
+        "recommend_rule": rec.rule if rec else None,
+        "bonus": bonus,
+        # absolute paths: a resume may start from another folder
+        "settings": json.loads(json.dumps(dict(
+            data=str(Path(spec.yaml_path).resolve()), weights=_absolute(resolved), epochs=epochs, imgsz=imgsz,
+            device=device, presets_file=_absolute(presets_file) if presets_file else None, **kwargs), default=str)),
+        "rung": 1,  # the rung in progress, and who is in it
+        "alive": list(cands),
+        "probes": [vars(Probe(c)) for c in cands],
+        "chosen": None,
+        "seconds_total": 0.0,
         "seconds_recommend": seconds_recommend,
-        "seconds_training": round(sum(p.seconds for p in probes.values()), 2),
-        "seconds_chosen_run": result.seconds,
-        "cost_ratio": round(seconds_total / result.seconds, 3) if result.seconds else None,
     }
-    atomic_write_json(auto_dir / "auto.json", summary)
-    _plot(summary, auto_dir / "auto.png")
-    atomic_write_text(auto_dir / "auto.md", render_markdown(summary))
+    return _run(state, auto_dir, callbacks, t_start, ray_address)
+
+
+def resume_auto(auto_dir, callbacks=None, device=None):
+    """Go on with an auto run that was interrupted or killed: the rungs done stand, the probe that was running
+    resumes from its last epoch, and the rest runs as it would have."""
+    auto_dir = Path(auto_dir)
+    state = _read_state(auto_dir)
+    if state.get("status") == "complete":
+        raise UserError(f"--resume {auto_dir}: this auto run is complete: it chose {state['chosen']} "
+                        f"({state.get('chosen_run')})")
+    if "settings" not in state:
+        raise UserError(f"--resume {auto_dir}: its auto.json predates resumable auto runs; resume a probe's folder "
+                        f"as a plain run instead")
+    if state["engine"] != "local" and not state["deferred_to_recommend"]:
+        raise UserError(f"--resume {auto_dir}: an --engine ray auto run does not resume (ASHA's trials are gone); "
+                        f"resume the best probe's folder as a plain run")
+    if device is not None:
+        state["settings"]["device"] = device
+    return _run(state, auto_dir, callbacks, time.time(), None)
+
+
+def is_auto_run(folder) -> bool:
+    """An auto run's folder (what `train --resume` hands to `resume_auto`)."""
+    return (Path(folder) / "auto.json").is_file()
+
+
+def _absolute(path) -> str:
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)  # a hub name (yolo11n.pt) stays a name
+
+
+def _read_state(auto_dir: Path) -> dict:
+    try:
+        return json.loads((auto_dir / "auto.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--resume {auto_dir}: cannot read auto.json ({e})") from None
+
+
+def _run(state: dict, auto_dir: Path, callbacks, t_start: float, ray_address):
+    """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result."""
+    probes = {d["preset"]: Probe(**d) for d in state["probes"]}
+    cands = state["candidates"]
+    seconds_before = state["seconds_total"]
+
+    def save(status: str) -> None:
+        total = round(seconds_before + time.time() - t_start, 2)
+        run_s = state.get("seconds_chosen_run")
+        state.update(status=status, probes=[vars(probes[c]) for c in cands], seconds_total=total,
+                     cost_ratio=round(total / run_s, 3) if run_s else None)
+        atomic_write_json(auto_dir / "auto.json", state)
+
+    save("running")
+    try:
+        if state["engine"] == "ray" and not state["deferred_to_recommend"]:  # deferred: a one-rung plan, here
+            from yolo_transfer.strategy.auto_ray import run_asha
+
+            chosen, result, plan, scheduler = run_asha(cands, probes, state["settings"], state["epochs"],
+                                                       state["bonus"], auto_dir, ray_address)
+            # ASHA's stops depend on arrival order: count what ran
+            state.update(rungs=[{"epoch": s, "candidates": k} for s, k in plan], scheduler=scheduler,
+                         epoch_cost=sum(p.epochs_run for p in probes.values()))
+        else:
+            chosen, result = _halving(state, probes, auto_dir, callbacks, save)
+    except (KeyboardInterrupt, TrainingFailed) as e:
+        # no choice yet, but the probes so far are what the user paid for: on record, and the CLI says how to go on
+        save("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        e.auto_dir = auto_dir
+        raise
+    state.update(chosen=chosen, chosen_run=str(result.run_dir), metrics=result.metrics,
+                 seconds_training=round(sum(p.seconds for p in probes.values()), 2),
+                 seconds_chosen_run=result.seconds)
+    save("complete")
+    seconds_total = state["seconds_total"]
+    _plot(state, auto_dir / "auto.png")
+    atomic_write_text(auto_dir / "auto.md", render_markdown(state))
     print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(MAP, float('nan')):.4f}); {seconds_total:.0f} s in all, "
-          f"{summary['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}", flush=True)
-    result.auto = summary
+          f"{state['cost_ratio']}x the chosen run's {result.seconds:.0f} s; report {auto_dir / 'auto.md'}", flush=True)
+    result.auto = state
     result.auto_dir = auto_dir
     return result
 
 
 def summary_lines(s: dict, auto_dir) -> list[str]:
-    """What `--preset auto` did, for the terminal (its own progress lines go to the log in quiet mode)."""
+    """What `--preset auto` did, for the end of the terminal output (its rung lines come as they happen)."""
     rec = s.get("recommendation") or {}
     if s.get("deferred_to_recommend"):
         how = (f"auto: no probes; recommend's answer came from a data rule that trains the backbone, where short probes "
@@ -331,30 +405,49 @@ def summary_lines(s: dict, auto_dir) -> list[str]:
                  f"{Path(auto_dir) / 'auto.md'}"]
 
 
-def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callbacks, rec, seconds_recommend=0.0):
-    """Successive halving in this process: each rung runs (or resumes) the live candidates one after another."""
+def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, save):
+    """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
+    the rung `state` says is in progress; `save(status)` after every probe."""
     from yolo_transfer.training.api import train
 
+    common = state["settings"]
+    cands, bonus, seconds_recommend = state["candidates"], state["bonus"], state["seconds_recommend"]
+    plan = [(r["epoch"], r["candidates"]) for r in state["rungs"]]
+    hours = float(common.get("time") or 0.0)
     data, device = common["data"], common.get("device")
     epochs = plan[-1][0]  # the plan's length: the run's epochs, or NOMINAL for a timed run (rungs as shares)
-    alive = list(cands)
+    alive = list(state["alive"])
     results: dict[str, Any] = {}
     where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of each candidate's epochs in "
              f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
-    if len(plan) == 1:  # deferred to recommend (`rungs` always plans at least two)
-        print(f"auto: recommend's {rec.rule} rule says {cands[0]}; training it without probes (short probes favour the "
-              f"frozen backbone where a data rule says to train the backbone; name candidates, auto:a,b,c, to probe)", flush=True)
+    rec = state.get("recommendation") or {}
+    if state["rung"] > 1 or any(probes[c].run_dir for c in alive):
+        say(f"auto: going on at rung {state['rung']} of {len(plan)} with {', '.join(alive)}")
+    elif len(plan) == 1:  # deferred to recommend (`rungs` always plans at least two)
+        say(f"auto: recommend's {state['recommend_rule']} rule says {cands[0]}; training it without probes (short "
+            f"probes favour the frozen backbone where a data rule says to train the backbone; name candidates, "
+            f"auto:a,b,c, to probe)")
     else:
-        print(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
-              + (f"; recommend: {rec.preset}" if rec else ""), flush=True)
+        say(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} ({epoch_cost(plan) / epochs:.2f}x one run)"
+            + (f"; recommend: {rec['preset']}" if rec else ""))
     for rung, (stop, keep) in enumerate(plan, 1):
+        if rung < state["rung"]:  # done before an interruption
+            continue
+        final = stop >= epochs
         # timed: the same share of the budget for every candidate, in its own refitted epochs
-        if stop >= epochs:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
+        if final:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
             stop_at = lambda t: t.epochs  # noqa: E731
         else:
             stop_at = None if hours else (lambda t, s=stop: s)
         for c in alive:
             p = probes[c]
+            if p.rung_reached >= rung and not final:  # reached this rung before an interruption
+                continue
+            folder = auto_dir / _safe(c)
+            if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
+                p.run_dir = str(folder)
+            if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
+                p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
             t_call = time.time()
             # timed: the share holds the probe's set-ups and its part of the recommend step too
             stop_fn = stop_at or _timed_stop(stop / epochs, rung, p.wall_seconds, t_call, seconds_recommend / len(cands))
@@ -370,16 +463,24 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
             except ProbeStop as e:
                 p.run_dir = str(e.run_dir)
                 p.epochs_planned = e.epochs
+            except KeyboardInterrupt as e:  # Ctrl-C in this probe: what it had done goes on auto's record
+                p.run_dir = str(getattr(e, "run_dir", None) or p.run_dir or "")
+                p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
+                if p.run_dir:
+                    _read_probe(p)
+                raise
             p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
             _read_probe(p)
             p.epochs_planned = p.epochs_planned or epochs
+            p.rung_reached = rung
+            save("running")
         live = [c for c in alive if probes[c].error is None and probes[c].curve]
-        if not live:
-            raise UserError(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
+        if not live:  # a crash in training, not bad input: exit 1, the tracebacks in the probes' error.txt
+            raise TrainingFailed(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
         for c in alive:
             probes[c].scores.append({"rung": rung, **score(probes[c].curve, probes[c].epochs_planned or epochs,
                                                             bonus[c])})
-        if stop >= epochs:
+        if final:
             break
         ranked = rank({c: probes[c].curve for c in live}, {c: probes[c].epochs_planned for c in live}, bonus)
         next_keep = plan[rung][1]
@@ -387,9 +488,11 @@ def _halving(cands, probes, plan, common, epochs, hours, bonus, auto_dir, callba
             if c not in ranked[:next_keep]:
                 probes[c].dropped_at_rung = rung
         alive = ranked[:next_keep]
-        print(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
+        state.update(rung=rung + 1, alive=alive)
+        save("running")
+        say(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
             f"{c} {probes[c].scores[-1]['map']:.4f}->{probes[c].scores[-1]['score']:.4f}" for c in ranked)
-            + f"; continuing {', '.join(alive)}", flush=True)
+            + f"; continuing {', '.join(alive)}")
     chosen = alive[0]
     result = results.get(chosen)
     if result is None:  # cannot happen: the final rung runs to the end and returns
@@ -517,7 +620,8 @@ def render_markdown(s: dict) -> str:
     lines = [f"# Automatic strategy choice: `{s['chosen']}`", "", plan,
              f"- time: {s['seconds_total']:.0f} s in all, the chosen run alone {s['seconds_chosen_run']:.0f} s "
              f"(ratio {s['cost_ratio']})",
-             f"- domain distance {s['domain_distance']:.3f}" + (
+             ("- domain distance " + (f"{s['domain_distance']:.3f}" if s["domain_distance"] is not None else
+                                      "not measured (recommend runs for a .pt checkpoint)")) + (
                  f"; recommend said `{s['recommendation']['preset']}`" if s["recommendation"] else ""),
              f"- rule: {s['rule']}", "",
              "| preset | epochs run | last mAP50-95 | scores per rung | seconds (set-ups included) | outcome |", "|---|---|---|---|---|---|"]

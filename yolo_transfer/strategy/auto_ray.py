@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.console import say
 
 REDUCTION = 2  # ASHA keeps the top half at each rung, as the local halving does
 
@@ -76,8 +77,8 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
     started = connect(address)
     try:
         per_trial, cpus, gpus = trial_resources(len(cands))
-        print(f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), "
-              f"each {per_trial}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
+        say(f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), "
+            f"each {per_trial}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
         scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
                                             reduction_factor=REDUCTION)
         space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),

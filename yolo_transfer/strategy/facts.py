@@ -52,11 +52,18 @@ class Facts:
     epochs_in_budget: dict[str, float] = field(default_factory=dict)  # preset -> estimated affordable epochs
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, float) and v != v:  # NaN is not JSON
-                d[k] = None
-        return d
+        return _no_nan(asdict(self))
+
+
+def _no_nan(v):
+    """NaN (not measured) -> None, at any depth: NaN is not JSON."""
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_no_nan(x) for x in v)
+    return v
 
 
 # Cost of one training image relative to one timed forward pass (recommend's, at the threads training uses), by what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -25,15 +26,17 @@ class Recommendation:
         return {"preset": self.preset, "reasons": self.reasons, "facts": self.facts}
 
 
-def check_inputs(data, weights, budget_minutes=None, reference=None, images=200):
+def check_inputs(data, weights, budget_minutes=None, reference=None, images=200, device=None):
     """Everything that can be wrong with the arguments, in one line, before any work. Returns (DataYaml, weights)."""
     from yolo_transfer.strategy.domain import sample_images
     from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.utils.env import check_device
     from yolo_transfer.weights import resolve_weights
 
+    check_device(device)
     if images < 1:
         raise UserError(f"--images must be at least 1, got {images}")
-    if budget_minutes is not None and budget_minutes <= 0:
+    if budget_minutes is not None and not (budget_minutes > 0 and math.isfinite(budget_minutes)):
         raise UserError(f"--budget-minutes must be positive, got {budget_minutes}")
     spec = check_data_yaml(data)
     train = spec.require_images("train")
@@ -61,12 +64,15 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
     from yolo_transfer.anatomy import load_detection_model
     from yolo_transfer.strategy.domain import measure, sample_images
 
-    spec, wpath = check_inputs(data, weights, budget_minutes, reference, images)
+    spec, wpath = check_inputs(data, weights, budget_minutes, reference, images, device)
     yolo = load_detection_model(wpath)
     if imgsz is None:
         args = getattr(yolo.model, "args", {}) or {}
         imgsz = int((args.get("imgsz") if isinstance(args, dict) else getattr(args, "imgsz", None)) or 640)
     facts = data_facts(spec.yaml_path, imgsz=imgsz)
+    if not any(facts.images_per_class.values()):  # nothing to learn from: no rule applies, and training is moot
+        raise UserError(f"{spec.yaml_path}: no train image has a labelled box (YOLO labels/*.txt beside images/); "
+                        f"check the dataset with `yolo-transfer data check {spec.yaml_path}`")
     ckpt_names = list(dict(yolo.model.names).values())
     facts.checkpoint_classes = len(ckpt_names)
     facts.class_overlap = class_overlap(list(spec.names), ckpt_names)
@@ -100,7 +106,7 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
 def render_text(rec: Recommendation) -> str:
     f = rec.facts
     dom = f["domain"]
-    stages = "  ".join(f"{k} {v:.3f}" for k, v in dom.get("per_stage", {}).items())
+    stages = "  ".join(f"{k} {v:.3f}" for k, v in dom.get("per_stage", {}).items() if v is not None)
     ref = f"  (reference {f['domain_reference']:.3f})" if f.get("domain_reference") is not None else ""
     lines = [
         f"recommended preset: {rec.preset}",
@@ -112,7 +118,8 @@ def render_text(rec: Recommendation) -> str:
         f"at imgsz {f['imgsz']}; {f['small_object_fraction']:.0%} under 16 px",
         f"  classes     {len(f['class_overlap'])} of {f['classes']} also in the checkpoint "
         f"({f['checkpoint_classes']} classes)",
-        f"  domain      {f['domain_distance']:.3f} backbone{ref}, at {dom.get('imgsz', '?')} px; per stage {stages}",
+        (f"  domain      {f['domain_distance']:.3f} backbone{ref}, at {dom.get('imgsz', '?')} px; per stage {stages}"
+         if f["domain_distance"] is not None else "  domain      not measured (no BatchNorm statistics to compare)"),
         f"  compute     {f['cpu_cores']} CPU cores" + (f", {f['gpu']} {f['gpu_memory_gb']} GiB" if f["gpu"] else ", no GPU")
         + (f"; budget {f['budget_minutes']:g} min ~ {f['epochs_in_budget'].get(rec.preset, '?')} epochs of "
            f"{rec.preset}" if f["budget_minutes"] is not None else ""),

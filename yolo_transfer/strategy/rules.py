@@ -118,7 +118,9 @@ RULES: list[Rule] = [
     Rule("default", lambda f: True, "frozen-backbone",
          lambda f: (f"{_dd(f)} < {near_limit(f):.3g}: the checkpoint's features fit these images" if near(f) else
                     f"{f.min_images_per_class} images of the rarest class (< {SMALL}) is not enough to justify "
-                    f"training the backbone") + "; freeze the backbone, train neck and head"),
+                    f"training the backbone" if _measured(f) or f.min_images_per_class < SMALL else
+                    "the domain distance was not measured (no BatchNorm statistics to compare), so nothing shows "
+                    "the backbone needs training") + "; freeze the backbone, train neck and head"),
 ]
 
 
@@ -145,4 +147,9 @@ def advice(facts: Facts) -> list[str]:
                    f": no preset can learn them")
     if facts.val_images == 0:
         out.append("no val split: metrics will be measured on the training images; run 'yolo-transfer data split'")
+    cheapest = max(facts.epochs_in_budget.items(), key=lambda kv: kv[1], default=None)
+    if facts.budget_minutes is not None and cheapest is not None and cheapest[1] < 1:
+        out.append(f"the budget of {facts.budget_minutes:g} min fits less than one epoch of any preset here "
+                   f"(~{cheapest[1]:g} of {cheapest[0]}): raise --budget-minutes or lower --imgsz (compare and auto "
+                   f"refuse it)")
     return out

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
+from yolo_transfer.utils.env import check_device
 from yolo_transfer.utils.io import atomic_write_text
 
 MAP = "metrics/mAP50-95(B)"
@@ -146,8 +147,12 @@ def train(
     `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
     `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`).
     """
+    check_device(device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
+    from yolo_transfer.strategy import auto  # (not in the locals auto_train gets)
+
+    if resume and auto.is_auto_run(resume):  # an auto run's folder: auto goes on where it stopped
+        return auto.resume_auto(resume, callbacks=callbacks, device=device)
     if str(preset) == "auto" or str(preset).startswith("auto:"):  # successive halving over presets
-        from yolo_transfer.strategy import auto
         return auto.auto_train(**{k: v for k, v in locals().items() if k not in ("overrides", "auto")}, **overrides)
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import FreezePlan, make_plan
@@ -162,7 +167,8 @@ def train(
         source = Path(record.source["path"]) if record.source.get("sha256") else None
         if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
             return finish(run_dir, record, plan, source)
-        context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map}
+        context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
+                   "epochs_requested": record.epochs_requested}
         # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
         ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
         if device is not None:
@@ -196,7 +202,7 @@ def train(
                     "sha256": sha256_file(resolved) if is_ckpt else None},
             data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
                   "names": {str(k): v for k, v in names.items()}},
-            seed=seed, params=_param_counts(anatomy, plan),
+            seed=seed, params=_param_counts(anatomy, plan), epochs_requested=epochs,
         )
     from yolo_transfer.training.meter import EpochMeter
     from yolo_transfer.training.trainer import TransferTrainer

@@ -44,7 +44,7 @@ def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> di
               help="Transfer preset; see `yolo-transfer presets`. `auto` (or auto:a,b,c) tries "
                    "frozen-backbone, full and progressive (recommend's pick first) by successive halving and "
                    "finishes the best, for at most 1.5x the epochs (or --budget-minutes) of one run (needs >= 6 epochs, or a "
-                   "budget of >= 4; report in auto.md).")
+                   "budget that fits >= 3; report in auto.md).")
 @click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--budget-minutes", type=float, default=None,
               help="Wall-clock budget for the training loop (Ultralytics' time=, refits epochs and lr schedule to it; "
@@ -81,7 +81,7 @@ def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, devic
     import os
     from pathlib import Path
 
-    from yolo_transfer.utils.console import is_quiet, quiet, quiet_callbacks
+    from yolo_transfer.utils.console import is_quiet, preset_prefix, quiet, quiet_callbacks
 
     extra_kw = _parse_extra(extra)
     if engine != "local" or ray_address:
@@ -93,6 +93,9 @@ def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, devic
             raise UserError("--budget-minutes must be > 0 (and not given together with time=)")
         extra_kw["time"] = budget_minutes / 60.0
     q_on = is_quiet(quiet_flag, verbose)
+    from yolo_transfer.strategy.auto import is_auto_run
+
+    is_auto = str(preset).startswith("auto") or bool(resume and is_auto_run(resume))
     # the run folder is named by Ultralytics when training starts: log beside it first, moved into it then
     log = Path(project) / f".train-{os.getpid()}.log" if q_on else None
     try:
@@ -100,9 +103,13 @@ def train_cmd(data, weights, preset, epochs, budget_minutes, imgsz, batch, devic
             result = train(data=data, weights=weights, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch,
                            device=device, seed=seed, project=project, name=name, bn_policy=bn_policy,
                            class_map=class_map, presets_file=presets_file, resume=resume,
-                           callbacks=quiet_callbacks(q), **extra_kw)
+                           callbacks=quiet_callbacks(q, preset_prefix if is_auto else ""),
+                           **extra_kw)
     except KeyboardInterrupt as e:
-        run_dir = getattr(e, "run_dir", None)
+        run_dir, auto_dir = getattr(e, "run_dir", None), getattr(e, "auto_dir", None)
+        if auto_dir is not None:  # auto goes on from its own folder (its probes so far are in auto.json)
+            click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {auto_dir}", err=True)
+            raise SystemExit(130)
         if run_dir is None:
             raise
         click.echo(f"\nInterrupted; continue with: yolo-transfer train --resume {run_dir}", err=True)

@@ -36,6 +36,9 @@ class TransferRecord:
     run_dir: str | None = None
     versions: dict = field(default_factory=dict)
     args: dict = field(default_factory=dict)  # Ultralytics' resolved training arguments
+    # the epochs asked for; in time mode Ultralytics' first guess, which args["epochs"] loses to the refits (and which
+    # decided whether the run closed mosaic at once: `timed.mosaic_closed_before`)
+    epochs_requested: int | None = None
     # setup record (after Ultralytics' setup: the head as loaded, the optimizer as built)
     head: dict = field(default_factory=dict)
     class_mapping: list[dict] = field(default_factory=list)

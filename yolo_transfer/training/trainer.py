@@ -49,6 +49,10 @@ def on_train_epoch_start(trainer: "TransferTrainer") -> None:
     stage = trainer.plan.stage_at(trainer.epoch)
     trainer.policy.apply(trainer.model, trainer.epoch)
     timed.continue_clock(trainer)
+    if trainer.close_mosaic_now:  # before Ultralytics enumerates the loader, as its own close does
+        trainer.close_mosaic_now = False
+        trainer._close_dataloader_mosaic()
+        trainer.train_loader.reset()
     if stage != trainer.current_stage:
         if RANK in {-1, 0} and trainer.current_stage is not None:
             LOGGER.info(f"yolo-transfer: epoch {trainer.epoch + 1} enters stage {stage} "
@@ -73,6 +77,7 @@ class TransferTrainer(DetectionTrainer):
         self.source_names: dict[int, str] | None = None
         self.setup_record: dict[str, Any] = {}
         self.time_spent: float | None = None  # a resumed time-bounded run: loop seconds of the earlier sessions
+        self.close_mosaic_now = False  # ... that had closed mosaic augmentation (Ultralytics' resume reopens it)
         self.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
         self.add_callback("on_train_epoch_start", on_train_epoch_start)
         if self.world_size > 1:
@@ -137,6 +142,10 @@ class TransferTrainer(DetectionTrainer):
             done = ckpt["epoch"] + 1
             spent = timed.loop_seconds(timed.rows_before(_read_csv(self.save_dir), done))
             if spent > 0:
+                rows = timed.rows_before(_read_csv(self.save_dir), done)
+                self.close_mosaic_now = timed.mosaic_closed_before(
+                    self.args.time, self.args.close_mosaic, self.context.get("epochs_requested"),
+                    timed.cumulative_seconds(rows))
                 self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
                 self._setup_scheduler()
                 self.time_spent = spent

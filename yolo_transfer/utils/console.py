@@ -3,7 +3,8 @@
 `quiet(log_file)` is a context manager. Inside it, the handlers of Ultralytics' logger (`ultralytics.utils.LOGGER`,
 standard `logging`) write to `log_file` instead of the terminal, and so does anything written to `sys.stdout` —
 that is where Ultralytics' own progress bars (its `TQDM`) and its few plain prints go. What the tool itself wants
-people to read goes through `Quiet.echo`, which writes to the terminal the context started with. With
+people to read goes through `Quiet.echo`, which writes to the terminal the context started with (or `say`, from code
+that has no `Quiet` at hand). With
 `verbose=True` nothing is redirected (the log stays on the terminal, as Ultralytics prints it).
 
 `epoch_line(echo)` makes an `on_fit_epoch_end` callback that prints ONE line per epoch:
@@ -22,6 +23,18 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
+
+
+_TERMINALS: list[TextIO] = []  # the terminals of the quiet() blocks now open, innermost last
+
+
+def say(message: str) -> None:
+    """A progress line of the tool's own from code with no `Quiet` at hand (`--preset auto`'s rungs): printed (into
+    the log inside a quiet block) and, inside one, also on the terminal the block started with."""
+    print(message, flush=True)
+    if _TERMINALS and sys.stdout is not _TERMINALS[-1]:
+        _TERMINALS[-1].write(f"{message}\n")
+        _TERMINALS[-1].flush()
 
 
 class Quiet:
@@ -83,9 +96,11 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
     # Python warnings from libraries under Ultralytics (e.g. Ray's session warning from its Ray Tune callback) too
     warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: show_warning(
         message, category, filename, lineno, log, line)
+    _TERMINALS.append(stream)
     try:
         yield q
     finally:
+        _TERMINALS.pop()
         warnings.showwarning = show_warning
         sys.stdout = stream
         for h, old in swapped:
@@ -98,10 +113,13 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
                     d.rmdir()  # only if still empty
 
 
-def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = True) -> Callable:
+def epoch_line(echo: Callable[[str], None], prefix: str | Callable[[object], str] = "",
+               metrics: bool = True) -> Callable:
     """An `on_fit_epoch_end` callback printing one line per epoch (the extra call for best.pt's final val is skipped).
 
-    `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros instead of a validation."""
+    `prefix`: a string, or a function of the trainer (`preset_prefix`: which run the line is from, when several runs
+    take turns in one command). `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros
+    instead of a validation."""
 
     def on_fit_epoch_end(trainer) -> None:
         if trainer.epoch >= trainer.epochs:  # Ultralytics re-runs the callback after validating best.pt
@@ -114,12 +132,19 @@ def epoch_line(echo: Callable[[str], None], prefix: str = "", metrics: bool = Tr
             metric_txt = f"  mAP50 {m['metrics/mAP50(B)']:.3f} mAP50-95 {m['metrics/mAP50-95(B)']:.3f}"
         secs = f"  {trainer.epoch_time:.1f}s" if trainer.epoch_time else ""
         width = len(str(trainer.epochs))
-        echo(f"{prefix}epoch {trainer.epoch + 1:>{width}}/{trainer.epochs}  {loss_txt}{metric_txt}{secs}")
+        head = prefix(trainer) if callable(prefix) else prefix
+        echo(f"{head}epoch {trainer.epoch + 1:>{width}}/{trainer.epochs}  {loss_txt}{metric_txt}{secs}")
 
     return on_fit_epoch_end
 
 
-def quiet_callbacks(q: Quiet, prefix: str = "") -> dict[str, Callable] | None:
+def preset_prefix(trainer) -> str:
+    """The preset a yolo-transfer trainer runs, as a line prefix (`--preset auto`: its probes take turns)."""
+    plan = getattr(trainer, "plan", None)
+    return f"{plan.preset}  " if plan is not None else ""
+
+
+def quiet_callbacks(q: Quiet, prefix: str | Callable[[object], str] = "") -> dict[str, Callable] | None:
     """Callbacks for a quiet `train()`: a line per epoch, and the log moved into the run folder once it exists."""
     if q.verbose:
         return None

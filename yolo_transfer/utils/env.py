@@ -8,6 +8,8 @@ import sys
 from contextlib import contextmanager
 from importlib import metadata
 
+from yolo_transfer.errors import UserError
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -60,6 +62,34 @@ def train_threads(cores: int, omp: str | None) -> int:
     if omp and omp.strip().isdigit() and int(omp) > 0:
         return int(omp)
     return max(1, min(8, cores))
+
+
+def check_device(device) -> None:
+    """`--device` in one line before any work: cpu, mps, -1 (Ultralytics picks an idle GPU), or CUDA GPU indices
+    that exist here (0, 0,1, cuda:0). Ultralytics' own check raises a many-line error from deep inside the trainer
+    or the model (a copied GPU command on a laptop), and sets CUDA_VISIBLE_DEVICES as it goes: this only reads."""
+    if device is None:
+        return
+    raw = ",".join(map(str, device)) if isinstance(device, (list, tuple)) else str(device)
+    spec = raw.strip().lower().replace("cuda:", "").replace(" ", "")
+    if spec in ("", "cpu", "-1"):
+        return
+    import torch
+
+    if spec == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError(f"--device {raw}: Apple's MPS is not available here; use --device cpu")
+        return
+    parts = spec.split(",")
+    if not all(p.isdigit() for p in parts):
+        raise UserError(f"--device {raw}: use cpu, mps, or CUDA GPU indices such as 0 or 0,1")
+    n = torch.cuda.device_count()
+    if n == 0:
+        raise UserError(f"--device {raw}: no CUDA GPU is visible here (torch {torch.__version__}, built for CUDA "
+                        f"{torch.version.cuda or 'none'}); use --device cpu")
+    missing = [p for p in parts if int(p) >= n]
+    if missing:
+        raise UserError(f"--device {raw}: there is no GPU {missing[0]}; this machine has {n} (0-{n - 1})")
 
 
 @contextmanager
