@@ -217,12 +217,19 @@ def pool(dirs: list[str], tol: float) -> None:
     was right, each as it was run (the code of the day: see each results.md for today's rules replayed)."""
     rows, keys = [], ("recommend_right", "freeze_right", "full_right", "auto_within_tol")
     tally = dict.fromkeys(keys, 0)
+    short = {"recommend": [], "always freeze": [], "always full": [], "auto": []}  # best - chosen, per set/seed
     for d in dirs:
         res = json.loads((Path(d) / "results.json").read_text())
         for name, j in judge(res, tol).items():
             v, a = j["verdict"], j["auto"]
             for k in keys:
                 tally[k] += v[k]
+            best = j["maps"][j["best"]]
+            for label, p in (("recommend", j["recommend"]), ("always freeze", FREEZE), ("always full", FULL)):
+                if p in j["maps"]:
+                    short[label].append(best - j["maps"][p])
+            if a and a["map"] is not None:
+                short["auto"].append(best - a["map"])
             mode = "-" if a is None else "deferred" if v["auto_deferred"] else "probed"
             rows.append(f"| {name} | {res.get('seed', 0)} | {res['budget_minutes']:g} | {j['best']} | "
                         + " | ".join("✓" if v[k] else "✗" for k in keys[:3])
@@ -235,7 +242,9 @@ def pool(dirs: list[str], tol: float) -> None:
                      f"| auto: choice (mode), vs best | auto cost vs a run |", "|---" * 9 + "|", *rows, "",
                      f"Right (within {tol} of the best), of {n}: " + ", ".join(
                          f"{label} {tally[k]}" for label, k in zip(("recommend", "always freeze", "always full", "auto"),
-                                                                   keys))]))
+                                                                   keys)),
+                     "Mean shortfall from the best preset (mAP50-95; auto's is a fresh run, so it can be negative): "
+                     + ", ".join(f"{k} {sum(v) / len(v):.4f} (worst {max(v):.3f})" for k, v in short.items() if v)]))
 
 
 if __name__ == "__main__":

@@ -39,12 +39,16 @@ def test_check_device_accepts_what_ultralytics_accepts_and_refuses_the_rest(monk
     from yolo_transfer.utils.env import check_device
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    for ok in (None, "", "cpu", "CPU", "-1", "0", "1", "0,1", "cuda:0", 0, [0, 1]):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for ok in (None, "", "cpu", "CPU", "-1", "-1,-1", "0", "1", "0,1", "0,1,", "cuda", "cuda:0", 0, [0, 1], (0, 1),
+               "mps", "mps:0", "npu:0", "xpu:0,1", "[0, 1]"):
         check_device(ok)
     for bad, msg in (("2", "there is no GPU 2; this machine has 2"), ("0,5", "no GPU 5"), ("gpu", "use cpu, mps"),
                      ("0;1", "use cpu, mps")):
         with pytest.raises(UserError, match=msg):
             check_device(bad)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # Ultralytics maps the physical id: left to it
+    check_device("3")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(UserError, match="no CUDA GPU is visible here"):
         check_device("0")

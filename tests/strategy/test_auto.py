@@ -317,3 +317,26 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
     assert TransferRecord.read(auto_dir / "full").resumed_at_epoch  # resumed, not started again
     with pytest.raises(UserError, match="this auto run is complete"):
         yolo_transfer.train(None, resume=auto_dir)
+
+
+def test_what_a_resume_rereads_is_json_with_absolute_paths(tmp_path, monkeypatch):
+    """auto.json keeps the probes' train() arguments for a resume: paths absolute (a resume may start elsewhere),
+    mappings as dicts; a Python object has no faithful JSON form, so that run does not resume (None), rather than
+    resume with its repr as a string."""
+    from pathlib import Path
+
+    from yolo_transfer.strategy.auto import _settings_record
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.yaml").write_text("names: [a]\n")
+    s = _settings_record({"data": "data.yaml", "class_map": Path("data.yaml"), "weights": "yolo11n.pt",
+                          "mosaic": 0.5, "names": __import__("types").MappingProxyType({"a": "b"})})
+    assert s == {"data": str(tmp_path / "data.yaml"), "class_map": str(tmp_path / "data.yaml"),
+                 "weights": "yolo11n.pt", "mosaic": 0.5, "names": {"a": "b"}}
+    assert _settings_record({"augmentations": [object()]}) is None
+
+
+def test_resuming_an_auto_run_refuses_changed_options(tmp_path):
+    (tmp_path / "auto.json").write_text('{"status": "interrupted"}')
+    r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path), "lr0=0.01"])
+    assert r.exit_code == 2 and "goes on with the options it started with; drop lr0" in r.output, r.output

@@ -66,6 +66,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,8 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (which is only a
     # lower bound: 3 epochs guessed for cavity at 3 min, 5-9 ran)
     plan = [(NOMINAL if hours else epochs, 1)] if deferred else rungs(NOMINAL if hours else epochs, len(cands))
+    settings = dict(data=data, weights=resolved, epochs=epochs, imgsz=imgsz, device=device, presets_file=presets_file,
+                    **kwargs)
     # auto.json is the run's one record from the start (status running): everything an interrupted or killed auto
     # needs to go on (`train --resume <auto folder>`), then what it did
     state = {
@@ -297,10 +300,7 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         "recommendation": rec.to_dict() if rec else None,
         "recommend_rule": rec.rule if rec else None,
         "bonus": bonus,
-        # absolute paths: a resume may start from another folder
-        "settings": json.loads(json.dumps(dict(
-            data=str(Path(spec.yaml_path).resolve()), weights=_absolute(resolved), epochs=epochs, imgsz=imgsz,
-            device=device, presets_file=_absolute(presets_file) if presets_file else None, **kwargs), default=str)),
+        "settings": _settings_record(settings),  # what a resume re-reads (None: cannot be written, see there)
         "rung": 1,  # the rung in progress, and who is in it
         "alive": list(cands),
         "probes": [vars(Probe(c)) for c in cands],
@@ -308,7 +308,26 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         "seconds_total": 0.0,
         "seconds_recommend": seconds_recommend,
     }
-    return _run(state, auto_dir, callbacks, t_start, ray_address)
+    return _run(state, auto_dir, callbacks, t_start, ray_address, settings)
+
+
+def _settings_record(settings: dict) -> dict | None:
+    """The probes' train() arguments as JSON for a resume: paths absolute (a resume may start from another folder),
+    mappings as dicts; None when a value has no faithful JSON form (a Python object passed as an Ultralytics
+    option, e.g. augmentations=[...]): the run then works as usual but does not resume."""
+    def encode(v):
+        if isinstance(v, Path):
+            return _absolute(v)
+        if isinstance(v, Mapping):
+            return dict(v)
+        raise TypeError(type(v).__name__)
+
+    out = {k: _absolute(v) if k in ("data", "weights", "presets_file", "class_map") and isinstance(v, (str, Path))
+           else v for k, v in settings.items()}
+    try:
+        return json.loads(json.dumps(out, default=encode))
+    except (TypeError, ValueError):
+        return None
 
 
 def resume_auto(auto_dir, callbacks=None, device=None):
@@ -322,6 +341,9 @@ def resume_auto(auto_dir, callbacks=None, device=None):
     if "settings" not in state:
         raise UserError(f"--resume {auto_dir}: its auto.json predates resumable auto runs; resume a probe's folder "
                         f"as a plain run instead")
+    if state["settings"] is None:
+        raise UserError(f"--resume {auto_dir}: it was started with an option that cannot be saved to auto.json (a "
+                        f"Python object); resume a probe's folder as a plain run instead")
     if state["engine"] != "local" and not state["deferred_to_recommend"]:
         raise UserError(f"--resume {auto_dir}: an --engine ray auto run does not resume (ASHA's trials are gone); "
                         f"resume the best probe's folder as a plain run")
@@ -346,8 +368,10 @@ def _read_state(auto_dir: Path) -> dict:
         raise UserError(f"--resume {auto_dir}: cannot read auto.json ({e})") from None
 
 
-def _run(state: dict, auto_dir: Path, callbacks, t_start: float, ray_address):
-    """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result."""
+def _run(state: dict, auto_dir: Path, callbacks, t_start: float, ray_address, settings: dict | None = None):
+    """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result.
+    `settings`: the probes' train() arguments as given (a first run); a resume has only those in `state`."""
+    settings = settings if settings is not None else state["settings"]
     probes = {d["preset"]: Probe(**d) for d in state["probes"]}
     cands = state["candidates"]
     seconds_before = state["seconds_total"]
@@ -364,17 +388,18 @@ def _run(state: dict, auto_dir: Path, callbacks, t_start: float, ray_address):
         if state["engine"] == "ray" and not state["deferred_to_recommend"]:  # deferred: a one-rung plan, here
             from yolo_transfer.strategy.auto_ray import run_asha
 
-            chosen, result, plan, scheduler = run_asha(cands, probes, state["settings"], state["epochs"],
+            chosen, result, plan, scheduler = run_asha(cands, probes, settings, state["epochs"],
                                                        state["bonus"], auto_dir, ray_address)
             # ASHA's stops depend on arrival order: count what ran
             state.update(rungs=[{"epoch": s, "candidates": k} for s, k in plan], scheduler=scheduler,
                          epoch_cost=sum(p.epochs_run for p in probes.values()))
         else:
-            chosen, result = _halving(state, probes, auto_dir, callbacks, save)
+            chosen, result = _halving(state, probes, auto_dir, callbacks, save, settings)
     except (KeyboardInterrupt, TrainingFailed) as e:
         # no choice yet, but the probes so far are what the user paid for: on record, and the CLI says how to go on
         save("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
-        e.auto_dir = auto_dir
+        if state["settings"] is not None and (state["engine"] == "local" or state["deferred_to_recommend"]):
+            e.auto_dir = auto_dir  # resumable: the CLI says how
         raise
     state.update(chosen=chosen, chosen_run=str(result.run_dir), metrics=result.metrics,
                  seconds_training=round(sum(p.seconds for p in probes.values()), 2),
@@ -405,12 +430,11 @@ def summary_lines(s: dict, auto_dir) -> list[str]:
                  f"{Path(auto_dir) / 'auto.md'}"]
 
 
-def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, save):
+def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, save, common: dict):
     """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
     the rung `state` says is in progress; `save(status)` after every probe."""
     from yolo_transfer.training.api import train
 
-    common = state["settings"]
     cands, bonus, seconds_recommend = state["candidates"], state["bonus"], state["seconds_recommend"]
     plan = [(r["epoch"], r["candidates"]) for r in state["rungs"]]
     hours = float(common.get("time") or 0.0)
@@ -442,6 +466,7 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
         for c in alive:
             p = probes[c]
             if p.rung_reached >= rung and not final:  # reached this rung before an interruption
+                _read_probe(p)  # its curve as the rung left it (the state may have been saved just before)
                 continue
             folder = auto_dir / _safe(c)
             if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
@@ -451,7 +476,12 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
             t_call = time.time()
             # timed: the share holds the probe's set-ups and its part of the recommend step too
             stop_fn = stop_at or _timed_stop(stop / epochs, rung, p.wall_seconds, t_call, seconds_recommend / len(cands))
-            cb = {**(callbacks or {}), "on_fit_epoch_end": _stopper(stop_fn, (callbacks or {}).get("on_fit_epoch_end"))}
+            cb = {**(callbacks or {}),
+                  # auto.json learns the probe's folder as soon as it exists and its rung before it stops, so a kill
+                  # at any point resumes the right folder and never trains a probe past its rung
+                  "on_pretrain_routine_end": _then(_note_folder(p, save), (callbacks or {}).get("on_pretrain_routine_end")),
+                  "on_fit_epoch_end": _stopper(stop_fn, (callbacks or {}).get("on_fit_epoch_end"),
+                                               on_stop=_note_rung(p, rung, save))}
             try:
                 if not p.run_dir:
                     r = train(preset=c, project=auto_dir, name=_safe(c), callbacks=cb, **common)
@@ -529,25 +559,54 @@ def timed_rung_epochs(fraction: float, rung: int, hours: float, spent: float, do
     return max(rung, math.floor((fraction * hours * 3600 - overhead) / mean + 1e-9)) if mean > 0 else rung
 
 
-def _stopper(stop_at, user_cb=None):
+def _stopper(stop_at, user_cb=None, on_stop=None):
     """Stop a probe after `stop_at(trainer)` epochs, read after Ultralytics' own end-of-epoch work (a time-bounded
-    run has refitted `trainer.epochs` and its clock by then). The last epoch of the schedule is never cut."""
+    run has refitted `trainer.epochs` and its clock by then). The last epoch of the schedule is never cut.
+    `on_stop(trainer)` runs first (auto's state learns the rung is reached while last.pt is at it)."""
     def on_fit_epoch_end(trainer):
         if user_cb is not None:
             user_cb(trainer)
         done = trainer.epoch + 1
         if done >= stop_at(trainer) and done < trainer.epochs and not trainer.stop:
+            if on_stop is not None:
+                on_stop(trainer)
             e = ProbeStop(f"probe stopped after epoch {done}")
             e.epochs = trainer.epochs
             raise e
     return on_fit_epoch_end
 
 
+def _note_folder(p: Probe, save):
+    def on_pretrain_routine_end(trainer):
+        if p.run_dir != str(trainer.save_dir):
+            p.run_dir = str(trainer.save_dir)
+            save("running")
+    return on_pretrain_routine_end
+
+
+def _note_rung(p: Probe, rung: int, save):
+    def on_stop(trainer):
+        p.run_dir, p.rung_reached = str(trainer.save_dir), rung
+        save("running")
+    return on_stop
+
+
+def _then(first, second=None):
+    """One callback that runs `first`, then the user's own for the same event."""
+    if second is None:
+        return first
+    return lambda trainer: (first(trainer), second(trainer))
+
+
 def _read_probe(p: Probe) -> None:
+    from yolo_transfer.training.api import _read_csv
     from yolo_transfer.training.record import TransferRecord
 
     rec = TransferRecord.read(Path(p.run_dir))
     hist = rec.history or []
+    rows = _read_csv(Path(p.run_dir))
+    if len(rows) > len(hist):  # killed before its record was written: results.csv has the epochs it ran
+        hist = rows
     p.curve = [round(float(r.get(MAP, 0.0)), 5) for r in hist]
     p.curve50 = [round(float(r.get("metrics/mAP50(B)", 0.0)), 5) for r in hist]
     p.epoch_seconds = [float(r.get("epoch_seconds", 0.0)) for r in hist]

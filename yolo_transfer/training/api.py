@@ -151,6 +151,9 @@ def train(
     from yolo_transfer.strategy import auto  # (not in the locals auto_train gets)
 
     if resume and auto.is_auto_run(resume):  # an auto run's folder: auto goes on where it stopped
+        if overrides:  # its probes go on with the options they started with (a changed one would break the plan)
+            raise UserError(f"--resume {resume}: an auto run goes on with the options it started with; "
+                            f"drop {', '.join(sorted(overrides))} (only --device may change)")
         return auto.resume_auto(resume, callbacks=callbacks, device=device)
     if str(preset) == "auto" or str(preset).startswith("auto:"):  # successive halving over presets
         return auto.auto_train(**{k: v for k, v in locals().items() if k not in ("overrides", "auto")}, **overrides)

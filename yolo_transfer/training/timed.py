@@ -52,6 +52,8 @@ def mosaic_closed_before(hours: float, close_mosaic: int, first_guess: int | Non
     if not close_mosaic:
         return False
     for e in range(len(cum)):
+        if e and cum[e - 1] <= 0:  # a row without its time: no refit to replay
+            continue
         epochs_e = first_guess if e == 0 else refit_epochs(hours, e, cum[e - 1])
         if epochs_e is not None and e >= epochs_e - close_mosaic:
             return True

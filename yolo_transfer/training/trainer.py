@@ -143,9 +143,10 @@ class TransferTrainer(DetectionTrainer):
             spent = timed.loop_seconds(timed.rows_before(_read_csv(self.save_dir), done))
             if spent > 0:
                 rows = timed.rows_before(_read_csv(self.save_dir), done)
+                before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now
                 self.close_mosaic_now = timed.mosaic_closed_before(
-                    self.args.time, self.args.close_mosaic, self.context.get("epochs_requested"),
-                    timed.cumulative_seconds(rows))
+                    before.get("time") or self.args.time, before.get("close_mosaic", self.args.close_mosaic),
+                    self.context.get("epochs_requested"), timed.cumulative_seconds(rows))
                 self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
                 self._setup_scheduler()
                 self.time_spent = spent

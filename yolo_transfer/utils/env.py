@@ -64,31 +64,37 @@ def train_threads(cores: int, omp: str | None) -> int:
     return max(1, min(8, cores))
 
 
+# device kinds Ultralytics takes besides CUDA indices; passed on unchecked (`select_device` knows them)
+OTHER_DEVICES = ("cpu", "mps", "npu", "xpu", "tpu", "intel", "vulkan", "dla")
+
+
 def check_device(device) -> None:
-    """`--device` in one line before any work: cpu, mps, -1 (Ultralytics picks an idle GPU), or CUDA GPU indices
-    that exist here (0, 0,1, cuda:0). Ultralytics' own check raises a many-line error from deep inside the trainer
-    or the model (a copied GPU command on a laptop), and sets CUDA_VISIBLE_DEVICES as it goes: this only reads."""
+    """`--device` in one line before any work, where we can tell: a CUDA GPU asked for where there is none (a command
+    copied from a GPU machine to a laptop), an index past the GPUs there are, or a word that is no device. Ultralytics'
+    own check raises a many-line error from deep inside the trainer or the model, and sets CUDA_VISIBLE_DEVICES as it
+    goes: this only reads. Accepts what Ultralytics accepts: cpu, mps, npu:0, xpu ..., -1 (an idle GPU), cuda, cuda:0,
+    0, 0,1, [0, 1]; with CUDA_VISIBLE_DEVICES set, indices are left to Ultralytics (it maps physical ids)."""
     if device is None:
         return
-    raw = ",".join(map(str, device)) if isinstance(device, (list, tuple)) else str(device)
-    spec = raw.strip().lower().replace("cuda:", "").replace(" ", "")
-    if spec in ("", "cpu", "-1"):
+    raw = str(device)
+    spec = raw.strip().lower()
+    for junk in ("[", "]", "(", ")", "'", '"', " ", "cuda:"):
+        spec = spec.replace(junk, "")
+    parts = [p for p in spec.split(",") if p not in ("", "none")]
+    if not parts or parts[0].split(":")[0] in OTHER_DEVICES:  # xpu:0,1 names its kind once
         return
+    parts = ["0" if p == "cuda" else p for p in parts]
+    if not all(p.isdigit() or p == "-1" for p in parts):
+        raise UserError(f"--device {raw}: use cpu, mps, or CUDA GPU indices such as 0 or 0,1")
+    indices = [int(p) for p in parts if p != "-1"]
     import torch
 
-    if spec == "mps":
-        if not torch.backends.mps.is_available():
-            raise UserError(f"--device {raw}: Apple's MPS is not available here; use --device cpu")
-        return
-    parts = spec.split(",")
-    if not all(p.isdigit() for p in parts):
-        raise UserError(f"--device {raw}: use cpu, mps, or CUDA GPU indices such as 0 or 0,1")
     n = torch.cuda.device_count()
     if n == 0:
         raise UserError(f"--device {raw}: no CUDA GPU is visible here (torch {torch.__version__}, built for CUDA "
                         f"{torch.version.cuda or 'none'}); use --device cpu")
-    missing = [p for p in parts if int(p) >= n]
-    if missing:
+    missing = [i for i in indices if i >= n]
+    if missing and not os.environ.get("CUDA_VISIBLE_DEVICES"):
         raise UserError(f"--device {raw}: there is no GPU {missing[0]}; this machine has {n} (0-{n - 1})")
 
 
