@@ -586,7 +586,7 @@ def _note_folder(p: Probe, save):
 
 def _note_rung(p: Probe, rung: int, save):
     def on_stop(trainer):
-        p.run_dir, p.rung_reached = str(trainer.save_dir), rung
+        p.run_dir, p.rung_reached, p.epochs_planned = str(trainer.save_dir), rung, trainer.epochs
         save("running")
     return on_stop
 
