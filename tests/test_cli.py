@@ -54,7 +54,9 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["recommend", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "99"], "--device 99: "),
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "gpu"], "use cpu, mps, or CUDA GPU"),
 ])
-def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message):
+def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message, monkeypatch):
+    # with CUDA_VISIBLE_DEVICES set (a GPU cluster) indices are left to Ultralytics, which maps physical ids
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     out = runner.invoke(main, [a.replace("{data}", str(synth_yaml)) for a in args])
     assert out.exit_code == 2, out.output
     errors = [l for l in out.output.splitlines() if l.startswith("Error:")]
