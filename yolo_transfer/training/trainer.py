@@ -140,9 +140,9 @@ class TransferTrainer(DetectionTrainer):
             from yolo_transfer.training.api import _read_csv
 
             done = ckpt["epoch"] + 1
-            spent = timed.loop_seconds(timed.rows_before(_read_csv(self.save_dir), done))
+            rows = timed.rows_before(_read_csv(self.save_dir), done)
+            spent = timed.loop_seconds(rows)
             if spent > 0:
-                rows = timed.rows_before(_read_csv(self.save_dir), done)
                 before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now
                 self.close_mosaic_now = timed.mosaic_closed_before(
                     before.get("time") or self.args.time, before.get("close_mosaic", self.args.close_mosaic),
