@@ -4,7 +4,7 @@ import pytest
 
 from yolo_transfer.anatomy import inspect_model
 from yolo_transfer.errors import UserError
-from yolo_transfer.presets import REGISTRY, FreezePlan, available, make_plan
+from yolo_transfer.presets import REGISTRY, FreezePlan, available, make_plan, place, plan_from_spec
 
 EXAMPLES = {"freeze": "freeze:5", "layers": "layers:0-2,6"}
 MODELS = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"]
@@ -86,3 +86,18 @@ def test_user_presets_from_yaml(tmp_path, anatomy):
     f.write_text("full:\n  train: [all]\n")
     with pytest.raises(UserError, match="shadow built-in"):
         make_plan("full", anatomy, presets_file=f)
+
+
+def test_shares_of_the_run_move_with_its_length(anatomy):
+    """progressive's default thirds and YAML '60%' stages are shares of the run: a time-bounded run refits its length
+    as it goes, so the stage at an epoch is placed in the length the run has then; fixed epochs stay put."""
+    plan = make_plan("progressive", anatomy, epochs=3)
+    assert plan.relative and [s.epoch for s in plan.stages] == [0, 1, 2]
+    assert [plan.stage_at(e, 30) for e in (9, 10, 19, 20)] == [0, 1, 1, 2]
+    assert [plan.stage_at(e, 2) for e in (0, 1, 2)] == [0, 1, 2]  # every stage keeps at least one epoch
+    assert FreezePlan.from_dict(plan.to_dict()).stage_at(10, 30) == 1  # the shares survive the record
+    fixed = make_plan("progressive:neck=1,backbone=2", anatomy, epochs=3)
+    assert not fixed.relative and fixed.stage_at(1, 30) == 1 and fixed.stage_at(2, 30) == 2
+    assert place([(0, None), (0, 0.5), (8, None)], 10) == [0, 5, 8]
+    with pytest.raises(UserError, match="between 0% and 100%"):
+        plan_from_spec("p", {"train": ["head"], "stages": [{"epoch": "100%", "unfreeze": ["neck"]}]}, anatomy, 10)

@@ -32,11 +32,26 @@ from yolo_transfer.errors import UserError
 
 @dataclass(frozen=True)
 class Stage:
-    epoch: int
+    epoch: int  # where the stage starts in a run of the plan's own length
     trainable: tuple[int, ...]  # layers that train from this epoch on
+    # a stage given as a share of the run ("60%", progressive's defaults): it moves with the run's length, which a
+    # time-bounded run only learns as it goes (Ultralytics refits its epoch count after every epoch)
+    fraction: float | None = None
 
     def to_dict(self) -> dict:
-        return {"epoch": self.epoch, "trainable": list(self.trainable)}
+        d = {"epoch": self.epoch, "trainable": list(self.trainable)}
+        return {**d, "fraction": self.fraction} if self.fraction is not None else d
+
+
+def place(fractions: Iterable[tuple[int, float | None]], epochs: int) -> list[int]:
+    """The epoch each stage starts at in a run of `epochs` epochs, from (fixed epoch, fraction or None) per stage:
+    a share rounds to at least epoch 1 and after the stage before it, so every stage keeps at least one epoch."""
+    out: list[int] = []
+    for epoch, fraction in fractions:
+        if fraction is not None:
+            epoch = max(1, round(fraction * epochs), out[-1] + 1 if out else 0)
+        out.append(epoch)
+    return out
 
 
 @dataclass
@@ -48,11 +63,23 @@ class FreezePlan:
     lr_scale: tuple[float, ...]  # one multiplier of lr0 per layer
     parts: dict[str, list[int]] = field(default_factory=dict)
 
-    def stage_at(self, epoch: int) -> int:
-        return max(i for i, s in enumerate(self.stages) if s.epoch <= epoch)
+    def stage_at(self, epoch: int, epochs: int | None = None) -> int:
+        """The stage in force at `epoch`; `epochs`: the run's length if it is not the plan's own (a time-bounded
+        run's refitted count), which moves the stages given as shares of the run."""
+        starts = [s.epoch for s in self.stages] if epochs is None else \
+            place(((s.epoch, s.fraction) for s in self.stages), epochs)
+        return max(i for i, start in enumerate(starts) if start <= epoch)
+
+    @property
+    def relative(self) -> bool:
+        """Whether some stage is a share of the run (it moves when a time budget refits the epoch count)."""
+        return any(s.fraction is not None for s in self.stages)
 
     def trainable_at(self, epoch: int) -> set[int]:
-        return set(self.stages[self.stage_at(epoch)].trainable)
+        return self.trainable_in(self.stage_at(epoch))
+
+    def trainable_in(self, stage: int) -> set[int]:
+        return set(self.stages[stage].trainable)
 
     def frozen_at(self, epoch: int) -> set[int]:
         return set(range(self.num_layers)) - self.trainable_at(epoch)
@@ -79,7 +106,7 @@ class FreezePlan:
     def from_dict(cls, d: dict) -> "FreezePlan":
         return cls(
             d["preset"], d.get("description", ""), int(d["num_layers"]),
-            tuple(Stage(int(s["epoch"]), tuple(s["trainable"])) for s in d["stages"]),
+            tuple(Stage(int(s["epoch"]), tuple(s["trainable"]), s.get("fraction")) for s in d["stages"]),
             tuple(float(x) for x in d["lr_scale"]), {k: list(v) for k, v in d.get("parts", {}).items()},
         )
 
@@ -112,16 +139,23 @@ def _select(anatomy: Anatomy, items: Iterable[Any], where: str) -> set[int]:
     return out
 
 
-def _epoch(value: Any, epochs: int, where: str) -> int:
+def _epoch(value: Any, where: str) -> tuple[int, float | None]:
+    """(fixed epoch, None) or (0, fraction) for a percentage like '60%' (placed by `place`)."""
     if isinstance(value, str) and value.strip().endswith("%"):
-        return int(round(float(value.strip()[:-1]) / 100 * epochs))
+        try:
+            pct = float(value.strip()[:-1])
+        except ValueError:
+            pct = -1.0
+        if not 0 < pct < 100:
+            raise UserError(f"{where}: a percentage epoch must be between 0% and 100%, got {value!r}")
+        return 0, pct / 100
     try:
         e = int(value)
     except (TypeError, ValueError):
         raise UserError(f"{where}: epoch must be a whole number or a percentage like '50%', got {value!r}")
     if e < 0:
         raise UserError(f"{where}: epoch must be >= 0, got {e}")
-    return e
+    return e, None
 
 
 def plan_from_spec(name: str, spec: dict, anatomy: Anatomy, epochs: int) -> FreezePlan:
@@ -138,16 +172,21 @@ def plan_from_spec(name: str, spec: dict, anatomy: Anatomy, epochs: int) -> Free
     if not trainable:
         raise UserError(f"preset '{name}' leaves nothing to train on this model ({anatomy.num_layers} layers)")
     stages = [Stage(0, tuple(sorted(trainable)))]
-    for k, st in enumerate(sorted(spec.get("stages") or [], key=lambda s: _epoch(s.get("epoch"), epochs, name))):
+    given = [(_epoch(st.get("epoch"), f"preset '{name}' stage {k + 1}"), st)
+             for k, st in enumerate(spec.get("stages") or [])]
+    # in the order the stages start in a run of `epochs` (a share of the run placed as `place` does)
+    given.sort(key=lambda g: g[0][0] if g[0][1] is None else g[0][1] * epochs)
+    for k, ((fixed, fraction), st) in enumerate(given):
         where = f"preset '{name}' stage {k + 1}"
-        epoch = _epoch(st.get("epoch"), epochs, where)
-        if epoch == 0:
+        if fraction is None and fixed == 0:
             raise UserError(f"{where}: a later stage must start after epoch 0; put epoch-0 layers in 'train'")
         trainable = trainable | _select(anatomy, st.get("unfreeze", []), where)
-        if stages[-1].epoch == epoch:
-            stages[-1] = Stage(epoch, tuple(sorted(trainable)))
+        if fraction is None and stages[-1].fraction is None and stages[-1].epoch == fixed:
+            stages[-1] = Stage(fixed, tuple(sorted(trainable)))  # two fixed stages at one epoch are one stage
         else:
-            stages.append(Stage(epoch, tuple(sorted(trainable))))
+            stages.append(Stage(fixed, tuple(sorted(trainable)), fraction))
+    starts = place(((s.epoch, s.fraction) for s in stages), epochs)
+    stages = [Stage(e, s.trainable, s.fraction) for e, s in zip(starts, stages)]
     scale = [1.0] * anatomy.num_layers
     for key, mult in (spec.get("lr_scale") or {}).items():
         if not float(mult) > 0:
@@ -218,10 +257,13 @@ def _layers(anatomy: Anatomy, epochs: int, arg: str = "") -> dict:
 
 @register("progressive", "staged unfreezing: head, then +neck, then +backbone (progressive:neck=E1,backbone=E2)")
 def _progressive(anatomy: Anatomy, epochs: int, neck: str | None = None, backbone: str | None = None) -> dict:
-    e1 = int(neck) if neck is not None else max(1, round(epochs / 3))
-    e2 = int(backbone) if backbone is not None else max(e1 + 1, round(2 * epochs / 3))
-    if not 0 < e1 <= e2:
-        raise UserError(f"preset progressive: need 0 < neck epoch <= backbone epoch, got neck={e1}, backbone={e2}")
+    if neck is None and backbone is None:  # thirds of the run, however long a time budget makes it (`place`)
+        e1, e2 = f"{100 / 3}%", f"{200 / 3}%"
+    else:
+        e1 = int(neck) if neck is not None else max(1, round(epochs / 3))
+        e2 = int(backbone) if backbone is not None else max(e1 + 1, round(2 * epochs / 3))
+        if not 0 < e1 <= e2:
+            raise UserError(f"preset progressive: need 0 < neck epoch <= backbone epoch, got neck={e1}, backbone={e2}")
     return {"train": ["head"], "stages": [{"epoch": e1, "unfreeze": ["neck"]}, {"epoch": e2, "unfreeze": ["backbone"]}]}
 
 

@@ -85,6 +85,26 @@ def test_simulate_shows_the_freezing_bias_and_its_counterweights():
     assert simulate(early, 7, bonus={"full": 0.02}) == "full"  # the far-domain bonus keeps full
 
 
+def test_recommends_preset_holds_unless_clearly_beaten():
+    """coco128 at 3 min (seed 2): at rung 2 progressive 0.00754 against recommend's frozen backbone 0.00747 chose
+    progressive (0.021 at the end, frozen 0.042). A lead inside the noise (HOLD x the mAP) keeps recommend's preset;
+    a clear one (BCCD's full 0.30 vs frozen 0.24) still wins, whatever the scale of the mAPs."""
+    from yolo_transfer.strategy.auto import HOLD, holds, rank, simulate
+
+    held = holds(["frozen-backbone", "progressive"], "frozen-backbone")
+    assert held == {"frozen-backbone": HOLD, "progressive": 0.0}
+    coin = {"progressive": [0.0052, 0.00754], "frozen-backbone": [0.0061, 0.00747]}
+    assert rank(coin, 12, {})[0] == "progressive"  # without the hold: the coin toss
+    assert rank(coin, 12, {}, hold=held)[0] == "frozen-backbone"
+    clear = {"full": [0.24, 0.30], "frozen-backbone": [0.22, 0.24]}
+    assert rank(clear, 12, {}, hold=holds(clear, "frozen-backbone"))[0] == "full"
+    tenth = {k: [x / 100 for x in v] for k, v in clear.items()}  # the same lead at a hundredth of the mAP
+    assert rank(tenth, 12, {}, hold=holds(tenth, "frozen-backbone"))[0] == "full"
+    curves = {"frozen-backbone": [0.010, 0.011, 0.012, 0.013, 0.014, 0.015],
+              "full": [0.0105, 0.0115, 0.0125, 0.02, 0.03, 0.04]}
+    assert simulate(curves, 6) == "full" and simulate(curves, 6, incumbent="frozen-backbone") == "frozen-backbone"
+
+
 def test_bad_input_fails_before_training(synth_yaml, tiny_model, tmp_path):
     runner = CliRunner()
     base = ["train", "--data", str(synth_yaml), "--weights", str(tiny_model), "--project", str(tmp_path)]

@@ -29,7 +29,7 @@ def test_bn_policy_on_every_bn_kind(model_and_anatomy, policy, sync):
     pol = FreezePolicy(plan, policy)
     for epoch in range(3):
         model.train()
-        pol.set_bn_modes(model, epoch)
+        pol.set_bn_modes(model, plan.stage_at(epoch))
         trainable = plan.trainable_at(epoch)
         for i, modes in _bn_modes(model).items():
             if not modes:
@@ -43,7 +43,7 @@ def test_apply_follows_stages_and_keeps_dfl_frozen(model_and_anatomy):
     plan = make_plan("progressive:neck=1,backbone=2", anatomy, epochs=3)
     pol = FreezePolicy(plan)
     for epoch in range(3):
-        pol.apply(model, epoch)
+        pol.apply(model, plan.stage_at(epoch))
         for i, layer in enumerate(model.model):
             for name, p in layer.named_parameters():
                 expected = i in plan.trainable_at(epoch) and "dfl" not in name

@@ -5,8 +5,8 @@ import csv
 
 import pytest
 
-from yolo_transfer.training.timed import (cumulative_seconds, loop_seconds, mosaic_closed_before, refit_epochs,
-                                          rows_before)
+from yolo_transfer.training.timed import (cumulative_seconds, epoch_counts, loop_seconds, mosaic_closed_before,
+                                          refit_epochs, rows_before)
 
 FAST = dict(imgsz=64, batch=8, device="cpu", workers=0, plots=False, verbose=False, seed=0)
 
@@ -32,13 +32,18 @@ def test_mosaic_closed_before_replays_ultralytics_rule():
     refitted after each epoch from the mean epoch time)."""
     cum = cumulative_seconds([{"time": 10.0}, {"time": 20.0}, {"time": 30.0}])
     assert cum == [10.0, 20.0, 30.0]
-    assert mosaic_closed_before(180 / 3600, 10, 9, cum)  # a 3-min first guess of 9 epochs: closed at epoch 0
+
+    def closed(hours, close, first_guess, cum):
+        return mosaic_closed_before(epoch_counts(hours, first_guess, cum), close)
+
+    assert epoch_counts(180 / 3600, 9, cum) == [9, 18, 18]  # the first guess, then ceil(180 / 10)
+    assert closed(180 / 3600, 10, 9, cum)  # a 3-min first guess of 9 epochs: closed at epoch 0
     # 60 min at 10 s/epoch refits to 360 epochs: open for a long while, whatever the first guess of 50
-    assert not mosaic_closed_before(1.0, 10, 50, cum)
+    assert not closed(1.0, 10, 50, cum)
     # a first guess of 50: 150 s refits to 15 epochs after epoch 1 (open until epoch 5); 40 s refits to 4 (closed)
-    assert not mosaic_closed_before(150 / 3600, 10, 50, cum) and mosaic_closed_before(40 / 3600, 10, 50, cum)
-    assert not mosaic_closed_before(180 / 3600, 0, 9, cum)  # close_mosaic=0: never closed
-    assert mosaic_closed_before(180 / 3600, 10, None, cum[:1]) is False  # an older record: only the refits decide
+    assert not closed(150 / 3600, 10, 50, cum) and closed(40 / 3600, 10, 50, cum)
+    assert not closed(180 / 3600, 0, 9, cum)  # close_mosaic=0: never closed
+    assert closed(180 / 3600, 10, None, cum[:1]) is False  # an older record: only the refits decide
 
 
 def test_a_resumed_short_budget_run_keeps_mosaic_closed(synth_yaml, tiny_model, tmp_path, monkeypatch):
@@ -133,3 +138,45 @@ def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, t
     assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch == [1]
     assert result.record.train_seconds >= first + 0.5 * second  # without the fix: only the second session's
     assert result.record.train_seconds <= first + second + 1.0
+
+
+def test_progressive_under_a_time_budget_thaws_by_the_refitted_count(synth_yaml, tiny_model, tmp_path):
+    """progressive's thirds were placed in Ultralytics' first guess of a time-bounded run's length (3 here, 3-12 at
+    3 min in the evaluation), so the backbone thawed at epoch 2 of what the budget refits to tens of epochs (cavity:
+    epoch 5 of 17). A 600 s budget at ~1 s per epoch must keep the first three epochs on the head alone."""
+    from yolo_transfer.strategy.auto import ProbeStop
+    from yolo_transfer.training.api import train
+    from yolo_transfer.training.record import TransferRecord
+
+    def stop_after_third(trainer):
+        if trainer.epoch == 2:
+            raise ProbeStop("stopped")
+
+    with pytest.raises(ProbeStop) as stopped:
+        train(synth_yaml, weights=tiny_model, preset="progressive", epochs=3, time=600 / 3600, project=tmp_path,
+              name="prog", callbacks={"on_fit_epoch_end": stop_after_third}, **FAST)
+    record = TransferRecord.read(stopped.value.run_dir)
+    assert [s["epoch"] for s in record.plan["stages"]] == [0, 1, 2]  # the plan at the first guess
+    assert [int(r["stage"]) for r in record.history] == [0, 0, 0]  # as run: thirds of the refitted count
+
+
+def test_stage_for_never_goes_back():
+    """A refit can grow the count again (epochs got faster) and a resumed session starts from its replayed floor:
+    the stage in force never falls back, which would freeze layers that have trained."""
+    from types import SimpleNamespace
+
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.training.trainer import TransferTrainer
+
+    plan = make_plan("progressive", Anatomy.of(load_detection_model("yolo11n.yaml").model), epochs=3)
+    fake = SimpleNamespace(plan=plan, args=SimpleNamespace(time=0.05), epochs=30, current_stage=None, stage_floor=0)
+    stage_for = TransferTrainer.stage_for
+    assert [stage_for(fake, e) for e in (0, 9, 10, 19, 20)] == [0, 0, 1, 1, 2]  # thirds of 30
+    fake.current_stage, fake.epochs = 1, 90  # in stage 1 at epoch 10, then the count grew to 90
+    assert stage_for(fake, 11) == 1
+    fake.current_stage, fake.stage_floor = None, 2  # a resumed session whose earlier sessions reached stage 2
+    assert stage_for(fake, 11) == 2
+    fake.args.time = 0  # an epoch-bounded run keeps the plan's own epochs: 1 and 2 of 3
+    fake.stage_floor = 0
+    assert [stage_for(fake, e) for e in (0, 1, 2)] == [0, 1, 2]

@@ -82,6 +82,13 @@ MIN_TIMED = 3  # epochs a budget must fit (first guess) for a timed auto: one ea
 NOMINAL = 12  # a timed auto's rungs are shares of this: 1/6, 1/3 of each candidate's own refitted epochs
 EXTRAPOLATE = 0.0  # share of the recent slope assumed to continue; off: on short noisy probes it chose wrong (above)
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
+# recommend's preset stays in unless another candidate leads it by more than this share of its mAP at the rung: one
+# standard deviation of the noise on a difference between two probes, measured before it was set (2026-11-24, 3
+# seeds x 5 sets, plain compare curves): epoch-to-epoch jitter 0.06 of the mAP (x sqrt 2 for a difference: 0.085),
+# seed-to-seed spread of a difference at the rung 0.11-0.14. Noise scales with the level (log-log slope 1.1: 0.0002
+# on coco128's ~0.01, 0.02 on BCCD's ~0.5), so the margin is relative. What it prevents: on coco128 a rung decided
+# by 0.00754 against 0.00747 chose progressive (0.021 at the end) over recommend's frozen backbone (0.042).
+HOLD = 0.1
 MAP = "metrics/mAP50-95(B)"
 # recommend's data rules that train the backbone: there `auto` trains recommend's preset without probing (above)
 DEFER_RULES = ("far-domain", "large-data", "mid-domain")
@@ -89,7 +96,8 @@ DEFER_RULE = ("recommend's preset, without probes: its answer came from a data r
               "short probes favour the frozen backbone (measured: cavity 8 min, BCCD 85:15 5 min)")
 RULE = ("successive halving, rungs at E/6 and E/3: keep the top half by score = mAP50-95 at the rung "
         + (f"+ {EXTRAPOLATE} x max(0, slope over the last 2 epochs) x epochs left " if EXTRAPOLATE else "")
-        + f"+ {BONUS} x clip((domain_distance - NEAR) / (FAR - NEAR), 0, 1) if the candidate trains the backbone; "
+        + f"+ {BONUS} x clip((domain_distance - NEAR) / (FAR - NEAR), 0, 1) if the candidate trains the backbone "
+        f"+ {HOLD} x its mAP50-95 for recommend's preset (kept unless clearly beaten); "
         "ties go to the earlier candidate (the recommended preset first)")
 
 
@@ -189,32 +197,43 @@ def bonus_for(distance: float | None) -> float:
     return BONUS * min(1.0, max(0.0, (distance - NEAR) / (FAR - NEAR)))
 
 
-def score(curve: list[float], epochs: int, bonus: float, extrapolate: float = EXTRAPOLATE) -> dict:
+def score(curve: list[float], epochs: int, bonus: float, extrapolate: float = EXTRAPOLATE, hold: float = 0.0) -> dict:
+    """mAP at the rung (+ extrapolation, off) + the far-domain bonus + `hold` x the mAP for the incumbent (HOLD)."""
     e = len(curve)
     m = curve[-1] if curve else 0.0
     w = min(2, e - 1)
     slope = max(0.0, (curve[-1] - curve[-1 - w]) / w) if w >= 1 else 0.0
     extra = extrapolate * slope * (epochs - e)
-    return {"epoch": e, "map": m, "slope": slope, "extrapolated": extra, "bonus": bonus, "score": m + extra + bonus}
+    held = hold * max(m, 0.0)
+    return {"epoch": e, "map": m, "slope": slope, "extrapolated": extra, "bonus": bonus, "held": held,
+            "score": m + extra + bonus + held}
+
+
+def holds(candidates, incumbent: str | None, hold: float = HOLD) -> dict[str, float]:
+    """`hold` (HOLD) for recommend's preset where it is a candidate, 0 for the others."""
+    return {c: hold if c == incumbent else 0.0 for c in candidates}
 
 
 def rank(curves: dict[str, list[float]], epochs: int | dict[str, int], bonus: dict[str, float],
-         extrapolate: float = EXTRAPOLATE) -> list[str]:
+         extrapolate: float = EXTRAPOLATE, hold: dict[str, float] | None = None) -> list[str]:
     """Candidates best first by `score`; the sort is stable, so on equal scores the earlier candidate wins.
     `epochs` is the schedule's length, or per candidate (time-bounded runs each fit their own)."""
     length = epochs if isinstance(epochs, dict) else {c: epochs for c in curves}
-    return sorted(curves, key=lambda c: -score(curves[c], length[c], bonus.get(c, 0.0), extrapolate)["score"])
+    hold = hold or {}
+    return sorted(curves, key=lambda c: -score(curves[c], length[c], bonus.get(c, 0.0), extrapolate,
+                                               hold.get(c, 0.0))["score"])
 
 
 def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float] | None = None,
-             extrapolate: float = EXTRAPOLATE) -> str:
+             extrapolate: float = EXTRAPOLATE, incumbent: str | None = None) -> str:
     """What successive halving would choose, given each candidate's full per-epoch curve (e.g. from plain runs):
     a probe to epoch k sees exactly the first k points of its plain run's curve (same schedule). Used to measure
     the rule (with and without extrapolation/bonus) against the preset that really ends best."""
     alive = list(curves)
     for stop, _ in rungs(epochs, len(alive))[:-1]:
         nxt = [k for s, k in rungs(epochs, len(curves)) if s > stop][0]
-        alive = rank({c: curves[c][:stop] for c in alive}, epochs, bonus or {}, extrapolate)[:nxt]
+        alive = rank({c: curves[c][:stop] for c in alive}, epochs, bonus or {}, extrapolate,
+                     holds(alive, incumbent))[:nxt]
     return alive[0]
 
 
@@ -300,6 +319,8 @@ def auto_train(data, weights="yolo11n.pt", preset: str = "auto", epochs: int = 5
         "recommendation": rec.to_dict() if rec else None,
         "recommend_rule": rec.rule if rec else None,
         "bonus": bonus,
+        "incumbent": rec.preset if rec and rec.preset in cands else None,  # held unless clearly beaten (HOLD)
+        "hold": HOLD,
         "settings": _settings_record(settings),  # what a resume re-reads (None: cannot be written, see there)
         "rung": 1,  # the rung in progress, and who is in it
         "alive": list(cands),
@@ -388,8 +409,9 @@ def _run(state: dict, auto_dir: Path, callbacks, t_start: float, ray_address, se
         if state["engine"] == "ray" and not state["deferred_to_recommend"]:  # deferred: a one-rung plan, here
             from yolo_transfer.strategy.auto_ray import run_asha
 
-            chosen, result, plan, scheduler = run_asha(cands, probes, settings, state["epochs"],
-                                                       state["bonus"], auto_dir, ray_address)
+            chosen, result, plan, scheduler = run_asha(cands, probes, settings, state["epochs"], state["bonus"],
+                                                       auto_dir, ray_address,
+                                                       holds(cands, state.get("incumbent"), state.get("hold", 0.0)))
             # ASHA's stops depend on arrival order: count what ran
             state.update(rungs=[{"epoch": s, "candidates": k} for s, k in plan], scheduler=scheduler,
                          epoch_cost=sum(p.epochs_run for p in probes.values()))
@@ -436,6 +458,7 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
     from yolo_transfer.training.api import train
 
     cands, bonus, seconds_recommend = state["candidates"], state["bonus"], state["seconds_recommend"]
+    hold = holds(cands, state.get("incumbent"), state.get("hold", 0.0))  # (an older auto.json: none)
     plan = [(r["epoch"], r["candidates"]) for r in state["rungs"]]
     hours = float(common.get("time") or 0.0)
     data, device = common["data"], common.get("device")
@@ -509,10 +532,11 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
             raise TrainingFailed(f"every auto candidate failed; see {auto_dir} ({probes[alive[0]].error})")
         for c in alive:
             probes[c].scores.append({"rung": rung, **score(probes[c].curve, probes[c].epochs_planned or epochs,
-                                                            bonus[c])})
+                                                            bonus[c], hold=hold[c])})
         if final:
             break
-        ranked = rank({c: probes[c].curve for c in live}, {c: probes[c].epochs_planned for c in live}, bonus)
+        ranked = rank({c: probes[c].curve for c in live}, {c: probes[c].epochs_planned for c in live}, bonus,
+                      hold=hold)
         next_keep = plan[rung][1]
         for c in alive:
             if c not in ranked[:next_keep]:

@@ -2,7 +2,7 @@
 
 Every candidate is one Tune trial that runs the ordinary `train()` with the full run's settings (the same schedule
 as a plain run) and reports, after every epoch, the same score the local successive halving ranks by (val
-mAP50-95 + the far-domain bonus, `auto.score`). ASHA (asynchronous successive halving,
+mAP50-95 + the far-domain bonus + recommend's preset's hold, `auto.score`). ASHA (asynchronous successive halving,
 `AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x reduction_factor^k` epochs and stops the
 ones below the top 1/reduction_factor of the scores seen at that rung; the ones it never stops run to the end, and
 the best of those at its last epoch is the choice. Probes are never wasted: the winner is a run that went through
@@ -40,7 +40,7 @@ def _probe(config: dict) -> None:
             # no report for the last epoch: Tune ends a trial that reaches max_t at that report, before train()
             # has run the final validation and verified the frozen tensors; the trial ends when train() returns
             return
-        s = score(curve, trainer.epochs, config["bonus"][config["preset"]])
+        s = score(curve, trainer.epochs, config["bonus"][config["preset"]], hold=config["hold"].get(config["preset"], 0.0))
         tune.report({"score": s["score"], "map": curve[-1], "epoch": trainer.epoch + 1})
 
     def own_reports_only(trainer) -> None:
@@ -59,7 +59,7 @@ def _probe(config: dict) -> None:
 
 
 def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int, bonus: dict[str, float],
-             auto_dir: Path, address: str | None = None):
+             auto_dir: Path, address: str | None = None, hold: dict[str, float] | None = None):
     """Run the candidates as Tune trials under ASHA; returns (chosen, its TrainResult, rungs, scheduler info)."""
     try:
         import ray
@@ -82,7 +82,7 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
         scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
                                             reduction_factor=REDUCTION)
         space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),
-                 "gpu": bool(gpus), "bonus": bonus, "names": {c: _safe(c) for c in cands}}
+                 "gpu": bool(gpus), "bonus": bonus, "hold": hold or {}, "names": {c: _safe(c) for c in cands}}
         tuner = tune.Tuner(
             tune.with_resources(_probe, per_trial), param_space=space,
             tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=scheduler, num_samples=1,
@@ -108,7 +108,7 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
             rec.write(run)
         _read_probe(p)
         p.epochs_planned = epochs
-        p.scores = [{"rung": i + 1, **_score_at(p.curve, stop, epochs, bonus[c])}
+        p.scores = [{"rung": i + 1, **_score_at(p.curve, stop, epochs, bonus[c], (hold or {}).get(c, 0.0))}
                     for i, (stop, _) in enumerate(plan) if len(p.curve) >= stop]
         if rec.status == "complete" and p.epochs_run >= epochs and not p.error:
             finished.append(c)
@@ -125,10 +125,10 @@ def run_asha(cands: list[str], probes: dict, common: dict[str, Any], epochs: int
     return chosen, result, plan, info
 
 
-def _score_at(curve: list[float], stop: int, epochs: int, bonus: float) -> dict:
+def _score_at(curve: list[float], stop: int, epochs: int, bonus: float, hold: float = 0.0) -> dict:
     from yolo_transfer.strategy.auto import score
 
-    return score(curve[:stop], epochs, bonus)
+    return score(curve[:stop], epochs, bonus, hold=hold)
 
 
 def asha_rungs(epochs: int, grace: int, n: int) -> list[tuple[int, int]]:

@@ -1,4 +1,5 @@
-"""Per-epoch cost of a run: wall seconds, peak memory and training images/s, through Ultralytics callbacks.
+"""Per-epoch cost of a run: wall seconds, peak memory and training images/s (and the freeze plan's stage), through
+Ultralytics callbacks.
 
 Peak memory is the process's resident set on CPU (Linux: the kernel's high-water mark `VmHWM`, reset at the start
 of each run through `/proc/self/clear_refs`, so runs made one after another in one process are measured apart;
@@ -92,6 +93,8 @@ class EpochMeter:
         n = min(n, self._batches * int(getattr(trainer, "batch_size", 0) or n))
         self.rows[trainer.epoch] = {"train_seconds": round(train_s, 3), "train_images": n,
                                     "images_per_s": round(n / train_s, 2) if train_s > 0 else 0.0}
+        if getattr(trainer, "current_stage", None) is not None:  # the freeze plan's stage this epoch trained in
+            self.rows[trainer.epoch]["stage"] = trainer.current_stage
 
     def _on_fit_epoch_end(self, trainer) -> None:  # after validation; Ultralytics' final eval of best.pt repeats it
         row = self.rows.get(trainer.epoch)

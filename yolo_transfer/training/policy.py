@@ -1,8 +1,9 @@
 """`FreezePolicy`: what trains, and which BatchNorm layers update their statistics, at each epoch.
 
-Hook contract (in the spirit of Lightning's `BackboneFinetuning`): the trainer calls `apply(model, epoch)` at every
-epoch start (before the first batch) and `set_bn_modes(model, epoch)` whenever Ultralytics puts the model back in
-train mode. Both are idempotent, so calling them on resume puts the model in exactly the plan's state for that epoch.
+Hook contract (in the spirit of Lightning's `BackboneFinetuning`): the trainer calls `apply(model, stage)` at every
+epoch start (before the first batch) with the plan's stage for that epoch (`TransferTrainer.stage_for`), and
+`set_bn_modes(model, stage)` whenever Ultralytics puts the model back in train mode. Both are idempotent, so calling
+them on resume puts the model in exactly the plan's state for that stage.
 
 Two ways to hold a layer still:
 - single process: `requires_grad=False` (no gradient is computed for it: the compute saving that freezing promises);
@@ -51,8 +52,8 @@ class FreezePolicy:
         held = self.plan.never_trained if self.ddp else self.plan.frozen_at(0)
         return sorted(held)
 
-    def apply(self, model: nn.Module, epoch: int) -> set[int]:
-        trainable = self.plan.trainable_at(epoch)
+    def apply(self, model: nn.Module, stage: int) -> set[int]:
+        trainable = self.plan.trainable_in(stage)
         never = self.plan.never_trained
         self._frozen_params = []
         for i, layer in enumerate(_layers(model)):
@@ -72,8 +73,8 @@ class FreezePolicy:
         for p in self._frozen_params:
             p.grad = None
 
-    def set_bn_modes(self, model: nn.Module, epoch: int) -> None:
-        trainable = self.plan.trainable_at(epoch)
+    def set_bn_modes(self, model: nn.Module, stage: int) -> None:
+        trainable = self.plan.trainable_in(stage)
         for i, layer in enumerate(_layers(model)):
             train_stats = self.bn_policy == "train" or (self.bn_policy == "frozen" and i in trainable)
             for m in layer.modules():

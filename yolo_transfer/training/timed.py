@@ -9,7 +9,9 @@ resumed one goes wrong in two ways (Ultralytics 8.4, measured):
 `--preset auto --budget-minutes` resumes every probe several times and `compare --budget-minutes` resumes an
 interrupted trial, so both hit it: a cavity probe resumed twice ended at epoch 3 of the 7 its budget fitted.
 
-A third: the resumed session reopens mosaic augmentation, which the run left alone had closed (`mosaic_closed_before`).
+A third: the resumed session reopens mosaic augmentation, which the run left alone had closed (`mosaic_closed_before`);
+and a fourth, ours: a stage placed as a share of the run (progressive) must not fall back to an earlier one
+(`TransferTrainer.stage_for`, from the same replayed counts, `epoch_counts`).
 
 The fix, through `TransferTrainer.resume_training` and an epoch-start callback: refit the count from the earlier
 sessions' own epochs and seconds (results.csv), then continue the run's clock where they left it, and close mosaic
@@ -42,22 +44,28 @@ def cumulative_seconds(rows: Iterable[Mapping[str, float]]) -> list[float]:
     return out
 
 
-def mosaic_closed_before(hours: float, close_mosaic: int, first_guess: int | None, cum: list[float]) -> bool:
-    """Whether the run, left alone, had closed mosaic augmentation before epoch `len(cum)` (0-based): Ultralytics
-    closes it at the first epoch e with e >= epochs_e - close_mosaic, where epochs_0 is the first guess and epochs_e
-    the count refitted after epoch e-1. A resumed session starts with mosaic open again and checks only its own
-    refitted count, so a short-budget run (first guess <= close_mosaic: closed at epoch 0) trained its resumed
-    epochs with mosaic: on BCCD at 3 min the epoch after each resume lost up to 0.13 mAP50-95 against the plain run
-    (auto's probes, an interrupted compare trial). `first_guess` None (an older record): the refits alone decide."""
+def epoch_counts(hours: float, first_guess: int | None, cum: list[float]) -> list[int | None]:
+    """The epoch count Ultralytics held at the start of each epoch of a time-bounded run, replayed from the loop
+    seconds at the end of each (`cumulative_seconds`): the first guess, then its refit after every epoch. None where
+    it cannot be replayed (an older record without the first guess, a row without its time)."""
+    out: list[int | None] = []
+    for e in range(len(cum)):
+        if e == 0:
+            out.append(first_guess)
+        else:
+            out.append(refit_epochs(hours, e, cum[e - 1]) if cum[e - 1] > 0 else None)
+    return out
+
+
+def mosaic_closed_before(counts: list[int | None], close_mosaic: int) -> bool:
+    """Whether the run, left alone, had closed mosaic augmentation in the epochs whose counts are `counts`
+    (`epoch_counts`): Ultralytics closes it at the first epoch e with e >= count_e - close_mosaic. A resumed session
+    starts with mosaic open again and checks only its own refitted count, so a short-budget run (first guess <=
+    close_mosaic: closed at epoch 0) trained its resumed epochs with mosaic: on BCCD at 3 min the epoch after each
+    resume lost up to 0.13 mAP50-95 against the plain run (auto's probes, an interrupted compare trial)."""
     if not close_mosaic:
         return False
-    for e in range(len(cum)):
-        if e and cum[e - 1] <= 0:  # a row without its time: no refit to replay
-            continue
-        epochs_e = first_guess if e == 0 else refit_epochs(hours, e, cum[e - 1])
-        if epochs_e is not None and e >= epochs_e - close_mosaic:
-            return True
-    return False
+    return any(n is not None and e >= n - close_mosaic for e, n in enumerate(counts))
 
 
 def refit_epochs(hours: float, done: int, seconds: float) -> int:

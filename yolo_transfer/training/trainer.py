@@ -38,7 +38,7 @@ warnings.filterwarnings("ignore", message=".*get_trial_id.*", category=UserWarni
 
 
 def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
-    trainer.policy.apply(trainer.model, trainer.start_epoch)
+    trainer.policy.apply(trainer.model, trainer.stage_for(trainer.start_epoch))
     if trainer.device.type == "cpu":  # after Ultralytics' select_device, which left a core idle (see the function)
         torch.set_num_threads(cpu_train_threads())
     if RANK in {-1, 0}:
@@ -46,8 +46,8 @@ def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
 
 
 def on_train_epoch_start(trainer: "TransferTrainer") -> None:
-    stage = trainer.plan.stage_at(trainer.epoch)
-    trainer.policy.apply(trainer.model, trainer.epoch)
+    stage = trainer.stage_for(trainer.epoch)
+    trainer.policy.apply(trainer.model, stage)
     timed.continue_clock(trainer)
     if trainer.close_mosaic_now:  # before Ultralytics enumerates the loader, as its own close does
         trainer.close_mosaic_now = False
@@ -56,7 +56,7 @@ def on_train_epoch_start(trainer: "TransferTrainer") -> None:
     if stage != trainer.current_stage:
         if RANK in {-1, 0} and trainer.current_stage is not None:
             LOGGER.info(f"yolo-transfer: epoch {trainer.epoch + 1} enters stage {stage} "
-                        f"({len(trainer.plan.trainable_at(trainer.epoch))} trainable layers)")
+                        f"({len(trainer.plan.trainable_in(stage))} trainable layers)")
         trainer.current_stage = stage
 
 
@@ -72,12 +72,13 @@ class TransferTrainer(DetectionTrainer):
         self.plan = FreezePlan.from_dict(context["plan"])
         super().__init__(cfg, overrides, _callbacks)
         self.policy = FreezePolicy(self.plan, context.get("bn_policy", "frozen"), ddp=self.world_size > 1)
-        self.current_stage: int | None = None
+        self.current_stage: int | None = None  # the stage the epoch in progress trains in (`stage_for`)
         self.source_sd: dict[str, torch.Tensor] | None = None
         self.source_names: dict[int, str] | None = None
         self.setup_record: dict[str, Any] = {}
         self.time_spent: float | None = None  # a resumed time-bounded run: loop seconds of the earlier sessions
         self.close_mosaic_now = False  # ... that had closed mosaic augmentation (Ultralytics' resume reopens it)
+        self.stage_floor = 0  # ... the stage its earlier sessions reached (a time-bounded run's stages move)
         self.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
         self.add_callback("on_train_epoch_start", on_train_epoch_start)
         if self.world_size > 1:
@@ -127,7 +128,16 @@ class TransferTrainer(DetectionTrainer):
     # --- override points -----------------------------------------------------------------------------------------
     def _model_train(self):
         self.model.train()
-        self.policy.set_bn_modes(self.model, getattr(self, "epoch", self.start_epoch))
+        stage = self.current_stage if self.current_stage is not None else self.stage_for(self.start_epoch)
+        self.policy.set_bn_modes(self.model, stage)
+
+    def stage_for(self, epoch: int) -> int:
+        """The plan's stage at `epoch`. In time mode a stage given as a share of the run ("60%", progressive's
+        thirds) is placed in the epoch count Ultralytics refits after every epoch, not in its first guess: placed in
+        the first guess (3-12 epochs at 3 min here) progressive thawed the backbone at epoch 5 of 17 on cavity, 7 of
+        25 on BCCD. Never back to an earlier stage (a refit can grow the count again), resumed runs included."""
+        n = self.epochs if self.args.time and self.plan.relative else None
+        return max(self.plan.stage_at(epoch, n), self.current_stage or 0, self.stage_floor)
 
     def build_optimizer(self, model, name="auto", lr=0.001, momentum=0.9, decay=1e-5, iterations=1e5):
         optimizer = super().build_optimizer(model, name, lr, momentum, decay, iterations)
@@ -144,9 +154,12 @@ class TransferTrainer(DetectionTrainer):
             spent = timed.loop_seconds(rows)
             if spent > 0:
                 before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now
+                counts = timed.epoch_counts(before.get("time") or self.args.time, self.context.get("epochs_requested"),
+                                            timed.cumulative_seconds(rows))
                 self.close_mosaic_now = timed.mosaic_closed_before(
-                    before.get("time") or self.args.time, before.get("close_mosaic", self.args.close_mosaic),
-                    self.context.get("epochs_requested"), timed.cumulative_seconds(rows))
+                    counts, before.get("close_mosaic", self.args.close_mosaic))
+                self.stage_floor = max((self.plan.stage_at(e, n) for e, n in enumerate(counts) if n is not None),
+                                       default=0) if self.plan.relative else 0
                 self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
                 self._setup_scheduler()
                 self.time_spent = spent
