@@ -52,6 +52,7 @@ def test_presets_on_a_model_shows_trainable_counts(runner):
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--preset", "auto", "--device", "99"], "--device 99: "),
     (["compare", "--data", "{data}", "--weights", "yolo11n.yaml", "--epochs", "1", "--device", "99"], "--device 99: "),
     (["recommend", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "99"], "--device 99: "),
+    (["predict", "yolo11n.pt", "{data}", "--out", "nowhere", "--device", "99"], "--device 99: "),
     (["train", "--data", "{data}", "--weights", "yolo11n.yaml", "--device", "gpu"], "use cpu, mps, or CUDA GPU"),
 ])
 def test_bad_input_is_one_line_and_non_zero(runner, synth_yaml, args, message, monkeypatch):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.predict.resume import Ledger, check_run
-from yolo_transfer.utils.env import usable_cores
+from yolo_transfer.utils.env import check_device, usable_cores
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
 
 ENGINES = ("local", "ray")
@@ -124,6 +124,7 @@ def predict(weights: str | os.PathLike, source: str | os.PathLike, out: str | os
 
     if engine not in ENGINES:
         raise UserError(f"--engine {engine}: unknown; choose one of {', '.join(ENGINES)}")
+    check_device(device)  # the same one-line refusal as train, compare and recommend, before the model loads
     if batch is not None and batch < 1:
         raise UserError(f"--batch {batch}: must be at least 1")
     if not 0 <= conf <= 1 or not 0 <= iou <= 1:
