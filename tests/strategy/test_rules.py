@@ -89,6 +89,21 @@ def test_a_budget_below_one_epoch_is_said():
     assert not any("less than one epoch" in a for a in advice(facts(500, 0.3, budget=5, full_epochs=5)))
 
 
+def test_a_busy_cpu_during_the_timing_is_said():
+    """The budget's epochs come from a timed forward pass: other work on the cores slows it (BCCD was timed 3x slow
+    with tests running beside it, and `budget-short` fired). Besides recommend's own process (~1 of the load)."""
+    from yolo_transfer.strategy.rules import advice
+
+    def said(load, cpus=2, budget=3.0, gpu=None):
+        f = facts(500, 0.3, budget=budget, full_epochs=8)
+        f.cpu_load, f.cpu_count, f.gpu = load, cpus, gpu
+        return any("CPU was busy" in a and "~8 of full" in a for a in advice(f))
+
+    assert said(2.9) and said(9.0, cpus=16)
+    assert not said(1.1) and not said(8.0, cpus=16) and not said(None)  # idle, or no load average here
+    assert not said(2.9, budget=None) and not said(2.9, gpu="H100")  # no budget to estimate, or timed on a GPU
+
+
 def test_class_overlap_ignores_case_and_separators():
     assert class_overlap(["Red_Blood Cell", "wbc", "cat"], ["red-blood-cell", "person", "Cat"]) == ["Red_Blood Cell", "cat"]
 

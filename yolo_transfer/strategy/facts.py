@@ -8,6 +8,8 @@ hand. `gather_facts` measures them: the dataset through the project's readers (`
 
 from __future__ import annotations
 
+import os
+
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -45,6 +47,10 @@ class Facts:
     domain: dict = field(default_factory=dict)  # per part / per stage / images / imgsz
     # compute
     cpu_cores: int = 1
+    # the machine's 1-minute load average and its logical CPUs when the forward pass was timed (None: not measured,
+    # or no load average here): other work on the cores slows the timing and shortens the budget's epochs
+    cpu_load: float | None = None
+    cpu_count: int | None = None
     gpu: str | None = None
     gpu_memory_gb: float | None = None
     seconds_per_image_forward: float | None = None  # the domain-distance pass, timed at the training imgsz
@@ -137,7 +143,8 @@ def data_facts(data_yaml: str | Path, imgsz: int = 640) -> Facts:
 def compute_facts(device: str | None = None) -> dict:
     from yolo_transfer.utils.env import usable_cores
 
-    out = {"cpu_cores": usable_cores(), "gpu": None, "gpu_memory_gb": None}
+    out = {"cpu_cores": usable_cores(), "gpu": None, "gpu_memory_gb": None, "cpu_count": os.cpu_count(),
+           "cpu_load": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
     if device is not None and str(device).lower() == "cpu":
         return out
     try:

@@ -132,6 +132,12 @@ def decide(facts: Facts, rules: list[Rule] | None = None) -> tuple[Rule, str]:
     raise AssertionError("the last rule must always hold")  # pragma: no cover
 
 
+def busy(f: Facts) -> bool:
+    """Other work on at least half the CPUs while timing, besides recommend's own process (about 1 of the load):
+    BCCD at 3 min was timed 3x slow with tests running on the same 2 cores, and `budget-short` fired on it."""
+    return f.gpu is None and f.cpu_load is not None and bool(f.cpu_count) and f.cpu_load - 1 >= f.cpu_count / 2
+
+
 def advice(facts: Facts) -> list[str]:
     """Remarks beside the preset: things the facts say that no preset fixes."""
     out = []
@@ -147,6 +153,10 @@ def advice(facts: Facts) -> list[str]:
                    f": no preset can learn them")
     if facts.val_images == 0:
         out.append("no val split: metrics will be measured on the training images; run 'yolo-transfer data split'")
+    if facts.budget_minutes is not None and busy(facts):
+        out.append(f"the CPU was busy when the forward pass was timed (load {facts.cpu_load:g} on {facts.cpu_count} "
+                   f"CPUs): the budget's epochs (~{facts.epochs_in_budget.get('full', 0):g} of full) may be too few; "
+                   f"run recommend again when the machine is idle")
     cheapest = max(facts.epochs_in_budget.items(), key=lambda kv: kv[1], default=None)
     if facts.budget_minutes is not None and cheapest is not None and cheapest[1] < 1:
         out.append(f"the budget of {facts.budget_minutes:g} min fits less than one epoch of any preset here "
