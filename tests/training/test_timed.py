@@ -160,6 +160,20 @@ def test_progressive_under_a_time_budget_thaws_by_the_refitted_count(synth_yaml,
     assert [int(r["stage"]) for r in record.history] == [0, 0, 0]  # as run: thirds of the refitted count
 
 
+def test_the_record_shows_when_each_stage_ran():
+    """transfer.md puts the epoch each stage really started beside the plan's (a time budget moves the shares)."""
+    from yolo_transfer.training.report import entered, render_markdown
+
+    history = [{"epoch": e + 1, "stage": s} for e, s in enumerate([0] * 9 + [1] * 8 + [2] * 9)]
+    assert entered(history) == {0: 0, 1: 9, 2: 17}
+    stages = [{"epoch": 0, "trainable": [22]}, {"epoch": 1, "trainable": [12, 22], "fraction": 1 / 3},
+              {"epoch": 2, "trainable": list(range(23)), "fraction": 2 / 3}]
+    md = render_markdown({"plan": {"stages": stages}, "source": {}, "data": {}, "history": history,
+                          "args": {"time": 0.05}})
+    assert "| 1 | 1 (33% of the run) | 9 | 2 |" in md and "| 2 | 2 (67% of the run) | 17 | 23 |" in md
+    assert "Time-bounded run" in md
+
+
 def test_stage_for_never_goes_back():
     """A refit can grow the count again (epochs got faster) and a resumed session starts from its replayed floor:
     the stage in force never falls back, which would freeze layers that have trained."""

@@ -7,6 +7,15 @@ def _fmt(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
 
+def entered(history: list[dict]) -> dict[int, int]:
+    """The epoch (0-based) each stage first trained in, from the record's per-epoch rows (`stage`)."""
+    out: dict[int, int] = {}
+    for i, row in enumerate(history):
+        if row.get("stage") is not None:
+            out.setdefault(int(row["stage"]), int(row.get("epoch", i + 1)) - 1)
+    return out
+
+
 def render_markdown(t: dict) -> str:
     lines = [f"# Transfer record: {t.get('run_dir', '')}", ""]
     lines += [f"- status: **{t.get('status')}**", f"- preset: `{t.get('preset')}` ({t['plan'].get('description', '')})",
@@ -20,8 +29,14 @@ def render_markdown(t: dict) -> str:
                          f"{len(t.get('history') or [])} epoch(s)")
     stages = t["plan"].get("stages", [])
     if len(stages) > 1:
-        lines += ["## Stages", "", "| from epoch | trainable layers |", "|---:|---|"]
-        lines += [f"| {s['epoch']} | {len(s['trainable'])} |" for s in stages] + [""]
+        ran = entered(t.get("history") or [])
+        lines += ["## Stages", "", "| stage | planned from epoch | as run: from epoch | trainable layers |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {i} | {s['epoch']}" + (f" ({s['fraction']:.0%} of the run)" if s.get("fraction") else "")
+                  + f" | {ran.get(i, '-')} | {len(s['trainable'])} |" for i, s in enumerate(stages)] + [""]
+        if any(s.get("fraction") for s in stages) and t.get("args", {}).get("time"):
+            lines += ["Time-bounded run: a stage given as a share of the run starts at that share of the epoch count "
+                      "Ultralytics refits after every epoch, so it runs later than planned at the first guess.", ""]
     p = t.get("params", {})
     if p:
         lines += ["## Parameters per part", "", "| part | total | trainable at start | trained at some stage | frozen throughout |",
