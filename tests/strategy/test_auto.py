@@ -307,7 +307,11 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
     import yolo_transfer
     from yolo_transfer.training.record import TransferRecord
 
+    import time
+
     def ctrl_c(trainer):
+        if trainer.plan.preset == "full" and trainer.epoch == 0:
+            time.sleep(5.0)  # a slow first epoch, so a killed session's seconds show (below)
         if trainer.plan.preset == "full" and trainer.epoch == 1:
             raise KeyboardInterrupt
 
@@ -324,9 +328,15 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
     assert probes["frozen-backbone"]["rung_reached"] == 1 and len(probes["frozen-backbone"]["curve"]) == 2
     assert probes["full"]["run_dir"] == str(auto_dir / "full") and len(probes["full"]["curve"]) == 1
 
+    # as if killed outright (SIGKILL, power cut) before auto.json had the session's seconds: results.csv still has
+    # the loop's, and the probe's cost (what its rung share is measured against) must count them
+    first["probes"][[p["preset"] for p in first["probes"]].index("full")]["wall_seconds"] = 0.0
+    (auto_dir / "auto.json").write_text(json.dumps(first))
     result = yolo_transfer.train(None, resume=auto_dir)
     summary = json.loads((auto_dir / "auto.json").read_text())
     probes = {p["preset"]: p for p in summary["probes"]}
+    # the run's own record counts the earlier session (train_seconds, >= the 5 s epoch); the probe's cost must too
+    assert probes["full"]["wall_seconds"] >= TransferRecord.read(auto_dir / "full").train_seconds > 5.0
     assert summary["status"] == "complete" and result.run_dir == auto_dir / summary["chosen"] and result.error is None
     assert summary["seconds_total"] > first["seconds_total"]
     assert sorted(d.name for d in auto_dir.iterdir() if d.is_dir()) == ["frozen-backbone", "full"]  # no re-runs

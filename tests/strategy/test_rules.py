@@ -28,7 +28,7 @@ KNOWN = {
     "tiny-data": (facts(10, 0.3), "frozen-backbone"),
     "far-domain": (facts(500, 0.3), "full"),  # microscopy with plenty of data
     "large-data": (facts(2000, 0.02), "full"),
-    "mid-domain": (facts(300, 0.1), "progressive"),
+    "mid-domain": (facts(300, 0.1), "full"),
     "default": (facts(100, 0.02), "frozen-backbone"),
 }
 

@@ -57,8 +57,10 @@ at its mean epoch time, after the probe's own set-ups (trainer, dataset, resume)
 where a plain time-bounded run of it would. So auto costs at most 1.5x the budget plus what the winner pays beyond
 a plain run: its two resumes and its part of the recommend step (seconds).
 
-The candidates default to `frozen-backbone`, `full` and `progressive` (the three presets `recommend`'s rules can
-pick); `auto:a,b,c` names them yourself. The recommended preset is tried first (it wins ties).
+The candidates default to `frozen-backbone` and `full` (the presets `recommend`'s rules pick) and `progressive` (the
+staged middle way: no rule picks it since its stages are placed in thirds of the run as meant, but a probe may);
+`auto:a,b,c` names them yourself. The recommended preset is tried first (it wins ties, and holds unless clearly
+beaten: HOLD).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def parse_candidates(spec: str, presets_file=None) -> list[str]:
 
 def order_candidates(cands: list[str], recommended: str) -> list[str]:
     """The recommended preset first (it wins ties); the candidates themselves are not changed (recommend's rules
-    only ever pick one of the default three: frozen-backbone, full, progressive)."""
+    only ever pick one of the default candidates)."""
     cands = list(cands)
     if recommended in cands:
         cands.remove(recommended)
@@ -496,6 +498,11 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
                 p.run_dir = str(folder)
             if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
                 p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
+            if p.run_dir:  # a session killed outright never added its seconds: at least the loop's, from results.csv
+                from yolo_transfer.training.api import _read_csv
+                from yolo_transfer.training.timed import loop_seconds
+
+                p.wall_seconds = max(p.wall_seconds, round(loop_seconds(_read_csv(Path(p.run_dir))), 2))
             t_call = time.time()
             # timed: the share holds the probe's set-ups and its part of the recommend step too
             stop_fn = stop_at or _timed_stop(stop / epochs, rung, p.wall_seconds, t_call, seconds_recommend / len(cands))
