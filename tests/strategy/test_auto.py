@@ -332,10 +332,13 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
     # the loop's, and the probe's cost (what its rung share is measured against) must count them
     first["probes"][[p["preset"] for p in first["probes"]].index("full")]["wall_seconds"] = 0.0
     (auto_dir / "auto.json").write_text(json.dumps(first))
+    killed = TransferRecord.read(auto_dir / "full")
+    killed.train_seconds, killed.status = None, "training"  # the record as the session left it before its end
+    killed.write(auto_dir / "full")
     result = yolo_transfer.train(None, resume=auto_dir)
     summary = json.loads((auto_dir / "auto.json").read_text())
     probes = {p["preset"]: p for p in summary["probes"]}
-    # the run's own record counts the earlier session (train_seconds, >= the 5 s epoch); the probe's cost must too
+    # the run's record counts the killed session from results.csv (>= the 5 s epoch); the probe's cost must too
     assert probes["full"]["wall_seconds"] >= TransferRecord.read(auto_dir / "full").train_seconds > 5.0
     assert summary["status"] == "complete" and result.run_dir == auto_dir / summary["chosen"] and result.error is None
     assert summary["seconds_total"] > first["seconds_total"]
