@@ -94,10 +94,17 @@ def test_shares_of_the_run_move_with_its_length(anatomy):
     plan = make_plan("progressive", anatomy, epochs=3)
     assert plan.relative and [s.epoch for s in plan.stages] == [0, 1, 2]
     assert [plan.stage_at(e, 30) for e in (9, 10, 19, 20)] == [0, 1, 1, 2]
-    assert [plan.stage_at(e, 2) for e in (0, 1, 2)] == [0, 1, 2]  # every stage keeps at least one epoch
+    assert [plan.stage_at(e, 2) for e in (0, 1)] == [0, 2]  # a 2-epoch run: neck and backbone thaw together
     assert FreezePlan.from_dict(plan.to_dict()).stage_at(10, 30) == 1  # the shares survive the record
     fixed = make_plan("progressive:neck=1,backbone=2", anatomy, epochs=3)
     assert not fixed.relative and fixed.stage_at(1, 30) == 1 and fixed.stage_at(2, 30) == 2
     assert place([(0, None), (0, 0.5), (8, None)], 10) == [0, 5, 8]
-    with pytest.raises(UserError, match="between 0% and 100%"):
-        plan_from_spec("p", {"train": ["head"], "stages": [{"epoch": "100%", "unfreeze": ["neck"]}]}, anatomy, 10)
+    with pytest.raises(UserError, match="above 0% and at most 100%"):
+        plan_from_spec("p", {"train": ["head"], "stages": [{"epoch": "150%", "unfreeze": ["neck"]}]}, anatomy, 10)
+    # YAML stages at one share (or at the epoch a share lands on) are one stage, as fixed epochs always were
+    same = plan_from_spec("p", {"train": ["head"], "stages": [{"epoch": "50%", "unfreeze": ["neck"]},
+                                                              {"epoch": "50%", "unfreeze": ["backbone"]}]}, anatomy, 10)
+    assert [s.epoch for s in same.stages] == [0, 5] and same.trainable_at(5) == set(range(anatomy.num_layers))
+    mixed = plan_from_spec("p", {"train": ["head"], "stages": [{"epoch": 5, "unfreeze": ["neck"]},
+                                                               {"epoch": "50%", "unfreeze": ["backbone"]}]}, anatomy, 10)
+    assert mixed.stage_at(4) == 0 and mixed.trainable_at(5) == set(range(anatomy.num_layers))

@@ -45,11 +45,12 @@ class Stage:
 
 def place(fractions: Iterable[tuple[int, float | None]], epochs: int) -> list[int]:
     """The epoch each stage starts at in a run of `epochs` epochs, from (fixed epoch, fraction or None) per stage:
-    a share rounds to at least epoch 1 and after the stage before it, so every stage keeps at least one epoch."""
+    a share rounds to at least epoch 1 and not before the stage before it (on a tie the later stage takes the epoch:
+    progressive's thirds of a 2-epoch run thaw neck and backbone together at epoch 1)."""
     out: list[int] = []
     for epoch, fraction in fractions:
         if fraction is not None:
-            epoch = max(1, round(fraction * epochs), out[-1] + 1 if out else 0)
+            epoch = max(1, round(fraction * epochs), out[-1] if out else 0)
         out.append(epoch)
     return out
 
@@ -146,8 +147,8 @@ def _epoch(value: Any, where: str) -> tuple[int, float | None]:
             pct = float(value.strip()[:-1])
         except ValueError:
             pct = -1.0
-        if not 0 < pct < 100:
-            raise UserError(f"{where}: a percentage epoch must be between 0% and 100%, got {value!r}")
+        if not 0 < pct <= 100:
+            raise UserError(f"{where}: a percentage epoch must be above 0% and at most 100%, got {value!r}")
         return 0, pct / 100
     try:
         e = int(value)
@@ -181,8 +182,8 @@ def plan_from_spec(name: str, spec: dict, anatomy: Anatomy, epochs: int) -> Free
         if fraction is None and fixed == 0:
             raise UserError(f"{where}: a later stage must start after epoch 0; put epoch-0 layers in 'train'")
         trainable = trainable | _select(anatomy, st.get("unfreeze", []), where)
-        if fraction is None and stages[-1].fraction is None and stages[-1].epoch == fixed:
-            stages[-1] = Stage(fixed, tuple(sorted(trainable)))  # two fixed stages at one epoch are one stage
+        if len(stages) > 1 and (stages[-1].fraction, stages[-1].epoch) == (fraction, fixed):
+            stages[-1] = Stage(fixed, tuple(sorted(trainable)), fraction)  # two stages at one epoch (or share) are one
         else:
             stages.append(Stage(fixed, tuple(sorted(trainable)), fraction))
     starts = place(((s.epoch, s.fraction) for s in stages), epochs)

@@ -194,3 +194,36 @@ def test_stage_for_never_goes_back():
     fake.args.time = 0  # an epoch-bounded run keeps the plan's own epochs: 1 and 2 of 3
     fake.stage_floor = 0
     assert [stage_for(fake, e) for e in (0, 1, 2)] == [0, 1, 2]
+
+
+def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_model, tmp_path):
+    """Stopped in a later stage of a short budget, then resumed with a much longer one (the refitted count grows
+    tenfold): the shares would put the resumed epoch back on the head alone, freezing layers that had trained. The
+    stages the earlier session ran (the record's history, and the replayed counts) are a floor."""
+    import time
+
+    from yolo_transfer.strategy.auto import ProbeStop
+    from yolo_transfer.training.api import train
+    from yolo_transfer.training.record import TransferRecord
+
+    def slow(trainer):
+        time.sleep(3.0)  # >= 3 s epochs: a 60 s budget refits to <= 20, so stage 1 comes within ~7 epochs
+
+    def in_stage_1(trainer):
+        if trainer.current_stage >= 1:
+            raise ProbeStop("stopped")
+
+    with pytest.raises(ProbeStop) as stopped:
+        train(synth_yaml, weights=tiny_model, preset="progressive", epochs=3, time=60 / 3600, project=tmp_path,
+              name="prog", callbacks={"on_train_epoch_end": slow, "on_fit_epoch_end": in_stage_1}, **FAST)
+    run = stopped.value.run_dir
+    before = [int(r["stage"]) for r in TransferRecord.read(run).history]
+    assert before[0] == 0 and before[-1] >= 1, before  # stopped in a later stage
+
+    def next_epoch(trainer):
+        raise ProbeStop("stopped")
+
+    with pytest.raises(ProbeStop):
+        train(None, resume=run, device="cpu", time=3600 / 3600, callbacks={"on_fit_epoch_end": next_epoch})
+    after = [int(r["stage"]) for r in TransferRecord.read(run).history]
+    assert after[:len(before)] == before and after[len(before)] >= before[-1], after

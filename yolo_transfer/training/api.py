@@ -171,7 +171,10 @@ def train(
         if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
             return finish(run_dir, record, plan, source)
         context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
-                   "epochs_requested": record.epochs_requested}
+                   "epochs_requested": record.epochs_requested,
+                   # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
+                   "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
+                                  if h.get("stage") is not None and h.get("epoch") is not None]}
         # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
         ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
         if device is not None:

@@ -47,6 +47,15 @@ def on_pretrain_routine_end(trainer: "TransferTrainer") -> None:
 
 def on_train_epoch_start(trainer: "TransferTrainer") -> None:
     stage = trainer.stage_for(trainer.epoch)
+    if trainer.world_size > 1 and trainer.args.time and trainer.plan.relative:
+        # each rank refits the epoch count from its own clock (rank 0 also saves): one stage for all, rank 0's, or
+        # a layer would train on one rank and stand still on another
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            box = [stage]
+            dist.broadcast_object_list(box, 0)
+            stage = box[0]
     trainer.policy.apply(trainer.model, stage)
     timed.continue_clock(trainer)
     if trainer.close_mosaic_now:  # before Ultralytics enumerates the loader, as its own close does
@@ -146,6 +155,9 @@ class TransferTrainer(DetectionTrainer):
     def resume_training(self, ckpt):
         # time mode: the checkpoint's epoch count predates its last refit; refit it from the sessions so far (and
         # rebuild the schedule with it) before Ultralytics checks there is something left to resume
+        if self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:  # the stages the earlier sessions ran
+            self.stage_floor = max((s for e, s in self.context.get("stages_run") or [] if e <= ckpt["epoch"] + 1),
+                                   default=0)
         if self.args.time and self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:
             from yolo_transfer.training.api import _read_csv
 
@@ -158,8 +170,10 @@ class TransferTrainer(DetectionTrainer):
                                             timed.cumulative_seconds(rows))
                 self.close_mosaic_now = timed.mosaic_closed_before(
                     counts, before.get("close_mosaic", self.args.close_mosaic))
-                self.stage_floor = max((self.plan.stage_at(e, n) for e, n in enumerate(counts) if n is not None),
-                                       default=0) if self.plan.relative else 0
+                if self.plan.relative:  # replayed too, for a session killed before its record had its rows (the
+                    # replay reads csv times taken before the save, so it can only place a stage late, never early)
+                    self.stage_floor = max([self.stage_floor] + [self.plan.stage_at(e, n) for e, n in enumerate(counts)
+                                                                 if n is not None])
                 self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
                 self._setup_scheduler()
                 self.time_spent = spent
