@@ -153,6 +153,9 @@ def judge(res: dict, tol: float) -> dict[str, dict]:
             "verdict": {"best": best, "recommend_right": right(rec), "recommend_now_right": right(now),
                         "freeze_right": right(FREEZE), "full_right": right(FULL), "auto_within_tol": auto_ok,
                         "auto_picked_best": bool(a and a["chosen"] == best),
+                        # the preset auto chose, judged by compare's plain runs like recommend's (auto's own run is a
+                        # fresh run of it: at 3 min a re-run of one preset moves by up to 0.02-0.04)
+                        "auto_choice_right": bool(a and right(a["chosen"])),
                         # deferred to recommend: one probe, the chosen preset run plainly
                         "auto_deferred": bool(a and len(a.get("probes", {})) == 1),
                         "auto_cost_x_budget": a["seconds_total"] / (budget * 60) if a else None,
@@ -215,15 +218,16 @@ def analyse(path: Path, tol: float) -> None:
 def pool(dirs: list[str], tol: float) -> None:
     """Every set/seed/budget of several evaluations in one table, with the totals: how often each way of choosing
     was right, each as it was run (the code of the day: see each results.md for today's rules replayed)."""
-    rows, keys = [], ("recommend_right", "freeze_right", "full_right", "auto_within_tol")
-    tally = dict.fromkeys(keys, 0)
+    rows, keys = [], ("recommend_right", "freeze_right", "full_right", "auto_within_tol", "auto_choice_right")
+    tally, now_right = dict.fromkeys(keys, 0), 0
     short = {"recommend": [], "always freeze": [], "always full": [], "auto": []}  # best - chosen, per set/seed
     for d in dirs:
         res = json.loads((Path(d) / "results.json").read_text())
         for name, j in judge(res, tol).items():
             v, a = j["verdict"], j["auto"]
+            now_right += v["recommend_now_right"]
             for k in keys:
-                tally[k] += v[k]
+                tally[k] += v.get(k, False)
             best = j["maps"][j["best"]]
             for label, p in (("recommend", j["recommend"]), ("always freeze", FREEZE), ("always full", FULL)):
                 if p in j["maps"]:
@@ -235,14 +239,18 @@ def pool(dirs: list[str], tol: float) -> None:
                         + " | ".join("✓" if v[k] else "✗" for k in keys[:3])
                         + (f" | {a['chosen']} ({mode}) "
                            + (f"{a['map'] - j['maps'][j['best']]:+.3f}" if a["map"] is not None else "no score")
-                           + f" {'✓' if v['auto_within_tol'] else '✗'} | "
-                           + (f"{v['auto_cost_x_run']:.2f}x |" if v["auto_cost_x_run"] else "- |") if a else " | - | - |"))
+                           + f" {'✓' if v['auto_within_tol'] else '✗'} | {'✓' if v['auto_choice_right'] else '✗'} | "
+                           + (f"{v['auto_cost_x_run']:.2f}x |" if v["auto_cost_x_run"] else "- |") if a else " | - | - | - |"))
     n = len(rows)
     print("\n".join([f"| set | seed | budget (min) | best | recommend | always freeze | always full "
-                     f"| auto: choice (mode), vs best | auto cost vs a run |", "|---" * 9 + "|", *rows, "",
+                     f"| auto: choice (mode), its run vs best | auto's choice in compare | auto cost vs a run |",
+                     "|---" * 10 + "|", *rows, "",
                      f"Right (within {tol} of the best), of {n}: " + ", ".join(
-                         f"{label} {tally[k]}" for label, k in zip(("recommend", "always freeze", "always full", "auto"),
+                         f"{label} {tally[k]}" for label, k in zip(("recommend", "always freeze", "always full",
+                                                                    "auto's own run", "auto's choice (compare's runs)"),
                                                                    keys)),
+                     f"recommend with today's rules replayed on the recorded facts (in-sample where a rule changed "
+                     f"after the run): {now_right} of {n}",
                      "Mean shortfall from the best preset (mAP50-95; auto's is a fresh run, so it can be negative): "
                      + ", ".join(f"{k} {sum(v) / len(v):.4f} (worst {max(v):.3f})" for k, v in short.items() if v)]))
 
