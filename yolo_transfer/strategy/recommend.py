@@ -11,7 +11,8 @@ from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, da
 from yolo_transfer.strategy.rules import DOMAIN_IMGSZ, advice, decide
 from yolo_transfer.utils.env import cpu_train_threads, torch_threads
 
-TIMING_IMAGES = 24  # images timed at the training size when the domain was measured at another
+TIMING_IMAGES = 24  # images timed at the training size (3 batches of 8, the first a warm-up)
+TIMING_PASSES = 3  # timed passes over them; their median is the forward time
 
 
 @dataclass
@@ -90,11 +91,14 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
             dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=DOMAIN_IMGSZ, device=dev)
             facts.domain_reference = dd.reference.total
         # the budget's epochs at the training size: time the same pass there on a few images (the first batch is a
-        # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with
-        timing = dd if imgsz == DOMAIN_IMGSZ else measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev)
+        # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with; the median of TIMING_PASSES
+        # passes, since one pass of two batches read 28 % slow once on an idle machine (cavity: ~9.4 epochs of full
+        # where back-to-back passes read 10.8-12.0 and 17 ran), which put it under rule 1's 10 epochs
+        seconds = sorted(measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev).seconds_per_image
+                         for _ in range(TIMING_PASSES))
+    facts.seconds_per_image_forward = seconds[len(seconds) // 2]
     facts.domain_distance = dd.total
     facts.domain = dd.to_dict()
-    facts.seconds_per_image_forward = timing.seconds_per_image
     facts.budget_minutes = budget_minutes
     if budget_minutes is not None:
         facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, facts.seconds_per_image_forward,
