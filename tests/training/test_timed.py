@@ -227,3 +227,25 @@ def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_mode
         train(None, resume=run, device="cpu", time=3600 / 3600, callbacks={"on_fit_epoch_end": next_epoch})
     after = [int(r["stage"]) for r in TransferRecord.read(run).history]
     assert after[:len(before)] == before and after[len(before)] >= before[-1], after
+
+
+def test_a_run_stopped_early_shuts_its_dataloader_workers_down(synth_yaml, tiny_model, tmp_path, monkeypatch):
+    """Ultralytics closes its persistent dataloader workers only at a normal end; every auto probe stopped at its rung
+    would leave its workers alive beside the next probe and the winner (on a GPU: on the CPU Ultralytics uses none,
+    so the test watches the close itself)."""
+    from ultralytics.data.build import InfiniteDataLoader
+
+    from yolo_transfer.strategy.auto import ProbeStop
+    from yolo_transfer.training.api import train
+
+    closed = []
+    original = InfiniteDataLoader.close
+    monkeypatch.setattr(InfiniteDataLoader, "close", lambda self: (closed.append(self), original(self)))
+
+    def stop(trainer):
+        raise ProbeStop("stopped")
+
+    with pytest.raises(ProbeStop):
+        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, project=tmp_path, name="stopped",
+              callbacks={"on_fit_epoch_end": stop}, **FAST)
+    assert len({id(loader) for loader in closed}) == 2  # the train and the val loader

@@ -253,12 +253,14 @@ def train(
     try:
         trainer.train()
     except KeyboardInterrupt as e:
+        _close_loaders(trainer)
         _account(record, meter, spent["before"], t0, run_dir)
         record.status = "interrupted"
         record.write(run_dir)
         e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
         raise
     except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
+        _close_loaders(trainer)
         _account(record, meter, spent["before"], t0, run_dir)
         atomic_write_text(run_dir / "error.txt", traceback.format_exc())
         record.status = "failed"
@@ -267,6 +269,18 @@ def train(
         return _result(run_dir, record)
     _account(record, meter, spent["before"], t0, run_dir)
     return finish(run_dir, record, plan, source)
+
+
+def _close_loaders(trainer) -> None:
+    """Ultralytics shuts its persistent dataloader workers down only at a normal end: a run stopped early (an auto
+    probe at its rung, Ctrl-C, a failure) left them alive in the process, so auto's winner trained beside every
+    stopped probe's idle workers (4 processes each at workers=2)."""
+    for loader in (getattr(trainer, "train_loader", None), getattr(trainer, "test_loader", None)):
+        if loader is not None and hasattr(loader, "close"):
+            try:
+                loader.close()
+            except Exception:  # noqa: BLE001 - best effort: the run's result matters more than its workers
+                pass
 
 
 def _account(record: TransferRecord, meter, before: float, t0: float, run_dir: Path) -> None:
