@@ -457,7 +457,7 @@ def summary_lines(s: dict, auto_dir) -> list[str]:
 def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, save, common: dict):
     """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
     the rung `state` says is in progress; `save(status)` after every probe."""
-    from yolo_transfer.training.api import train
+    from yolo_transfer.training.api import seconds_spent, train
 
     cands, bonus, seconds_recommend = state["candidates"], state["bonus"], state["seconds_recommend"]
     hold = holds(cands, state.get("incumbent"), state.get("hold", 0.0))  # (an older auto.json: none)
@@ -498,14 +498,8 @@ def _halving(state: dict, probes: dict[str, Probe], auto_dir: Path, callbacks, s
                 p.run_dir = str(folder)
             if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
                 p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
-            if p.run_dir:  # a session killed outright never added its seconds here: at least what the run's record
-                # counts, and at least the loop seconds results.csv holds (the record misses a killed session too)
-                from yolo_transfer.training.api import _read_csv
-                from yolo_transfer.training.record import TransferRecord
-                from yolo_transfer.training.timed import loop_seconds
-
-                counted = float(TransferRecord.read(Path(p.run_dir)).train_seconds or 0.0)
-                p.wall_seconds = max(p.wall_seconds, counted, round(loop_seconds(_read_csv(Path(p.run_dir))), 2))
+            if p.run_dir:  # a session killed outright never added its seconds here: at least what its run cost
+                p.wall_seconds = max(p.wall_seconds, seconds_spent(Path(p.run_dir)))
             t_call = time.time()
             # timed: the share holds the probe's set-ups and its part of the recommend step too
             stop_fn = stop_at or _timed_stop(stop / epochs, rung, p.wall_seconds, t_call, seconds_recommend / len(cands))

@@ -9,7 +9,6 @@ hand. `gather_facts` measures them: the dataset through the project's readers (`
 from __future__ import annotations
 
 import os
-
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field

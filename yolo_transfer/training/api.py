@@ -271,6 +271,15 @@ def train(
     return finish(run_dir, record, plan, source)
 
 
+def seconds_spent(run_dir: Path) -> float:
+    """What a run has cost so far as its files say: its record's seconds, or at least the training-loop seconds
+    results.csv holds (a session killed outright never wrote its record)."""
+    from yolo_transfer.training.timed import loop_seconds
+
+    counted = float(TransferRecord.read(run_dir).train_seconds or 0.0)
+    return max(counted, round(loop_seconds(_read_csv(run_dir)), 2))
+
+
 def _close_loaders(trainer) -> None:
     """Ultralytics shuts its persistent dataloader workers down only at a normal end: a run stopped early (an auto
     probe at its rung, Ctrl-C, a failure) left them alive in the process, so auto's winner trained beside every
