@@ -43,16 +43,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     res: dict = {"data": args.data, "weights": args.weights, "epochs": args.epochs, "imgsz": args.imgsz}
     t = time.time()
-    rec = yolo_transfer.recommend(args.data, args.weights, images=args.images, imgsz=args.imgsz, device="cpu")
+    rec = yolo_transfer.recommend(args.weights, args.data, images=args.images, imgsz=args.imgsz, device="cpu")
     res["recommend"] = {"preset": rec.preset, "rule": rec.rule, "seconds": round(time.time() - t, 1),
                         "domain_distance": rec.facts["domain_distance"],
                         "min_images_per_class": rec.facts["min_images_per_class"]}
     print("recommend:", res["recommend"], flush=True)
     atomic_write_json(out / "bench.json", res)
-    common = dict(weights=args.weights, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device="cpu",
+    common = dict(model=args.weights, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device="cpu",
                   workers=2, project=out, seed=0, verbose=False, plots=False)
     t = time.time()
-    a = yolo_transfer.train(args.data, preset="auto:" + ",".join(CANDIDATES), name="auto", **common)
+    a = yolo_transfer.train(data=args.data, preset="auto:" + ",".join(CANDIDATES), name="auto", **common)
     res["auto"] = {"chosen": a.auto["chosen"], "map": a.metrics.get(MAP), "seconds": round(time.time() - t, 1),
                    "probes": {p["preset"]: p["curve"] for p in a.auto["probes"]},
                    "scores": {p["preset"]: p["scores"] for p in a.auto["probes"]}}
@@ -65,7 +65,7 @@ def main() -> None:
         if preset in skip:
             continue
         t = time.time()
-        r = yolo_transfer.train(args.data, preset=preset, name=f"plain-{preset}", **common)
+        r = yolo_transfer.train(data=args.data, preset=preset, name=f"plain-{preset}", **common)
         res["plain"][preset] = {"map": r.metrics.get(MAP), "seconds": round(time.time() - t, 1),
                                 "curve": [h.get(MAP) for h in r.history]}
         print("plain:", preset, res["plain"][preset], flush=True)
@@ -87,7 +87,7 @@ def main() -> None:
 def analyse(path: Path) -> None:
     """Replay the halving rule on the plain runs' curves (a probe to epoch k sees the first k points of its plain
     run): which preset would each variant of the rule pick, against the one that really ended best."""
-    from yolo_transfer.strategy.auto import bonus_for, simulate
+    from yolo_transfer.strategy.auto.policy import bonus_for, simulate
     from yolo_transfer.utils.io import atomic_write_json
 
     res = json.loads(path.read_text())

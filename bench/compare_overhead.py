@@ -23,21 +23,21 @@ from yolo_transfer.utils.env import cpu_name
 
 
 def run_compare(data, opt, args, project) -> float:
-    from yolo_transfer.compare.api import compare
+    from yolo_transfer.comparison.api import compare
 
     t0 = time.perf_counter()
-    compare(data, opt.weights, presets=opt.presets, epochs=opt.epochs, project=project, name="cmp", **args)
+    compare(opt.weights, data, presets=opt.presets, epochs=opt.epochs, project=project, name="cmp", **args)
     return time.perf_counter() - t0
 
 
 def run_loop(data, opt, args, project) -> float:
-    from yolo_transfer.compare.runner import quiet
-    from yolo_transfer.training.api import train
+    from yolo_transfer.comparison.runner import quiet
+    from yolo_transfer.training.api import train_preset as train
 
     t0 = time.perf_counter()
     with quiet(True):  # compare silences Ultralytics' bars too: same printing on both sides
         for preset in opt.presets:
-            train(data, weights=opt.weights, preset=preset, epochs=opt.epochs, seed=0, project=project, name=preset,
+            train(opt.weights, data, preset=preset, epochs=opt.epochs, seed=0, project=project, name=preset,
                   verbose=False, **args)
     return time.perf_counter() - t0
 

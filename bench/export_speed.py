@@ -43,17 +43,17 @@ def main() -> None:
     import cv2
     from ultralytics import YOLO
 
-    from yolo_transfer.export.benchmark import benchmark_models
-    from yolo_transfer.export.export import export_model
-    from yolo_transfer.export.standalone import OnnxDetector
+    from yolo_transfer.exporter.benchmark import benchmark_models
+    from yolo_transfer.exporter.api import export
+    from yolo_transfer.exporter.standalone import OnnxDetector
 
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         tmp = Path(tmp)
-        exports = [export_model(a.weights, "onnx", imgsz=a.imgsz, parity=False, out_dir=tmp / "dyn").path,
-                   export_model(a.weights, "onnx", imgsz=a.imgsz, dynamic=False, parity=False,
+        exports = [export(a.weights, "onnx", imgsz=a.imgsz, parity=False, out_dir=tmp / "dyn").path,
+                   export(a.weights, "onnx", imgsz=a.imgsz, dynamic=False, parity=False,
                                 out_dir=tmp / "static").path]
         if importlib.util.find_spec("openvino"):
-            exports.append(export_model(a.weights, "openvino", imgsz=a.imgsz, parity=False, out_dir=tmp / "ov").path)
+            exports.append(export(a.weights, "openvino", imgsz=a.imgsz, parity=False, out_dir=tmp / "ov").path)
         report = benchmark_models([a.weights, *exports], imgsz=a.imgsz, batch_sizes=(1, 4), images=a.images,
                                   max_images=16, runs=a.runs)
         print(report.to_markdown())

@@ -24,7 +24,7 @@ def main() -> None:
     import cv2
     import onnxruntime as ort
 
-    from yolo_transfer.export.standalone import OnnxDetector, preprocess
+    from yolo_transfer.exporter.standalone import OnnxDetector, preprocess
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fp32", required=True, help="the FP32 ONNX export (dynamic)")
@@ -41,7 +41,7 @@ def main() -> None:
     if a.int8:
         models.update({Path(p).name: p for p in a.int8})
     elif a.data:
-        from yolo_transfer.export.quantize import quantize_onnx
+        from yolo_transfer.exporter.quantize import quantize_onnx
 
         tmp = tempfile.TemporaryDirectory()
         for stem in (True, False):

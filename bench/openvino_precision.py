@@ -38,12 +38,12 @@ def main() -> None:
 
     import numpy as np
 
-    from yolo_transfer.export.export import export_model
-    from yolo_transfer.export.parity import check_parity
-    from yolo_transfer.predict.backends import load_backend
+    from yolo_transfer.exporter.api import export
+    from yolo_transfer.exporter.parity import check_parity
+    from yolo_transfer.inference.backends import load_backend
 
     with tempfile.TemporaryDirectory(prefix="bench-ov-precision-") as tmp:
-        ov_dir = export_model(a.weights, "openvino", imgsz=a.imgsz, parity=False, out_dir=tmp).path
+        ov_dir = export(a.weights, "openvino", imgsz=a.imgsz, parity=False, out_dir=tmp).path
         models = {"fp32": load_backend(ov_dir, batch=a.batch, device="cpu"),
                   "bf16": load_backend(ov_dir, batch=a.batch, device="cpu", precision="bf16")}
         x = np.random.default_rng(0).random((a.batch, 3, a.imgsz, a.imgsz), dtype=np.float32)

@@ -75,7 +75,7 @@ def run(args, out: Path, path: Path) -> None:
         s = res["sets"].setdefault(name, {"data": data})
         if "recommend" not in s:
             t = time.time()
-            rec = yolo_transfer.recommend(data, args.weights, budget_minutes=args.budget_minutes, images=args.images,
+            rec = yolo_transfer.recommend(args.weights, data, budget_minutes=args.budget_minutes, images=args.images,
                                           imgsz=args.imgsz, device="cpu")
             s["recommend"] = {"preset": rec.preset, "rule": rec.rule, "reasons": rec.reasons, "facts": rec.facts,
                               "seconds": round(time.time() - t, 1)}
@@ -84,7 +84,7 @@ def run(args, out: Path, path: Path) -> None:
         if "compare" not in s:
             # recommend's pick is always among the compared presets, so "right" can be judged
             presets = list(dict.fromkeys(args.presets.split(",") + extra.get(name, []) + [s["recommend"]["preset"]]))
-            r = yolo_transfer.compare(data, args.weights, presets=presets, budget_minutes=args.budget_minutes,
+            r = yolo_transfer.compare(args.weights, data, presets=presets, budget_minutes=args.budget_minutes,
                                       seeds=[args.seed], project=out, name=f"{name}-compare", plots=False, **common)
             s["compare"] = {t.preset: {"map": t.score, "seconds": round(t.seconds, 1), "epochs": len(t.history),
                                        "status": t.status} for t in r.trials}
@@ -93,7 +93,7 @@ def run(args, out: Path, path: Path) -> None:
         if "auto" not in s:
             t = time.time()
             try:
-                a = yolo_transfer.train(data, weights=args.weights, preset="auto" + (":" + args.auto if args.auto else ""),
+                a = yolo_transfer.train(args.weights, data, preset="auto" + (":" + args.auto if args.auto else ""),
                                         project=out, name=f"{name}-auto", time=args.budget_minutes / 60,
                                         seed=args.seed, verbose=False,
                                         plots=False, **common)

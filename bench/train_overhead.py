@@ -36,10 +36,10 @@ def _timer():
 
 
 def run_ours(data, weights, preset, args, project):
-    from yolo_transfer.training.api import train
+    from yolo_transfer.training.api import train_preset as train
 
     times, cbs = _timer()
-    train(data, weights=weights, preset=preset, project=project, callbacks=cbs, **args)
+    train(weights, data, preset=preset, project=project, callbacks=cbs, **args)
     return times[1:]
 
 

@@ -26,6 +26,28 @@ def test_real_checkpoint_anatomy(fall_weights):
     assert set(anatomy.to_dict()["parts"]) == set(PARTS)
 
 
+@pytest.mark.parametrize("spec", ["yolo26n-seg.yaml", "yolo26n-pose.yaml", "yolo26n-obb.yaml", "yolo11n-seg.yaml"])
+def test_segment_pose_obb_models_are_refused_in_one_line(spec):
+    """Their heads subclass Detect; before, `train --weights yolo26n-seg.yaml` ended in an AttributeError."""
+    with pytest.raises(UserError, match="yolo-transfer trains detection models") as e:
+        load_detection_model(spec)
+    assert "\n" not in str(e.value) and spec in str(e.value)
+
+
+def test_segment_checkpoint_is_refused_before_training(tmp_path, synth_yaml):
+    from click.testing import CliRunner
+    from ultralytics import YOLO
+
+    from yolo_transfer.cli import main
+
+    seg = tmp_path / "seg.pt"
+    YOLO("yolo26n-seg.yaml").save(seg)
+    res = CliRunner().invoke(main, ["train", "--data", str(synth_yaml), "--model", str(seg), "--project",
+                                    str(tmp_path / "runs"), "--epochs", "1"])
+    assert res.exit_code == 2 and "segment model" in res.output and res.output.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_classification_checkpoint_is_rejected(tmp_path):
     from ultralytics import YOLO
 

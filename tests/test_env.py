@@ -17,15 +17,15 @@ def test_cpu_threads_set_before_ultralytics_win():
 def test_ultralytics_default_omp_is_not_taken_for_a_choice(monkeypatch):
     """Ultralytics sets OMP_NUM_THREADS=1 on import when unset; Ray sets it per task, also in a reused worker where we
     were imported earlier under another value."""
-    import yolo_transfer
+    from yolo_transfer.utils import env
     from yolo_transfer.utils.env import user_omp_threads
 
-    monkeypatch.setattr(yolo_transfer, "OMP_CHOSEN_BEFORE_ULTRALYTICS", False)
+    monkeypatch.setattr(env, "OMP_CHOSEN_BEFORE_ULTRALYTICS", False)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert user_omp_threads() is None and cpu_train_threads(cores=2) == 2
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a Ray task with 2 CPUs in a worker first used with 1
     assert user_omp_threads() == "2" and cpu_train_threads(cores=4) == 2
-    monkeypatch.setattr(yolo_transfer, "OMP_CHOSEN_BEFORE_ULTRALYTICS", True)  # set before us: a choice
+    monkeypatch.setattr(env, "OMP_CHOSEN_BEFORE_ULTRALYTICS", True)  # set before us: a choice
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert cpu_train_threads(cores=2) == 1
 

@@ -1,37 +1,62 @@
-"""yolo-transfer: verified transfer learning, parity-gated export and resumable batch inference on Ultralytics YOLO."""
+"""yolo-transfer: verified transfer learning, parity-gated export and resumable batch inference on Ultralytics YOLO.
+
+The front door is `TransferModel("yolo26n.pt")`; the same operations are plain functions with the model first:
+`train`, `compare`, `recommend`, `export`, `predict`. Names resolve on first use, so `import yolo_transfer` (and
+`yolo-transfer --help`) does not load torch.
+"""
 
 from __future__ import annotations
 
-import os as _os
-import sys as _sys
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING
+
+from yolo_transfer.utils import env as _env  # first: it reads OMP_NUM_THREADS before Ultralytics can set it
 
 __version__ = "0.1.0"
 
-# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset (or empty). A "1" is a user's (or Ray's, per task)
-# choice of CPU threads, which CPU training keeps (`utils.env.cpu_train_threads`), only if it was there when we were
-# imported, before Ultralytics; otherwise it may be Ultralytics' own default
-OMP_CHOSEN_BEFORE_ULTRALYTICS = bool(_os.environ.get("OMP_NUM_THREADS")) and "ultralytics" not in _sys.modules
+# public name -> the module that defines it (one module per group of public functions)
+_WHERE = {
+    "TransferModel": "yolo_transfer.model",
+    "train": "yolo_transfer.transfer",
+    "TrainResult": "yolo_transfer.training.api",
+    "compare": "yolo_transfer.comparison.api",
+    "CompareResult": "yolo_transfer.comparison.api",
+    "recommend": "yolo_transfer.strategy.recommend",
+    "Recommendation": "yolo_transfer.strategy.recommend",
+    "export": "yolo_transfer.exporter.api",
+    "ExportResult": "yolo_transfer.exporter.api",
+    "check_parity": "yolo_transfer.exporter.parity",
+    "ParityReport": "yolo_transfer.exporter.parity",
+    "predict": "yolo_transfer.inference.api",
+    "PredictSummary": "yolo_transfer.inference.api",
+    "inspect": "yolo_transfer.anatomy",
+    "Anatomy": "yolo_transfer.anatomy",
+    "UserError": "yolo_transfer.errors",
+}
+
+if TYPE_CHECKING:  # what IDEs and type checkers see: the real objects
+    from yolo_transfer.anatomy import Anatomy, inspect
+    from yolo_transfer.comparison.api import CompareResult, compare
+    from yolo_transfer.errors import UserError
+    from yolo_transfer.exporter.api import ExportResult, export
+    from yolo_transfer.exporter.parity import ParityReport, check_parity
+    from yolo_transfer.inference.api import PredictSummary, predict
+    from yolo_transfer.model import TransferModel
+    from yolo_transfer.strategy.recommend import Recommendation, recommend
+    from yolo_transfer.training.api import TrainResult
+    from yolo_transfer.transfer import train
 
 
-def train(*args, **kwargs):
-    """Fine-tune a detector with a transfer preset; see `yolo_transfer.training.api.train` for the arguments."""
-    from yolo_transfer.training.api import train as _train
-
-    return _train(*args, **kwargs)
-
-
-def compare(*args, **kwargs):
-    """Compare transfer presets on your data under one budget; see `yolo_transfer.compare.api.compare`."""
-    from yolo_transfer.compare.api import compare as _compare
-
-    return _compare(*args, **kwargs)
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(_import_module(_WHERE[name]), name)
+        globals()[name] = value  # resolved once
+        return value
+    raise AttributeError(f"module 'yolo_transfer' has no attribute {name!r}")
 
 
-def recommend(*args, **kwargs):
-    """Recommend a transfer preset from measured facts; see `yolo_transfer.strategy.recommend.recommend`."""
-    from yolo_transfer.strategy.recommend import recommend as _recommend
-
-    return _recommend(*args, **kwargs)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
 
 
-__all__ = ["train", "compare", "recommend", "__version__"]
+__all__ = sorted(_WHERE) + ["__version__"]

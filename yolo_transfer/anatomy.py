@@ -39,6 +39,10 @@ class Anatomy:
         layers = getattr(model, "model", None)
         if not isinstance(yaml, dict) or "backbone" not in yaml or layers is None or not isinstance(layers[-1], Detect):
             raise UserError("not an Ultralytics detection model: its last layer is not a Detect head")
+        task = _task(model)
+        if task != "detect":  # Segment, Pose and OBB heads subclass Detect: their extra branches are not ours to train
+            raise UserError(f"a {task} model ({type(layers[-1]).__name__} head); yolo-transfer trains detection "
+                            f"models: start from a detection checkpoint or YAML such as yolo26n.pt or yolo26n.yaml")
         n_backbone = len(yaml["backbone"])
         head_index = len(layers) - 1
         out = []
@@ -76,6 +80,15 @@ class Anatomy:
         }
 
 
+def _task(model) -> str:
+    from ultralytics.nn.tasks import guess_model_task
+
+    try:
+        return guess_model_task(model)
+    except Exception:  # noqa: BLE001 - an unusual module tree: its Detect head (checked above) decides
+        return "detect"
+
+
 def load_detection_model(spec: str | Path, download: bool = True):
     """Load a checkpoint or build from YAML; return the Ultralytics `YOLO` object. Errors are one line."""
     from yolo_transfer.weights import resolve_model
@@ -84,7 +97,7 @@ def load_detection_model(spec: str | Path, download: bool = True):
     from ultralytics import YOLO
 
     try:
-        yolo = YOLO(resolved, task="detect") if resolved.endswith((".yaml", ".yml")) else YOLO(resolved)
+        yolo = YOLO(resolved)  # a YAML's task comes from its head: a -seg/-pose/-obb YAML is not a detector
     except UserError:
         raise
     except FileNotFoundError as e:
@@ -92,11 +105,22 @@ def load_detection_model(spec: str | Path, download: bool = True):
     except Exception as e:  # unpickling garbage, truncated files, YAMLs Ultralytics cannot parse
         raise UserError(f"cannot load model '{spec}': {type(e).__name__}: {e}")
     if yolo.task != "detect":
-        raise UserError(f"'{spec}' is a {yolo.task} model; yolo-transfer needs a detection checkpoint or YAML")
-    Anatomy.of(yolo.model)  # raises UserError when the last layer is not a Detect head
+        raise UserError(f"'{spec}' is a {yolo.task} model; yolo-transfer trains detection models: start from a "
+                        f"detection checkpoint or YAML such as yolo26n.pt or yolo26n.yaml")
+    try:
+        Anatomy.of(yolo.model)  # raises UserError when the last layer is not a plain Detect head
+    except UserError as e:
+        raise UserError(f"'{spec}': {e}") from None
     return yolo
 
 
 def inspect_model(spec: str | Path) -> tuple[Anatomy, Any]:
+    """The anatomy and the loaded Ultralytics `YOLO` (for callers that need the model too)."""
     yolo = load_detection_model(spec)
     return Anatomy.of(yolo.model), yolo
+
+
+def inspect(model: str | Path) -> Anatomy:
+    """Backbone / neck / head of `model` (a checkpoint, an Ultralytics name or an architecture YAML), read from the
+    model's own YAML, with parameter counts per layer: what `yolo-transfer inspect` prints."""
+    return inspect_model(model)[0]

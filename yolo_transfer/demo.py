@@ -5,11 +5,11 @@ cracks, stains) learns in a few epochs when it starts from a pretrained model, a
 random weights. Steps:
 
 1. the defect dataset is generated (`datasets/synthetic-defects-v2-<imgsz>px-<train>-<val>`, deterministic);
-2. the starting point: a COCO checkpoint when one is at hand (`yolo11n.pt` downloaded or in `$YOLO_TRANSFER_WEIGHTS`),
-   else the project's own source model (pretrained once on a generated source domain and cached, see
-   `yolo_transfer.source_model`);
-3. `compare` of `frozen-backbone` and `full` from that start at the same budget (epochs), plus the same training from
-   random init (`yolo11n.yaml`, preset `full`) as the baseline: one table;
+2. the starting point: the official COCO checkpoint `yolo26n.pt` when it is at hand (in `$YOLO_TRANSFER_WEIGHTS`,
+   Ultralytics' weights folder, or downloaded when online), else the project's own source model (pretrained once on
+   a generated source domain and cached, see `yolo_transfer.source_model`);
+3. `compare` of `frozen-backbone` and `full` from that start at the same budget (epochs), plus the same training of
+   the same architecture from random init (its YAML, preset `full`) as the baseline: one table;
 4. the winner is exported to ONNX through the parity gate and runs batch inference over the val images.
 
 Ultralytics' logs go to `log.txt` in the demo folder (shown with `verbose=True`); the terminal gets a line per step
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.weights import DEFAULT_MODEL
 
 # The budget: tuned so the first run (source model included) fits in ~5 minutes on 2 CPU cores. The same compact
 # recipe is used for every trial (scratch included): batch 8 with nbs 8 (one optimizer step per batch, so a few epochs
@@ -47,6 +48,13 @@ class DemoResult:
     numbers: dict = field(default_factory=dict)
 
 
+def _architecture(checkpoint: str) -> str:
+    """The YAML a checkpoint was built from (`yolo26n.yaml`): the from-scratch baseline is the same network."""
+    from yolo_transfer.anatomy import load_detection_model
+
+    return str(load_detection_model(checkpoint).model.yaml.get("yaml_file") or "yolo11n.yaml")
+
+
 def _new_dir(project: str | Path, name: str) -> Path:
     """runs/demo, runs/demo-2, ...: every demo run is fresh (compare would otherwise resume a finished one)."""
     base = Path(project) / name
@@ -58,20 +66,20 @@ def _new_dir(project: str | Path, name: str) -> Path:
     return d
 
 
-def run_demo(weights: str = "yolo11n.pt", epochs: int = 8, imgsz: int = 128, project: str | Path = "runs",
+def run_demo(model: str = DEFAULT_MODEL, epochs: int = 8, imgsz: int = 128, project: str | Path = "runs",
              datasets: str | Path = "datasets", name: str = "demo", train_images: int = 160, val_images: int = 40,
              batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = 0.25,
              echo: Callable[[str], None] | None = None) -> DemoResult:
-    from yolo_transfer.compare.api import compare
-    from yolo_transfer.compare.plan import TrialSpec
-    from yolo_transfer.compare.summary import Trial, table
+    from yolo_transfer.comparison.api import compare
+    from yolo_transfer.comparison.plan import TrialSpec
+    from yolo_transfer.comparison.summary import Trial, table
     from yolo_transfer.data.synth import SynthSpec, make_synthetic_dataset
     from yolo_transfer.utils.console import epoch_line, quiet
-    from yolo_transfer.utils.io import atomic_write_json
+    from yolo_transfer.utils.io import atomic_write_json, check_folder_path
     from yolo_transfer.weights import resolve_weights
 
     t0 = time.time()
-    out = _new_dir(project, name)
+    out = _new_dir(check_folder_path(project, "--project"), name)
     with quiet(out / "log.txt", verbose=verbose) as q:
         say = echo or q.echo
         say(f"demo folder: {out}" + ("" if verbose else f" (Ultralytics' log: {out / 'log.txt'})"))
@@ -84,30 +92,32 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 8, imgsz: int = 128, pro
             f"scratch, spot, crack)")
 
         try:
-            start, kind = str(resolve_weights(weights)), "coco"
+            start, kind = str(resolve_weights(model)), "coco"
+            arch = _architecture(start)
             say(f"2. start: COCO checkpoint {start}")
         except UserError:
             from yolo_transfer.source_model import SourceRecipe, source_model
 
-            say(f"2. start: no COCO checkpoint at hand ({weights} is not on this machine and cannot be downloaded); "
+            say(f"2. start: no COCO checkpoint at hand ({model} is not on this machine and cannot be downloaded); "
                 f"using the project's own source model")
             src = source_model(source_recipe or SOURCE_RECIPE or SourceRecipe(), device=device, verbose=verbose, on_build=say,
                                callbacks={"on_fit_epoch_end": epoch_line(say, "   source ", metrics=False)})
             say(f"   {src.summary}")
             start, kind = str(src.path), "source"
+            arch = (source_recipe or SOURCE_RECIPE or SourceRecipe()).model
 
         common = dict(imgsz=imgsz, batch=batch, device=device, **TRAIN_ARGS)
         say(f"3. transfer to the defects: frozen-backbone vs full, {epochs} epochs each, then the same from scratch")
-        cmp = compare(data, start, presets=("frozen-backbone", "full"), epochs=epochs, project=out, name="compare",
+        cmp = compare(start, data, presets=("frozen-backbone", "full"), epochs=epochs, project=out, name="compare",
                       verbose=verbose, echo=lambda s: say("   " + s.strip()),
                       callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
-        from yolo_transfer.training.api import train
+        from yolo_transfer.training.api import train_preset
 
-        say(f"   baseline: yolo11n.yaml (random init), preset full, {epochs} epochs")
-        res = train(data, weights="yolo11n.yaml", preset="full", epochs=epochs, project=out, name="scratch",
-                    verbose=verbose, callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
+        say(f"   baseline: {arch} (the same architecture, random init), preset full, {epochs} epochs")
+        res = train_preset(arch, data, preset="full", epochs=epochs, project=out, name="scratch",
+                           verbose=verbose, callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
         scratch = Trial.from_record(TrialSpec("full", 0, 1.0), res.record, error=res.error)
-        scratch.id = "scratch: yolo11n.yaml full"
+        scratch.id = f"scratch: {arch} full"
         say("")
         for line in table(cmp.trials + [scratch], cmp.winner).splitlines():
             say(line)
@@ -119,14 +129,14 @@ def run_demo(weights: str = "yolo11n.pt", epochs: int = 8, imgsz: int = 128, pro
         say(f"winner: {w.preset} (mAP50 {best_map50:.3f} vs {scratch_map50:.3f} from scratch; rule: best mAP50-95, "
             f"ties go to the cheaper); report: {cmp.files['report.html']}")
 
-        from yolo_transfer.export.export import export_model
+        from yolo_transfer.exporter.api import export
 
         best_pt = Path(w.run_dir) / "weights" / "best.pt"
-        exp = export_model(best_pt, "onnx", imgsz=imgsz, data=data)
+        exp = export(best_pt, "onnx", imgsz=imgsz, data=data)
         say(f"4. exported {exp.path}: {exp.parity.summary()}")
         exp.raise_for_parity()
 
-        from yolo_transfer.predict.api import predict
+        from yolo_transfer.inference.api import predict
 
         images = Path(data).parent / "images" / "val"
         summary = predict(exp.path, images, out / "predictions", formats="jsonl,csv", conf=conf,

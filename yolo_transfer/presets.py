@@ -209,12 +209,28 @@ def plan_from_spec(name: str, spec: dict, anatomy: Anatomy, epochs: int) -> Free
 # --- the registry -----------------------------------------------------------------------------------------------
 
 PresetFn = Callable[..., dict]
-REGISTRY: dict[str, tuple[PresetFn, str]] = {}
 
 
-def register(name: str, summary: str):
+@dataclass(frozen=True)
+class PresetInfo:
+    """A registry entry: what the preset is called, says and builds; `example` is a spec that shows its arguments."""
+
+    name: str
+    summary: str
+    fn: PresetFn
+    example: str = ""
+
+    @property
+    def spec(self) -> str:
+        return self.example or self.name
+
+
+REGISTRY: dict[str, PresetInfo] = {}
+
+
+def register(name: str, summary: str, example: str = ""):
     def deco(fn: PresetFn) -> PresetFn:
-        REGISTRY[name] = (fn, summary)
+        REGISTRY[name] = PresetInfo(name, summary, fn, example)
         return fn
 
     return deco
@@ -235,14 +251,14 @@ def _full(anatomy: Anatomy, epochs: int) -> dict:
     return {"train": ["all"]}
 
 
-@register("freeze", "freeze:N freezes layers 0..N-1 (Ultralytics' freeze=N)")
+@register("freeze", "freeze:N freezes layers 0..N-1 (Ultralytics' freeze=N)", example="freeze:10")
 def _freeze_n(anatomy: Anatomy, epochs: int, arg: str = "") -> dict:
     if not arg.strip().isdigit():
         raise UserError(f"preset 'freeze:{arg}': give the number of leading layers to freeze, e.g. freeze:10")
     return {"freeze": list(range(min(int(arg), anatomy.num_layers)))}
 
 
-@register("layers", "layers:0-4,7 freezes exactly these layer indices")
+@register("layers", "layers:0-4,7 freezes exactly these layer indices", example="layers:0-4")
 def _layers(anatomy: Anatomy, epochs: int, arg: str = "") -> dict:
     idx: list[int] = []
     for tok in filter(None, arg.replace(" ", "").split(",")):
@@ -275,6 +291,11 @@ def _discriminative(anatomy: Anatomy, epochs: int, ratio: str = "0.1", decay: st
         raise UserError(f"preset discriminative: ratio must be in (0, 1], got {ratio}")
     # the neck sits between the backbone and the head, so its multiple is the geometric mean of theirs
     return {"train": ["all"], "lr_scale": {"backbone": r, "neck": math.sqrt(r)}, "layer_decay": float(decay)}
+
+
+def is_auto(spec: object) -> bool:
+    """`auto` / `auto:a,b,c`: not a preset but a choice among presets, made by the strategy layer."""
+    return str(spec) == "auto" or str(spec).startswith("auto:")
 
 
 def _parse(spec: str) -> tuple[str, str]:
@@ -319,7 +340,7 @@ def load_presets_file(path: str | Path | None) -> dict[str, dict]:
 
 def available(presets_file: str | Path | None = None) -> dict[str, str]:
     """Preset name -> one-line summary (built-ins, then the user's)."""
-    out = {name: summary for name, (_, summary) in REGISTRY.items()}
+    out = {name: info.summary for name, info in REGISTRY.items()}
     for name, spec in load_presets_file(presets_file).items():
         out[name] = str(spec.get("description", "user preset"))
     return out
@@ -335,10 +356,44 @@ def make_plan(spec: str, anatomy: Anatomy, epochs: int = 100, presets_file: str 
         return plan_from_spec(spec, user[name], anatomy, epochs)
     if name not in REGISTRY:
         raise UserError(f"unknown preset '{spec}'; valid presets: {', '.join(available(presets_file))}")
-    fn, summary = REGISTRY[name]
+    fn, summary = REGISTRY[name].fn, REGISTRY[name].summary
     try:
         d = fn(anatomy, epochs, **_kwargs(name, fn, arg))
     except (TypeError, ValueError) as e:
         raise UserError(f"preset '{spec}': bad argument ({e})")
     d.setdefault("description", summary)
     return plan_from_spec(spec, d, anatomy, epochs)
+
+
+@dataclass(frozen=True)
+class PresetRow:
+    """What one preset does to one model: the face of `yolo-transfer presets MODEL` and `TransferModel.presets()`."""
+
+    spec: str
+    summary: str
+    frozen_at_start: str  # "backbone", "backbone+neck", "layers 0-9", "nothing"
+    trainable_params: int  # at the start
+    total_params: int
+    stages: str  # later stages ("e3:12L" = from epoch 3, 12 layers train) or the lr multiples; "-" when none
+
+    @property
+    def trainable_fraction(self) -> float:
+        return self.trainable_params / max(self.total_params, 1)
+
+
+def describe(anatomy: Anatomy, epochs: int = 50, presets_file: str | Path | None = None) -> list[PresetRow]:
+    """Every preset (built-in and from `presets_file`) applied to `anatomy`: frozen parts and trainable parameters."""
+    total = sum(l.params for l in anatomy.layers)
+    rows = []
+    for name, summary in available(presets_file).items():
+        spec = REGISTRY[name].spec if name in REGISTRY else name
+        plan = make_plan(spec, anatomy, epochs=epochs, presets_file=presets_file)
+        frozen = sorted(plan.frozen_at(0))
+        trainable = sum(l.params for l in anatomy.layers if l.index in plan.trainable_at(0))
+        parts = [p for p in PARTS if set(anatomy.indices(p)) <= set(frozen)]
+        what = "+".join(parts) if parts else (f"layers {frozen[0]}-{frozen[-1]}" if frozen else "nothing")
+        stages = ", ".join(f"e{st.epoch}:{len(st.trainable)}L" for st in plan.stages[1:]) or "-"
+        if any(x != 1.0 for x in plan.lr_scale):
+            stages = f"lr x{min(plan.lr_scale):.3g}..x1"
+        rows.append(PresetRow(spec, summary, what, trainable, total, stages))
+    return rows

@@ -90,7 +90,7 @@ def source_model(recipe: SourceRecipe = SourceRecipe(), device: str = "cpu", cal
     `on_build` (a one-line message) is called before a build starts, so a caller can say why it waits.
     """
     from yolo_transfer.data.synth import SOURCE_CLASSES, make_synthetic_dataset
-    from yolo_transfer.training.api import train
+    from yolo_transfer.training.api import train_preset
 
     path = cached_path(recipe)
     card_path = path.with_suffix(".json")
@@ -104,7 +104,7 @@ def source_model(recipe: SourceRecipe = SourceRecipe(), device: str = "cpu", cal
     try:
         data = make_synthetic_dataset(work / "data", recipe.spec)
         t0 = time.time()
-        result = train(data, weights=recipe.model, preset="full", epochs=recipe.epochs, imgsz=recipe.spec.imgsz,
+        result = train_preset(recipe.model, data, preset="full", epochs=recipe.epochs, imgsz=recipe.spec.imgsz,
                        device=device, project=work, name="train", verbose=verbose, callbacks=callbacks,
                        val=False, plots=False, workers=0, cache="ram", **dict(recipe.train_args))
         result.raise_for_status()

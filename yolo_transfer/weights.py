@@ -17,6 +17,8 @@ from pathlib import Path
 from yolo_transfer.errors import UserError
 
 ENV_VAR = "YOLO_TRANSFER_WEIGHTS"
+# The brief's own starting point, as in `YOLO("yolo26n.pt")`: Ultralytics' COCO-pretrained YOLO26n
+DEFAULT_MODEL = "yolo26n.pt"
 CHECKPOINT_SUFFIXES = {".pt", ".pth"}
 ARCH_SUFFIXES = {".yaml", ".yml"}
 

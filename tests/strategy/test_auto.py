@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from yolo_transfer.cli import main as cli
 from yolo_transfer.errors import UserError
-from yolo_transfer.strategy.auto import epoch_cost, parse_candidates, rungs, score
+from yolo_transfer.strategy.auto.policy import epoch_cost, parse_candidates, rungs, score
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])
@@ -34,7 +34,7 @@ def test_candidates():
 
 
 def test_recommend_orders_the_candidates():
-    from yolo_transfer.strategy.auto import DEFAULT_CANDIDATES, order_candidates
+    from yolo_transfer.strategy.auto.policy import DEFAULT_CANDIDATES, order_candidates
     from yolo_transfer.strategy.rules import RULES
 
     assert order_candidates(list(DEFAULT_CANDIDATES), "full") == ["full", "frozen-backbone", "progressive"]
@@ -61,7 +61,7 @@ def test_default_score_is_the_metric_plus_the_bonus():
 
 
 def test_far_domain_bonus_is_zero_near_coco_and_full_far_away():
-    from yolo_transfer.strategy.auto import BONUS, bonus_for
+    from yolo_transfer.strategy.auto.policy import BONUS, bonus_for
     from yolo_transfer.strategy.rules import FAR, NEAR
 
     assert bonus_for(None) == 0.0 and bonus_for(float("nan")) == 0.0
@@ -73,7 +73,7 @@ def test_far_domain_bonus_is_zero_near_coco_and_full_far_away():
 
 def test_simulate_shows_the_freezing_bias_and_its_counterweights():
     """Curves shaped like BCCD's: frozen leads after 1 epoch, full overtakes from epoch 2 and ends best."""
-    from yolo_transfer.strategy.auto import simulate
+    from yolo_transfer.strategy.auto.policy import simulate
 
     curves = {"frozen-backbone": [0.14, 0.17, 0.20, 0.22, 0.23, 0.24], "full": [0.13, 0.24, 0.30, 0.33, 0.36, 0.39],
               "head-only": [0.05, 0.08, 0.10, 0.11, 0.12, 0.12]}
@@ -89,7 +89,7 @@ def test_recommends_preset_holds_unless_clearly_beaten():
     """coco128 at 3 min (seed 2): at rung 2 progressive 0.00754 against recommend's frozen backbone 0.00747 chose
     progressive (0.021 at the end, frozen 0.042). A lead inside the noise (HOLD x the mAP) keeps recommend's preset;
     a clear one (BCCD's full 0.30 vs frozen 0.24) still wins, whatever the scale of the mAPs."""
-    from yolo_transfer.strategy.auto import HOLD, holds, rank, simulate
+    from yolo_transfer.strategy.auto.policy import HOLD, holds, rank, simulate
 
     held = holds(["frozen-backbone", "progressive"], "frozen-backbone")
     assert held == {"frozen-backbone": HOLD, "progressive": 0.0}
@@ -120,9 +120,9 @@ def test_bad_input_fails_before_training(synth_yaml, tiny_model, tmp_path):
 def test_auto_run_continues_the_winner_on_the_plain_schedule(synth_yaml, tiny_model, tmp_path):
     import yolo_transfer
 
-    common = dict(weights=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
+    common = dict(model=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
                   verbose=False, plots=False, seed=0)
-    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto", **common)
+    result = yolo_transfer.train(data=synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto", **common)
     auto_dir = tmp_path / "auto"
     summary = json.loads((auto_dir / "auto.json").read_text())
     assert (auto_dir / "auto.png").read_bytes()[:4] == b"\x89PNG" and "auto.png" in (auto_dir / "auto.md").read_text()
@@ -141,7 +141,7 @@ def test_auto_run_continues_the_winner_on_the_plain_schedule(synth_yaml, tiny_mo
     assert summary["seconds_total"] >= sum(p["seconds"] for p in probes.values()) > 0
 
     # the same preset run plainly has exactly the same learning-rate schedule: probing did not change it
-    plain = yolo_transfer.train(synth_yaml, preset=chosen, name="plain", **common)
+    plain = yolo_transfer.train(data=synth_yaml, preset=chosen, name="plain", **common)
     lr = lambda d: [float(r["lr/pg0"]) for r in csv.DictReader(open(d / "results.csv"))]  # noqa: E731
     assert lr(result.run_dir) == pytest.approx(lr(plain.run_dir), rel=1e-6)
 
@@ -150,7 +150,7 @@ def test_auto_defers_to_a_data_rule_that_trains_the_backbone():
     """Where recommend's answer comes from a data rule that trains the backbone, short probes favour the frozen
     backbone (measured wrong twice: cavity 8 min, BCCD 85:15 5 min), so auto trains recommend's preset; compute and
     tiny-data rules (frozen) still probe, and so do candidates the user named."""
-    from yolo_transfer.strategy.auto import DEFER_RULES, defers
+    from yolo_transfer.strategy.auto.policy import DEFER_RULES, defers
     from yolo_transfer.strategy.rules import RULES
 
     assert {r.name for r in RULES if r.preset in ("full", "progressive", "discriminative")} == set(DEFER_RULES)
@@ -188,8 +188,8 @@ def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yam
     same share of its own refitted schedule, and the winner runs on to the end of its time-bounded schedule."""
     import yolo_transfer
 
-    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto",
-                                 weights=tiny_model, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
+    result = yolo_transfer.train(data=synth_yaml, preset="auto:frozen-backbone,full,head-only", name="auto",
+                                 model=tiny_model, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
                                  verbose=False, plots=False, seed=0, time=20 / 3600)
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     probes = {p["preset"]: p for p in summary["probes"]}
@@ -206,7 +206,7 @@ def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yam
 
 
 def test_asha_rungs_halve_like_the_local_schedule():
-    from yolo_transfer.strategy.auto_ray import asha_rungs
+    from yolo_transfer.strategy.auto.asha import asha_rungs
 
     assert asha_rungs(12, 2, 3) == [(2, 3), (4, 2), (8, 1), (12, 1)]
     assert asha_rungs(6, 1, 3) == [(1, 3), (2, 2), (4, 1), (6, 1)]
@@ -222,8 +222,8 @@ def test_ray_engine_runs_the_probes_under_asha(synth_yaml, tiny_model, tmp_path)
 
     os.environ.pop("RAY_ADDRESS", None)
     # two candidates: both run at once on 2 CPUs (a third would wait for a free CPU and double the test's time)
-    result = yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full", name="auto",
-                                 weights=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0,
+    result = yolo_transfer.train(data=synth_yaml, preset="auto:frozen-backbone,full", name="auto",
+                                 model=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0,
                                  project=tmp_path, verbose=False, plots=False, seed=0, engine="ray")
     summary = json.loads((tmp_path / "auto" / "auto.json").read_text())
     assert summary["engine"] == "ray" and summary["scheduler"]["name"] == "ASHA"
@@ -259,7 +259,7 @@ def test_timed_rungs_never_spend_more_than_their_share(epoch_seconds, overhead):
     """A dropped probe in a time-bounded auto trains whole epochs up to its share of the budget, never past it (the
     share of Ultralytics' refitted count, a ceil, rounded to nearest, cost 31.2 s of a 30 s share at 7.8 s/epoch),
     set-ups included, so auto stays <= 1.5x the budget; at least one epoch per rung."""
-    from yolo_transfer.strategy.auto import timed_rung_epochs
+    from yolo_transfer.strategy.auto.policy import timed_rung_epochs
 
     budget = 180.0
     for fraction, rung in ((1 / 6, 1), (1 / 3, 2)):
@@ -276,7 +276,7 @@ def test_a_probes_share_pays_for_its_set_up():
     import time
     from types import SimpleNamespace
 
-    from yolo_transfer.strategy.auto import _timed_stop
+    from yolo_transfer.strategy.auto.probes import timed_stop as _timed_stop
 
     now = time.time()
     trainer = SimpleNamespace(train_time_start=now - 20.0, epoch=3, start_epoch=0, args=SimpleNamespace(time=0.05))
@@ -289,7 +289,8 @@ def test_a_probes_share_pays_for_its_set_up():
 def test_report_without_a_recommendation():
     """`--weights yolo11n.yaml` (from scratch) or a .pth: auto runs no recommend, so there is no domain distance;
     the report says so instead of failing after all the training (it formatted None with :.3f)."""
-    from yolo_transfer.strategy.auto import render_markdown
+    from yolo_transfer.strategy.auto.report import render_markdown
+    from yolo_transfer.strategy.auto.state import AutoState
 
     probe = {"preset": "full", "epochs_run": 6, "curve": [0.1, 0.2], "scores": [{"score": 0.2}], "seconds": 9.0,
              "wall_seconds": 10.0, "dropped_at_rung": None, "error": None}
@@ -297,7 +298,7 @@ def test_report_without_a_recommendation():
          "epoch_cost": 8, "chosen": "full", "seconds_total": 20.0, "seconds_chosen_run": 10.0, "cost_ratio": 2.0,
          "domain_distance": None, "recommendation": None, "rule": "successive halving", "probes": [probe],
          "chosen_run": "runs/auto/full"}
-    assert "domain distance not measured" in render_markdown(s)
+    assert "domain distance not measured" in render_markdown(AutoState.from_dict(s))
 
 
 def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tmp_path):
@@ -315,10 +316,10 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
         if trainer.plan.preset == "full" and trainer.epoch == 1:
             raise KeyboardInterrupt
 
-    common = dict(weights=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
+    common = dict(model=tiny_model, epochs=6, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path,
                   verbose=False, plots=False, seed=0)
     with pytest.raises(KeyboardInterrupt) as info:
-        yolo_transfer.train(synth_yaml, preset="auto:frozen-backbone,full", name="auto",
+        yolo_transfer.train(data=synth_yaml, preset="auto:frozen-backbone,full", name="auto",
                             callbacks={"on_train_epoch_end": ctrl_c}, **common)
     auto_dir = tmp_path / "auto"
     assert info.value.auto_dir == auto_dir and info.value.run_dir == auto_dir / "full"
@@ -335,7 +336,7 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
     killed = TransferRecord.read(auto_dir / "full")
     killed.train_seconds, killed.status = None, "training"  # the record as the session left it before its end
     killed.write(auto_dir / "full")
-    result = yolo_transfer.train(None, resume=auto_dir)
+    result = yolo_transfer.train(resume=auto_dir)
     summary = json.loads((auto_dir / "auto.json").read_text())
     probes = {p["preset"]: p for p in summary["probes"]}
     # the run's record counts the killed session from results.csv (>= the 5 s epoch); the probe's cost must too
@@ -349,7 +350,7 @@ def test_an_interrupted_auto_goes_on_where_it_stopped(synth_yaml, tiny_model, tm
         assert len(history) == (6 if preset == summary["chosen"] else 2)
     assert TransferRecord.read(auto_dir / "full").resumed_at_epoch  # resumed, not started again
     with pytest.raises(UserError, match="this auto run is complete"):
-        yolo_transfer.train(None, resume=auto_dir)
+        yolo_transfer.train(resume=auto_dir)
 
 
 def test_what_a_resume_rereads_is_json_with_absolute_paths(tmp_path, monkeypatch):
@@ -358,7 +359,7 @@ def test_what_a_resume_rereads_is_json_with_absolute_paths(tmp_path, monkeypatch
     resume with its repr as a string."""
     from pathlib import Path
 
-    from yolo_transfer.strategy.auto import _settings_record
+    from yolo_transfer.strategy.auto.state import settings_record as _settings_record
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data.yaml").write_text("names: [a]\n")

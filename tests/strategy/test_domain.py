@@ -42,7 +42,7 @@ def test_distance_is_zero_when_running_stats_are_the_measured_ones(tiny_model, s
     from ultralytics import YOLO
 
     from yolo_transfer.data.yolo_layout import load_data_yaml
-    from yolo_transfer.export.standalone import preprocess
+    from yolo_transfer.exporter.standalone import preprocess
 
     images = load_data_yaml(synth_yaml).require_images("train")[:8]
     yolo = YOLO(str(tiny_model))
@@ -64,16 +64,16 @@ def test_distance_is_zero_when_running_stats_are_the_measured_ones(tiny_model, s
     assert set(after.per_part) == {"backbone", "neck", "head"}
 
 
-def test_coco_is_closer_to_a_coco_checkpoint_than_microscopy_and_dental(fall_weights, coco128_dir, bccd_dir,
+def test_coco_is_closer_to_a_coco_checkpoint_than_microscopy_and_dental(coco_weights, coco128_dir, bccd_dir,
                                                                           cavity_dir):
     """The acceptance test of issue 9: coco128 < BCCD and coco128 < cavity, by a wide margin (32 images, 320 px)."""
     from yolo_transfer.anatomy import load_detection_model
 
-    model = load_detection_model(fall_weights)
+    model = load_detection_model(coco_weights)  # the official YOLO26n COCO checkpoint
     d = {name: domain_distance(None, folder, n=32, imgsz=320, model=model)
          for name, folder in (("coco128", coco128_dir / "images" / "train2017"), ("bccd", bccd_dir / "JPEGImages"),
                               ("cavity", cavity_dir / "train"))}
     assert d["coco128"].total * 3 < d["cavity"].total
     assert d["coco128"].total * 3 < d["bccd"].total
     assert d["coco128"].images == 32 and d["coco128"].imgsz == 320
-    assert list(d["bccd"].per_stage) == ["P1", "P2", "P3", "P4", "P5"]  # YOLOv8's five backbone strides
+    assert list(d["bccd"].per_stage) == ["P1", "P2", "P3", "P4", "P5"]  # the five backbone strides

@@ -50,8 +50,8 @@ def test_a_resumed_short_budget_run_keeps_mosaic_closed(synth_yaml, tiny_model, 
     """A 3-epoch first guess closes mosaic at epoch 0 (Ultralytics' rule in time mode); a resumed session refits to
     many more epochs and reopened it (BCCD at 3 min: -0.1 mAP50-95 the epoch after each auto probe's resume). It
     must close it again before its first epoch."""
-    from yolo_transfer.strategy.auto import ProbeStop
-    from yolo_transfer.training.api import train
+    from yolo_transfer.strategy.auto.probes import ProbeStop
+    from yolo_transfer.training.api import train_preset as train
     from yolo_transfer.training.trainer import TransferTrainer
 
     closed_at = []
@@ -70,11 +70,11 @@ def test_a_resumed_short_budget_run_keeps_mosaic_closed(synth_yaml, tiny_model, 
         return cb
 
     with pytest.raises(ProbeStop) as stopped:
-        train(synth_yaml, weights=tiny_model, preset="full", epochs=3, time=600 / 3600, project=tmp_path,
+        train(tiny_model, synth_yaml, preset="full", epochs=3, time=600 / 3600, project=tmp_path,
               name="timed", callbacks={"on_fit_epoch_end": stop_at(1)}, **FAST)
     assert closed_at == [0]
     with pytest.raises(ProbeStop):
-        train(None, resume=stopped.value.run_dir, device="cpu", callbacks={"on_fit_epoch_end": stop_at(2)})
+        train(resume=stopped.value.run_dir, device="cpu", callbacks={"on_fit_epoch_end": stop_at(2)})
     assert closed_at[1:2] == [2]  # at the resumed session's first epoch (index 2), before it trained with mosaic
 
 
@@ -82,8 +82,8 @@ def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_p
     """Stop a timed run after its first epoch, as an auto probe is stopped, then resume it. Ultralytics alone
     resumes with the epoch count saved before that epoch's refit (the first guess, 2 here) and ends at epoch 2; this
     run goes on until the whole budget is spent, with one clock over both sessions."""
-    from yolo_transfer.strategy.auto import ProbeStop
-    from yolo_transfer.training.api import train
+    from yolo_transfer.strategy.auto.probes import ProbeStop
+    from yolo_transfer.training.api import train_preset as train
 
     def stop_after_first(trainer):
         if trainer.epoch == 0:
@@ -91,13 +91,13 @@ def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_p
 
     budget = 14.0
     with pytest.raises(ProbeStop) as stopped:
-        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, time=budget / 3600,
+        train(tiny_model, synth_yaml, preset="frozen-backbone", epochs=2, time=budget / 3600,
               project=tmp_path, name="timed", callbacks={"on_fit_epoch_end": stop_after_first}, **FAST)
     run = stopped.value.run_dir
     first = [float(r["time"]) for r in csv.DictReader(open(run / "results.csv"))]
     assert len(first) == 1 and first[0] < budget / 3  # the budget fits at least 3 epochs
 
-    result = train(None, resume=run, device="cpu")
+    result = train(resume=run, device="cpu")
     rows = list(csv.DictReader(open(run / "results.csv")))
     times = [float(r["time"]) for r in rows]
     assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch == [1]
@@ -115,7 +115,7 @@ def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, t
     training-loop seconds from results.csv."""
     import time
 
-    from yolo_transfer.training.api import train
+    from yolo_transfer.training.api import train_preset as train
 
     class Killed(BaseException):
         pass
@@ -125,7 +125,7 @@ def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, t
             raise Killed()
 
     with pytest.raises(Killed):
-        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, project=tmp_path, name="killed",
+        train(tiny_model, synth_yaml, preset="frozen-backbone", epochs=2, project=tmp_path, name="killed",
               callbacks={"on_train_epoch_end": lambda t: time.sleep(4.0), "on_fit_epoch_end": slow_then_killed},
               **FAST)
     run = tmp_path / "killed"
@@ -133,7 +133,7 @@ def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, t
     assert first >= 4.0  # the killed session's epoch, slowed so that it outweighs a resumed session's set-up
 
     t = time.time()
-    result = train(None, resume=run, device="cpu")
+    result = train(resume=run, device="cpu")
     second = time.time() - t
     assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch == [1]
     assert result.record.train_seconds >= first + 0.5 * second  # without the fix: only the second session's
@@ -144,8 +144,8 @@ def test_progressive_under_a_time_budget_thaws_by_the_refitted_count(synth_yaml,
     """progressive's thirds were placed in Ultralytics' first guess of a time-bounded run's length (3 here, 3-12 at
     3 min in the evaluation), so the backbone thawed at epoch 2 of what the budget refits to tens of epochs (cavity:
     epoch 5 of 17). A 600 s budget at ~1 s per epoch must keep the first three epochs on the head alone."""
-    from yolo_transfer.strategy.auto import ProbeStop
-    from yolo_transfer.training.api import train
+    from yolo_transfer.strategy.auto.probes import ProbeStop
+    from yolo_transfer.training.api import train_preset as train
     from yolo_transfer.training.record import TransferRecord
 
     def stop_after_third(trainer):
@@ -153,7 +153,7 @@ def test_progressive_under_a_time_budget_thaws_by_the_refitted_count(synth_yaml,
             raise ProbeStop("stopped")
 
     with pytest.raises(ProbeStop) as stopped:
-        train(synth_yaml, weights=tiny_model, preset="progressive", epochs=3, time=600 / 3600, project=tmp_path,
+        train(tiny_model, synth_yaml, preset="progressive", epochs=3, time=600 / 3600, project=tmp_path,
               name="prog", callbacks={"on_fit_epoch_end": stop_after_third}, **FAST)
     record = TransferRecord.read(stopped.value.run_dir)
     assert [s["epoch"] for s in record.plan["stages"]] == [0, 1, 2]  # the plan at the first guess
@@ -202,8 +202,8 @@ def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_mode
     stages the earlier session ran (the record's history, and the replayed counts) are a floor."""
     import time
 
-    from yolo_transfer.strategy.auto import ProbeStop
-    from yolo_transfer.training.api import train
+    from yolo_transfer.strategy.auto.probes import ProbeStop
+    from yolo_transfer.training.api import train_preset as train
     from yolo_transfer.training.record import TransferRecord
 
     def slow(trainer):
@@ -214,7 +214,7 @@ def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_mode
             raise ProbeStop("stopped")
 
     with pytest.raises(ProbeStop) as stopped:
-        train(synth_yaml, weights=tiny_model, preset="progressive", epochs=3, time=60 / 3600, project=tmp_path,
+        train(tiny_model, synth_yaml, preset="progressive", epochs=3, time=60 / 3600, project=tmp_path,
               name="prog", callbacks={"on_train_epoch_end": slow, "on_fit_epoch_end": in_stage_1}, **FAST)
     run = stopped.value.run_dir
     before = [int(r["stage"]) for r in TransferRecord.read(run).history]
@@ -224,7 +224,7 @@ def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_mode
         raise ProbeStop("stopped")
 
     with pytest.raises(ProbeStop):
-        train(None, resume=run, device="cpu", time=3600 / 3600, callbacks={"on_fit_epoch_end": next_epoch})
+        train(resume=run, device="cpu", time=3600 / 3600, callbacks={"on_fit_epoch_end": next_epoch})
     after = [int(r["stage"]) for r in TransferRecord.read(run).history]
     assert after[:len(before)] == before and after[len(before)] >= before[-1], after
 
@@ -235,8 +235,8 @@ def test_a_run_stopped_early_shuts_its_dataloader_workers_down(synth_yaml, tiny_
     so the test watches the close itself)."""
     from ultralytics.data.build import InfiniteDataLoader
 
-    from yolo_transfer.strategy.auto import ProbeStop
-    from yolo_transfer.training.api import train
+    from yolo_transfer.strategy.auto.probes import ProbeStop
+    from yolo_transfer.training.api import train_preset as train
 
     closed = []
     original = InfiniteDataLoader.close
@@ -246,6 +246,6 @@ def test_a_run_stopped_early_shuts_its_dataloader_workers_down(synth_yaml, tiny_
         raise ProbeStop("stopped")
 
     with pytest.raises(ProbeStop):
-        train(synth_yaml, weights=tiny_model, preset="frozen-backbone", epochs=2, project=tmp_path, name="stopped",
+        train(tiny_model, synth_yaml, preset="frozen-backbone", epochs=2, project=tmp_path, name="stopped",
               callbacks={"on_fit_epoch_end": stop}, **FAST)
     assert len({id(loader) for loader in closed}) == 2  # the train and the val loader

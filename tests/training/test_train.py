@@ -1,13 +1,15 @@
 """End-to-end training through `yolo_transfer.train`: tiny models, one to three epochs, 64 px."""
 
 import json
+import os
 
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.training.api import TrainResult, VerificationError, finish, train
+from yolo_transfer.training.api import TrainResult, VerificationError, finish
+from yolo_transfer.training.api import train_preset as train
 from yolo_transfer.training.record import TransferRecord
 from yolo_transfer.verify import verify_run
 
@@ -28,7 +30,7 @@ def _ckpt_sd(path):
 
 @pytest.fixture(scope="module")
 def frozen_backbone_run(synth_yaml, tmp_path_factory) -> TrainResult:
-    return train(synth_yaml, weights="yolo11n.yaml", preset="frozen-backbone", epochs=1,
+    return train("yolo11n.yaml", synth_yaml, preset="frozen-backbone", epochs=1,
                  project=tmp_path_factory.mktemp("runs"), **FAST)
 
 
@@ -80,7 +82,7 @@ def test_record_keeps_unknown_keys(tmp_path):
 
 
 def test_runs_never_overwrite(frozen_backbone_run, synth_yaml):
-    again = train(synth_yaml, weights="yolo11n.yaml", preset="head-only", epochs=1,
+    again = train("yolo11n.yaml", synth_yaml, preset="head-only", epochs=1,
                   project=frozen_backbone_run.run_dir.parent, **FAST)
     assert again.run_dir != frozen_backbone_run.run_dir
     assert json.loads((frozen_backbone_run.run_dir / "transfer.json").read_text())["preset"] == "frozen-backbone"
@@ -124,7 +126,7 @@ def test_progressive_unfreezes_on_schedule_with_bn_modes(synth_yaml, tmp_path):
             seen["grad"][tr.epoch] = {i: any(p.requires_grad for p in layer.parameters())
                                       for i, layer in enumerate(tr.model.model) if len(list(layer.parameters()))}
 
-    r = train(synth_yaml, weights="yolo11n.yaml", preset="progressive:neck=1,backbone=2", epochs=3,
+    r = train("yolo11n.yaml", synth_yaml, preset="progressive:neck=1,backbone=2", epochs=3,
               project=tmp_path, save_period=1, warmup_epochs=0, nbs=8,  # an optimizer step every batch
               callbacks={"on_pretrain_routine_end": on_setup, "on_train_batch_start": on_batch}, **FAST)
     plan = r.transfer["plan"]
@@ -159,7 +161,7 @@ def test_discriminative_lr_ratios_hold_through_warmup_and_schedule(synth_yaml, t
             if ref["lr"] > 0:
                 ratios.append((g["lr"] / ref["lr"], g["lr_scale"]))
 
-    r = train(synth_yaml, weights="yolo11n.yaml", preset="discriminative:ratio=0.1", epochs=3, project=tmp_path,
+    r = train("yolo11n.yaml", synth_yaml, preset="discriminative:ratio=0.1", epochs=3, project=tmp_path,
               optimizer="SGD", lr0=0.01, warmup_epochs=1, warmup_bias_lr=0.1, nbs=8,  # a step per batch
               callbacks={"on_train_batch_end": on_batch_end}, **FAST)
     assert {round(s, 6) for _, s in ratios} == {0.1, round(0.1 ** 0.5, 6), 1.0}
@@ -177,7 +179,7 @@ def test_resume_continues_with_the_same_plan(synth_yaml, tmp_path):
             raise Stop()
 
     with pytest.raises(KeyboardInterrupt):
-        train(synth_yaml, weights="yolo11n.yaml", preset="progressive:neck=1,backbone=2", epochs=3, project=tmp_path,
+        train("yolo11n.yaml", synth_yaml, preset="progressive:neck=1,backbone=2", epochs=3, project=tmp_path,
               callbacks={"on_fit_epoch_end": stop_after_epoch_1}, **FAST)
     run = next(tmp_path.iterdir())
     assert json.loads((run / "transfer.json").read_text())["status"] == "interrupted"
@@ -188,14 +190,14 @@ def test_resume_continues_with_the_same_plan(synth_yaml, tmp_path):
         state["with_params"] = {i for i, layer in enumerate(tr.model.model) if len(list(layer.parameters()))}
         state["groups"] = len(tr.optimizer.param_groups)
 
-    r = train(None, resume=run, callbacks={"on_train_batch_start": on_epoch})
+    r = train(resume=run, callbacks={"on_train_batch_start": on_epoch})
     assert r.run_dir == run and set(state) == {2, "groups", "with_params"}
     assert state[2] == state["with_params"]  # stage 2: everything trains
     assert r.transfer["resumed_at_epoch"] == [2] and r.transfer["status"] == "complete"
 
 
 def test_real_checkpoint_frozen_backbone_is_bit_identical(fall_weights, coco8_yaml, tmp_path):
-    r = train(coco8_yaml, weights=fall_weights, preset="frozen-backbone", epochs=1, project=tmp_path,
+    r = train(fall_weights, coco8_yaml, preset="frozen-backbone", epochs=1, project=tmp_path,
               **{**FAST, "batch": 4})
     v = r.transfer["verification"]
     assert v["ok"] and v["reference"]["source checkpoint"] == v["checked_tensors"] // 2 > 0
@@ -208,7 +210,7 @@ def test_real_checkpoint_frozen_backbone_is_bit_identical(fall_weights, coco8_ya
 def test_class_map_remaps_head_rows_by_name(fall_weights, synth_yaml, tmp_path):
     cmap = tmp_path / "map.yaml"
     cmap.write_text("crack: Fall\nspot: Normal\n")
-    r = train(synth_yaml, weights=fall_weights, preset="head-only", epochs=1, project=tmp_path, class_map=cmap,
+    r = train(fall_weights, synth_yaml, preset="head-only", epochs=1, project=tmp_path, class_map=cmap,
               **{**FAST, "batch": 8})
     rows = {m["target"]: m for m in r.transfer["class_mapping"]}
     assert rows["crack"]["source"] == "Fall" and rows["crack"]["how"] == "class-map"
@@ -217,7 +219,7 @@ def test_class_map_remaps_head_rows_by_name(fall_weights, synth_yaml, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("crack: Dragon\n")
     with pytest.raises(UserError, match="Dragon"):
-        train(synth_yaml, weights=fall_weights, preset="head-only", epochs=1, project=tmp_path, class_map=bad, **FAST)
+        train(fall_weights, synth_yaml, preset="head-only", epochs=1, project=tmp_path, class_map=bad, **FAST)
 
 
 def test_ddp_worker_can_rebuild_the_trainer_by_module_path(synth_yaml, tmp_path):
@@ -284,6 +286,69 @@ def test_cpu_training_uses_the_core_ultralytics_leaves_idle(synth_yaml, tmp_path
     from yolo_transfer.utils.env import cpu_train_threads
 
     seen = []
-    r = train(synth_yaml, weights="yolo11n.yaml", preset="frozen-backbone", epochs=1, project=tmp_path,
+    r = train("yolo11n.yaml", synth_yaml, preset="frozen-backbone", epochs=1, project=tmp_path,
               callbacks={"on_train_epoch_start": lambda tr: seen.append(torch.get_num_threads())}, **FAST)
     assert seen == [cpu_train_threads()] and r.record.cpu_threads == cpu_train_threads()
+
+
+def test_a_run_holds_its_folder_so_a_resume_from_another_terminal_is_refused(synth_yaml, tmp_path):
+    """Two writers in one run folder (a `train --resume` while the run still trains) mixed two runs' epochs, weights
+    and records. The run holds its folder from the moment Ultralytics makes it until it ends."""
+    import subprocess
+    import sys
+
+    from yolo_transfer.utils.lock import LOCK_NAME
+
+    refused = []
+
+    def resume_from_elsewhere(tr):
+        note = json.loads((tr.save_dir / LOCK_NAME).read_text())
+        assert (note["pid"], note["command"]) == (os.getpid(), "yolo-transfer train")
+        p = subprocess.run([sys.executable, "-m", "yolo_transfer", "train", "--resume", str(tr.save_dir)],
+                           capture_output=True, text=True, timeout=120)
+        refused.append((p.returncode, p.stderr.strip().splitlines()))
+
+    r = train("yolo11n.yaml", synth_yaml, preset="frozen-backbone", epochs=1, project=tmp_path,
+              callbacks={"on_train_epoch_start": resume_from_elsewhere}, **FAST)
+    code, lines = refused[0]
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"Error: {r.run_dir} is being written by pid {os.getpid()} (yolo-transfer train, since ")
+    assert lines[0].endswith("wait for it, or add --wait")
+    assert r.ok and not (r.run_dir / LOCK_NAME).exists()  # released at the end, no trace
+
+
+@pytest.mark.parametrize("kind", ["run", "auto"])
+def test_resume_of_a_folder_another_process_writes_is_refused(kind, tmp_path, hold_folder):
+    from yolo_transfer.transfer import train as train_any
+
+    run = tmp_path / "train"
+    (run / "weights").mkdir(parents=True)
+    if kind == "run":
+        (run / "transfer.json").write_text("{}")
+        (run / "weights" / "last.pt").write_bytes(b"")
+    else:
+        (run / "auto.json").write_text("{}")
+    child = hold_folder(run, command="train --resume")
+    with pytest.raises(UserError, match=rf"^{run} is being written by pid {child.pid} \(yolo-transfer train --resume, "
+                                        rf"since .*\); wait for it, or add --wait$"):
+        train_any(resume=run)
+
+
+def test_a_train_folder_without_images_is_refused_before_anything(synth_yaml, tmp_path):
+    """Ultralytics failed inside the run (exit 1, a docs link) after making the run folder; now one line, exit 2."""
+    import shutil
+
+    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.transfer import train as train_any
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_yaml.parent, data, ignore=shutil.ignore_patterns("*.cache"))
+    for img in (data / "images" / "train").iterdir():
+        img.unlink()
+    with pytest.raises(UserError, match=rf"train {data / 'images' / 'train'} holds no images; put the images there"):
+        train_any("yolo11n.yaml", data / synth_yaml.name, epochs=1, project=tmp_path / "runs", **FAST)
+    assert not (tmp_path / "runs").exists()
+    (data / "empty.txt").write_text("\n")  # an image list with no entry is as empty
+    (data / "list.yaml").write_text(f"train: empty.txt\nval: images/val\nnames: [a, b, c]\n")
+    with pytest.raises(UserError, match=r"list.yaml:1: train .*empty.txt holds no images"):
+        check_data_yaml(data / "list.yaml")

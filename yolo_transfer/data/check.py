@@ -23,6 +23,7 @@ from yolo_transfer.data.dedup import DEFAULT_MAX_DISTANCE, MIN_SIMILARITY, find_
 from yolo_transfer.data.images import probe_images
 from yolo_transfer.data.yolo_layout import (duplicate_rows, is_image, label_path, load_data_yaml, read_labels,
                                             resolve_data_yaml)
+from yolo_transfer.utils.walk import walk_files
 
 TINY_PX_AT = 640  # a box is "tiny" when it would be under TINY_MIN_PX pixels on a side when trained at this size
 TINY_MIN_PX = 2.0
@@ -184,7 +185,7 @@ def _check_orphan_labels(sources: list[Path], images: list[Path], root: Path, is
         lab_dir = label_path(src / "x.jpg").parent if src.is_dir() else None
         if lab_dir is None or not lab_dir.is_dir() or lab_dir == src:
             continue
-        for lp in sorted(lab_dir.rglob("*.txt")):
+        for lp in sorted(walk_files(lab_dir, "*.txt")):
             if lp not in expected and not is_image(lp):
                 issues.append(Issue("warning", "orphan-label", "label file without an image (ignored by training)",
                                     _rel(lp, root)))

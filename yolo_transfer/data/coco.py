@@ -15,6 +15,7 @@ from pathlib import Path
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
 from yolo_transfer.data.yolo_layout import SPLIT_ALIASES, safe_relpath
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.walk import walk_files
 
 
 def _load(path: Path) -> dict | None:
@@ -56,7 +57,7 @@ class CocoFormat:
     def detect(self, src: Path) -> bool:
         if src.is_file():
             return src.suffix == ".json"
-        return any(src.rglob("*.json"))
+        return any(walk_files(src, "*.json"))
 
     def _files(self, src: Path) -> list[tuple[str, Path, dict]]:
         if src.is_file():
@@ -65,7 +66,7 @@ class CocoFormat:
                 raise UserError(f"{src}: not a COCO annotation file (needs 'images', 'annotations', 'categories')")
             return [(_split_name(src, src.parent), src, data)]
         files = []
-        for p in sorted(src.rglob("*.json")):
+        for p in sorted(walk_files(src, "*.json")):
             data = _load(p)
             if data is not None:
                 files.append((_split_name(p, src), p, data))

@@ -19,6 +19,7 @@ from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSe
 from yolo_transfer.data.voc import split_word
 from yolo_transfer.data.yolo_layout import is_image, safe_relpath
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.walk import walk_files
 
 INSTALL = "pip install globox  (or pip install 'yolo-transfer[formats]')"
 
@@ -55,8 +56,8 @@ def _items(ann, image: Path, rel: PurePosixPath, split: str, ref_file: str) -> S
 def _visible(root: Path, pattern: str = "*") -> list[Path]:
     """Files under `root` matching `pattern`, hidden folders and files (.git, .cache, editor backups) left out, as
     the VOC reader does."""
-    return [p for p in sorted(root.rglob(pattern))
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return [p for p in sorted(walk_files(root, pattern))
+            if not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
 def _claim(used: dict[Path, str], image: Path, ref: str, fixes: list[Fix], root: Path) -> bool:

@@ -29,6 +29,7 @@ from xml.parsers import expat
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
 from yolo_transfer.data.yolo_layout import SPLIT_ALIASES, is_image, safe_relpath
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.walk import walk_files
 
 
 @dataclass
@@ -98,8 +99,8 @@ def is_voc_xml(path: Path) -> bool:
 
 
 def _files(src: Path):
-    for p in sorted(src.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts):
+    for p in sorted(walk_files(src)):
+        if not any(part.startswith(".") for part in p.relative_to(src).parts):
             yield p
 
 

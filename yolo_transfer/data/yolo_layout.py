@@ -22,6 +22,7 @@ import yaml
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_yaml
+from yolo_transfer.utils.walk import walk_files
 
 # Same set as ultralytics.data.utils.IMG_FORMATS (kept here so reading a dataset does not import torch).
 IMG_SUFFIXES = frozenset({"avif", "heic", "jp2", "jpeg", "bmp", "jpg", "mpo", "dng", "tif", "heif", "webp", "tiff", "png"})
@@ -69,13 +70,23 @@ class DataYaml:
             raise UserError(f"{self.yaml_path}:{self.line(split)}: {missing[0]}")
         return images
 
+    def has_images(self, split: str) -> bool:
+        """Whether a split names at least one image: a folder holding one, or a `.txt` list with a line (stops at the
+        first, so checking a large set before training costs no full listing)."""
+        for src in self.splits.get(split, []):
+            if src.is_dir() and any(is_image(p) for p in walk_files(src)):
+                return True
+            if src.is_file() and src.suffix == ".txt" and src.read_text(encoding="utf-8", errors="replace").strip():
+                return True
+        return False
+
     def split_images(self, split: str) -> tuple[list[Path], list[str]]:
         """All images of a split (sorted, unique) and a message per missing source."""
         images: list[Path] = []
         missing: list[str] = []
         for src in self.splits.get(split, []):
             if src.is_dir():
-                images += [p for p in src.rglob("*") if p.is_file() and is_image(p)]
+                images += [p for p in walk_files(src) if is_image(p)]
             elif src.is_file() and src.suffix == ".txt":
                 for raw in src.read_text(encoding="utf-8", errors="replace").splitlines():
                     raw = raw.strip()

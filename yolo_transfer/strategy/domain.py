@@ -101,7 +101,7 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
     import torch
 
     from yolo_transfer.anatomy import Anatomy
-    from yolo_transfer.export.standalone import preprocess
+    from yolo_transfer.exporter.standalone import preprocess
 
     from ultralytics.engine.model import Model
 
@@ -190,7 +190,7 @@ def domain_distance(weights, images: str | Path | Sequence[Path], n: int = 200, 
 
 def _read(path) -> "np.ndarray | None":
     """predict's reader: a truncated JPEG (which OpenCV decodes half grey) is skipped, not measured."""
-    from yolo_transfer.predict.decode import BadImage, read_image
+    from yolo_transfer.inference.decode import BadImage, read_image
 
     try:
         return read_image(str(path))

@@ -52,9 +52,9 @@ class Facts:
     cpu_count: int | None = None
     gpu: str | None = None
     gpu_memory_gb: float | None = None
-    seconds_per_image_forward: float | None = None  # the domain-distance pass, timed at the training imgsz
     budget_minutes: float | None = None
     epochs_in_budget: dict[str, float] = field(default_factory=dict)  # preset -> estimated affordable epochs
+    budget: dict = field(default_factory=dict)  # the estimate behind them (training.budget.BudgetEstimate)
 
     def to_dict(self) -> dict:
         return _no_nan(asdict(self))
@@ -69,20 +69,6 @@ def _no_nan(v):
     if isinstance(v, (list, tuple)):
         return type(v)(_no_nan(x) for x in v)
     return v
-
-
-# Cost of one training image relative to one timed forward pass (recommend's, at the threads training uses), by what
-# trains: forward + backward through the trained part; frozen layers still run forward. Fitted (least squares on
-# relative error, with VAL_COST_FACTOR) to the median epoch times of 15 time-bounded runs of yolov8s-fall at 192 px,
-# 2 torch threads on a 2-core AMD EPYC (coco128 / BCCD / cavity / BCCD 10 % / BCCD re-split 85:15, train:val 128:128,
-# 205:87, 336:81, 20:87, 310:54, x full / frozen / progressive), all within 18 %. Threads scale inference more than
-# training (here 2 threads made a batch-8 forward ~2x faster, a training epoch 1.45x), so the factors depend on the
-# thread count: at 1 thread the same fit gives full 2.4, frozen 1.6, validation 0.95, and these read ~1.5x
-# pessimistic there (fewer epochs than run). An estimate, shown as such. The factors before (3.0 / 1.8 / 1.3, no
-# validation term, forward timed at whatever threads the process had) were 2x off for BCCD 10 % (110 epochs estimated,
-# 50 ran). progressive: between frozen and full (its epochs are first one, then the other); discriminative trains all.
-TRAIN_COST_FACTOR = {"full": 3.7, "discriminative": 3.7, "progressive": 3.0, "frozen-backbone": 2.5, "head-only": 1.7}
-VAL_COST_FACTOR = 1.2  # validating one image (forward at 2x batch, NMS at conf 0.001, matching) per timed forward pass
 
 
 def normalise(name: str) -> str:
@@ -156,14 +142,3 @@ def compute_facts(device: str | None = None) -> dict:
     except Exception:  # no CUDA build, broken driver: CPU facts are still true
         pass
     return out
-
-
-def epochs_in_budget(budget_minutes: float, train_images: int, seconds_per_image: float,
-                     val_images: int = 0) -> dict[str, float]:
-    """Estimated epochs each preset can run in the budget: an epoch trains every train image (the forward time
-    measured, times the preset's TRAIN_COST_FACTOR) and validates every val image (VAL_COST_FACTOR), as
-    Ultralytics' time mode counts it."""
-    per_image = max(seconds_per_image, 1e-6)
-    val = max(val_images, 0) * VAL_COST_FACTOR
-    return {p: round(budget_minutes * 60 / (per_image * (max(train_images, 1) * f + val)), 1)
-            for p, f in TRAIN_COST_FACTOR.items()}

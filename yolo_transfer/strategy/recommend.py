@@ -7,12 +7,13 @@ import os
 from dataclasses import dataclass, field
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts, epochs_in_budget
+from yolo_transfer.strategy.facts import Facts, class_overlap, compute_facts, data_facts
 from yolo_transfer.strategy.rules import DOMAIN_IMGSZ, advice, decide
 from yolo_transfer.utils.env import cpu_train_threads, torch_threads
+from yolo_transfer.weights import DEFAULT_MODEL
 
-TIMING_IMAGES = 24  # images timed at the training size (3 batches of 8, the first a warm-up)
-TIMING_PASSES = 3  # timed passes over them; their median is the forward time
+# the presets whose epochs in a budget recommend reports (its rules read full's and frozen-backbone's)
+BUDGET_PRESETS = ("head-only", "frozen-backbone", "progressive", "full")
 
 
 @dataclass
@@ -51,9 +52,10 @@ def check_inputs(data, weights, budget_minutes=None, reference=None, images=200,
     return spec, w
 
 
-def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minutes: float | None = None,
-              device: str | None = None, reference: str | os.PathLike | None = None, images: int = 200,
-              imgsz: int | None = None, seed: int = 0) -> Recommendation:
+def recommend(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | None = None, *,
+              budget_minutes: float | None = None, device: str | None = None,
+              reference: str | os.PathLike | None = None, images: int = 200, imgsz: int | None = None,
+              seed: int = 0, batch: int = 16) -> Recommendation:
     """Measure the facts (data, classes, domain distance, compute) and apply the rules in `strategy.rules`.
 
     `images` of the train split (seeded sample) are run through the checkpoint to measure the domain distance; with
@@ -65,7 +67,9 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
     from yolo_transfer.anatomy import load_detection_model
     from yolo_transfer.strategy.domain import measure, sample_images
 
-    spec, wpath = check_inputs(data, weights, budget_minutes, reference, images, device)
+    if data is None:
+        raise UserError("recommend needs data: a dataset YAML (YOLO layout)")
+    spec, wpath = check_inputs(data, model, budget_minutes, reference, images, device)
     yolo = load_detection_model(wpath)
     if imgsz is None:
         args = getattr(yolo.model, "args", {}) or {}
@@ -84,25 +88,22 @@ def recommend(data: str | os.PathLike, weights: str | os.PathLike, budget_minute
     dev = f"cuda:{dev.split(',')[0]}" if dev[0].isdigit() else dev
     sample = sample_images(spec.require_images("train"), images, seed)
     # on the CPU, at the threads training will use (`train()` sets them; the process's count depends on what ran
-    # before, e.g. 1 before any training and 2 after it on 2 cores): the forward time feeds the budget's epochs
+    # before, e.g. 1 before any training and 2 after it on 2 cores)
     with torch_threads(cpu_train_threads() if dev == "cpu" else None):
         dd = measure(yolo, sample, imgsz=DOMAIN_IMGSZ, device=dev)
         if reference is not None:
             dd.reference = measure(yolo, sample_images(reference, images, seed), imgsz=DOMAIN_IMGSZ, device=dev)
             facts.domain_reference = dd.reference.total
-        # the budget's epochs at the training size: time the same pass there on a few images (the first batch is a
-        # warm-up, untimed), so TRAIN_COST_FACTOR keeps the meaning it was set with; the median of TIMING_PASSES
-        # passes, since one pass of two batches read 28 % slow once on an idle machine (cavity: ~9.4 epochs of full
-        # where back-to-back passes read 10.8-12.0 and 17 ran), which put it under rule 1's 10 epochs
-        seconds = sorted(measure(yolo, sample[:TIMING_IMAGES], imgsz=imgsz, device=dev).seconds_per_image
-                         for _ in range(TIMING_PASSES))
-    facts.seconds_per_image_forward = seconds[len(seconds) // 2]
     facts.domain_distance = dd.total
     facts.domain = dd.to_dict()
     facts.budget_minutes = budget_minutes
-    if budget_minutes is not None:
-        facts.epochs_in_budget = epochs_in_budget(budget_minutes, facts.train_images, facts.seconds_per_image_forward,
-                                                  facts.val_images)
+    if budget_minutes is not None:  # the one estimator compare and auto use too: real steps on these images
+        from yolo_transfer.training.budget import estimate_budget
+
+        est = estimate_budget(wpath, spec.yaml_path, BUDGET_PRESETS, budget_minutes, imgsz=imgsz, batch=batch,
+                              device=device, refuse=False)
+        facts.epochs_in_budget = dict(est.epochs)
+        facts.budget = est.to_dict()
     rule, reason = decide(facts)
     return Recommendation(rule.preset, [f"[{rule.name}] {reason}", *advice(facts)], facts.to_dict(), rule.name, facts)
 
@@ -129,31 +130,3 @@ def render_text(rec: Recommendation) -> str:
            f"{rec.preset}" if f["budget_minutes"] is not None else ""),
     ]
     return "\n".join(lines)
-
-
-def _cli():
-    import click
-
-    from yolo_transfer.utils.io import to_json
-
-    @click.command("recommend")
-    @click.option("--data", required=True, help="Dataset YAML (YOLO layout).")
-    @click.option("--weights", required=True, help="The checkpoint (.pt) you will fine-tune.")
-    @click.option("--budget-minutes", type=float, default=None, help="Wall-clock budget for training.")
-    @click.option("--device", default=None, help="cpu or a GPU index for the domain measurement.")
-    @click.option("--reference", type=click.Path(), default=None,
-                  help="Folder of the checkpoint's kind of images (e.g. COCO) to put the domain distance to scale.")
-    @click.option("--images", default=200, show_default=True, type=int, help="Images sampled for the domain distance.")
-    @click.option("--imgsz", default=None, type=int, help="Input size (default: the checkpoint's training size).")
-    @click.option("--seed", default=0, show_default=True, type=int)
-    @click.option("--json", "as_json", is_flag=True, help='Print {"preset", "reasons", "facts"} as JSON.')
-    def recommend_cmd(data, weights, budget_minutes, device, reference, images, imgsz, seed, as_json):
-        """Recommend a transfer preset before training, from facts measured on your data and the checkpoint."""
-        rec = recommend(data, weights, budget_minutes=budget_minutes, device=device, reference=reference,
-                        images=images, imgsz=imgsz, seed=seed)
-        click.echo(to_json(rec.to_dict()) if as_json else render_text(rec))
-
-    return recommend_cmd
-
-
-recommend_cmd = _cli()

@@ -162,7 +162,7 @@ def advice(facts: Facts) -> list[str]:
     if facts.val_images == 0:
         out.append("no val split: metrics will be measured on the training images; run 'yolo-transfer data split'")
     if facts.budget_minutes is not None and busy(facts):
-        out.append(f"the CPU was busy when the forward pass was timed (load {facts.cpu_load:g} on {facts.cpu_count} "
+        out.append(f"the CPU was busy when the training steps were timed (load {facts.cpu_load:g} on {facts.cpu_count} "
                    f"CPUs): the budget's epochs (~{facts.epochs_in_budget.get('full', 0):g} of full) may be too few; "
                    f"run recommend again when the machine is idle")
     cheapest = max(facts.epochs_in_budget.items(), key=lambda kv: kv[1], default=None)

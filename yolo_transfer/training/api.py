@@ -1,4 +1,4 @@
-"""`train()`: the one function behind `yolo-transfer train`, `compare` and automatic strategy selection.
+"""`train_preset()`: one training run of one transfer preset, the engine behind `train`, `compare` and `auto`.
 
 It resolves the weights, reads the model's anatomy, turns the preset into a freeze plan, trains with
 `TransferTrainer`, verifies the frozen tensors and writes the run's `TransferRecord` (`transfer.json` +
@@ -9,6 +9,7 @@ bad input still raises `UserError` before anything trains; Ctrl-C still raises `
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -18,9 +19,13 @@ from typing import Any, Callable, Mapping
 
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.presets import is_auto
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
+from yolo_transfer.training.results import read_results
 from yolo_transfer.utils.env import check_device
 from yolo_transfer.utils.io import atomic_write_text
+from yolo_transfer.utils.lock import folder_lock
+from yolo_transfer.weights import DEFAULT_MODEL
 
 MAP = "metrics/mAP50-95(B)"
 MAP50 = "metrics/mAP50(B)"
@@ -51,6 +56,9 @@ class TrainResult:
     record: TransferRecord = field(default_factory=TransferRecord, repr=False)
     verified: bool = False
     error: str | None = None
+    # `--preset auto`: the choice's record (`strategy.auto.state.AutoState`) and folder, beside the winner's run
+    auto: Any = field(default=None, repr=False)
+    auto_dir: Path | None = None
 
     @property
     def transfer(self) -> dict:
@@ -60,6 +68,15 @@ class TrainResult:
     @property
     def ok(self) -> bool:
         return self.verified and self.error is None
+
+    @property
+    def map50_95(self) -> float | None:
+        """Validation mAP50-95 of the last epoch (None when the run did not validate)."""
+        return self.metrics.get(MAP)
+
+    @property
+    def map50(self) -> float | None:
+        return self.metrics.get(MAP50)
 
     def raise_for_status(self) -> "TrainResult":
         """For callers that want an exception: `VerificationError` (exit 3) or `TrainingFailed` (exit 1)."""
@@ -81,9 +98,14 @@ def check_data_yaml(data: str | os.PathLike):
         raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")
     spec = load_data_yaml(p).require_ok()
     for key in ("train", "val"):
-        for src in spec.splits.get(key, []):
+        sources = spec.splits.get(key, [])
+        for src in sources:
             if not src.exists():
                 raise UserError(f"data YAML {p}:{spec.line(key)}: {key} path {src} does not exist")
+        if sources and not spec.has_images(key):  # else Ultralytics fails after the run folder is made, exit 1
+            where = ", ".join(str(s) for s in sources)
+            raise UserError(f"data YAML {p}:{spec.line(key)}: {key} {where} holds no images; put the images there "
+                            f"or point '{key}' at the folder that has them")
     return spec
 
 
@@ -104,7 +126,9 @@ def _validate_overrides(overrides: Mapping[str, Any]) -> dict:
     return dict(overrides)
 
 
-def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
+def run_folder(run: str | os.PathLike) -> Path:
+    """The run folder `--resume` names (the folder or its `weights/last.pt`), refused unless it holds a run with a
+    checkpoint to go on from."""
     run_dir = Path(run)
     if run_dir.is_file() and run_dir.name.endswith(".pt"):
         run_dir = run_dir.parent.parent
@@ -112,6 +136,11 @@ def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
         raise UserError(f"--resume {run}: no {TRANSFER_JSON} in {run_dir}; pass a yolo-transfer run folder")
     if not (run_dir / "weights" / "last.pt").is_file():
         raise UserError(f"--resume {run}: {run_dir}/weights/last.pt is missing; nothing to resume from")
+    return run_dir
+
+
+def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
+    run_dir = run_folder(run)
     return run_dir, TransferRecord.read(run_dir)
 
 
@@ -123,9 +152,10 @@ def _finished(last: Path) -> bool:
     return isinstance(ckpt, dict) and ckpt.get("epoch", -1) == -1
 
 
-def train(
-    data: str | os.PathLike,
-    weights: str | os.PathLike = "yolo11n.pt",
+def train_preset(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    data: str | os.PathLike | None = None,
+    *,
     preset: str = "frozen-backbone",
     epochs: int = 50,
     imgsz: int = 640,
@@ -142,21 +172,15 @@ def train(
     verbose: bool = True,
     **overrides: Any,
 ) -> TrainResult:
-    """Fine-tune `weights` on `data` with a named transfer preset; returns a `TrainResult` (check `.error`).
+    """Fine-tune `model` on `data` with one named transfer preset; returns a `TrainResult` (check `.error`).
 
     `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
-    `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`).
+    `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`). `preset="auto"` is not
+    a preset: `yolo_transfer.train` routes it to the strategy layer.
     """
     check_device(device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
-    from yolo_transfer.strategy import auto  # (not in the locals auto_train gets)
-
-    if resume and auto.is_auto_run(resume):  # an auto run's folder: auto goes on where it stopped
-        if overrides:  # its probes go on with the options they started with (a changed one would break the plan)
-            raise UserError(f"--resume {resume}: an auto run goes on with the options it started with; "
-                            f"drop {', '.join(sorted(overrides))} (only --device may change)")
-        return auto.resume_auto(resume, callbacks=callbacks, device=device)
-    if str(preset) == "auto" or str(preset).startswith("auto:"):  # successive halving over presets
-        return auto.auto_train(**{k: v for k, v in locals().items() if k not in ("overrides", "auto")}, **overrides)
+    if is_auto(preset) and not resume:
+        raise UserError(f"preset {preset}: auto chooses among presets; call yolo_transfer.train, not train_preset")
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import FreezePlan, make_plan
     from yolo_transfer.training.head import check_class_map, load_class_map
@@ -164,111 +188,116 @@ def train(
     from yolo_transfer.utils.env import versions
     from yolo_transfer.utils.hashing import sha256_file
 
-    if resume:
-        run_dir, record = _load_run(resume)
-        plan = FreezePlan.from_dict(record.plan)
-        source = Path(record.source["path"]) if record.source.get("sha256") else None
-        if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
-            return finish(run_dir, record, plan, source)
-        context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
-                   "epochs_requested": record.epochs_requested,
-                   # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
-                   "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
-                                  if h.get("stage") is not None and h.get("epoch") is not None]}
-        # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
-        ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
-        if device is not None:
-            ov["device"] = device
-    else:
-        check_bn_policy(bn_policy)
-        spec = check_data_yaml(data)
-        data_path = spec.yaml_path
-        from yolo_transfer.weights import resolve_model
-
-        resolved = resolve_model(weights)
-        yolo = load_detection_model(resolved)
-        anatomy = Anatomy.of(yolo.model)
-        plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
-        cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
-        names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
-        is_ckpt = resolved.endswith(".pt")
-        check_class_map(cmap, names, dict(yolo.model.names) if is_ckpt else None)
-        del yolo
-        context = {"plan": plan.to_dict(), "bn_policy": bn_policy, "class_map": cmap}
-        ov = _validate_overrides({
-            **overrides, "model": resolved, "data": str(data_path.resolve()), "epochs": epochs, "imgsz": imgsz,
-            "batch": batch, "seed": seed, "project": str(Path(project).resolve()), "name": name, "exist_ok": False,
-            "verbose": verbose, **({"device": device} if device is not None else {}),
-        })
-        source = Path(resolved) if is_ckpt else None
-        record = TransferRecord(
-            preset=preset, plan=plan.to_dict(), layers=plan.layer_table(), anatomy=anatomy.to_dict(),
-            bn_policy=bn_policy, class_map=cmap,
-            source={"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
-                    "sha256": sha256_file(resolved) if is_ckpt else None},
-            data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
-                  "names": {str(k): v for k, v in names.items()}},
-            seed=seed, params=_param_counts(anatomy, plan), epochs_requested=epochs,
-        )
-    from yolo_transfer.training.meter import EpochMeter
-    from yolo_transfer.training.trainer import TransferTrainer
-
-    ov["freeze"] = sorted(plan.frozen_at(0))
-    try:
-        trainer = TransferTrainer(overrides=ov, context=context)
-    except (RuntimeError, FileNotFoundError, AssertionError) as e:
-        raise UserError(f"cannot start training: {' '.join(str(e).split())[:300]}")
-    meter = EpochMeter()
-    meter.attach(trainer)
-    for event, fn in (callbacks or {}).items():
-        trainer.add_callback(event, fn)
-    run_dir = Path(trainer.save_dir)
-    record.status, record.run_dir, record.versions = "training", str(run_dir), versions()
-    record.args = {k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
-    record.error = None
-    record.write(run_dir)
-
-    def _setup(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
-        if tr.setup_record and not resume:
-            for key, value in tr.setup_record.items():
-                setattr(record, key, value)
+    # one writer per run folder (a second `train --resume` of it is refused, see utils.lock), held to the end
+    with contextlib.ExitStack() as held:
         if resume:
-            record.resumed_at_epoch.append(tr.start_epoch)
-            # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
-            # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
-            # its tie-break (the cheaper preset) and auto's cost see the whole run
-            from yolo_transfer.training.timed import loop_seconds, rows_before
+            run_dir, record = _load_run(resume)
+            held.enter_context(folder_lock(run_dir, "train --resume"))  # before anything is read or written
+            plan = FreezePlan.from_dict(record.plan)
+            source = Path(record.source["path"]) if record.source.get("sha256") else None
+            if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
+                return finish(run_dir, record, plan, source)
+            context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
+                       "epochs_requested": record.epochs_requested,
+                       # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
+                       "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
+                                      if h.get("stage") is not None and h.get("epoch") is not None]}
+            # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
+            ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
+            if device is not None:
+                ov["device"] = device
+        else:
+            check_bn_policy(bn_policy)
+            spec = check_data_yaml(data)
+            data_path = spec.yaml_path
+            from yolo_transfer.weights import resolve_model
 
-            held = loop_seconds(rows_before(_read_csv(run_dir), tr.start_epoch))
-            spent["before"] = max(spent["before"], held)
+            resolved = resolve_model(model)
+            yolo = load_detection_model(resolved)
+            anatomy = Anatomy.of(yolo.model)
+            plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
+            cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
+            names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
+            is_ckpt = resolved.endswith(".pt")
+            check_class_map(cmap, names, dict(yolo.model.names) if is_ckpt else None)
+            del yolo
+            context = {"plan": plan.to_dict(), "bn_policy": bn_policy, "class_map": cmap}
+            ov = _validate_overrides({
+                **overrides, "model": resolved, "data": str(data_path.resolve()), "epochs": epochs, "imgsz": imgsz,
+                "batch": batch, "seed": seed, "project": str(Path(project).resolve()), "name": name, "exist_ok": False,
+                "verbose": verbose, **({"device": device} if device is not None else {}),
+            })
+            source = Path(resolved) if is_ckpt else None
+            record = TransferRecord(
+                preset=preset, plan=plan.to_dict(), layers=plan.layer_table(), anatomy=anatomy.to_dict(),
+                bn_policy=bn_policy, class_map=cmap,
+                source={"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
+                        "sha256": sha256_file(resolved) if is_ckpt else None},
+                data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
+                      "names": {str(k): v for k, v in names.items()}},
+                seed=seed, params=_param_counts(anatomy, plan), epochs_requested=epochs,
+            )
+        from yolo_transfer.training.meter import EpochMeter
+        from yolo_transfer.training.trainer import TransferTrainer
+
+        ov["freeze"] = sorted(plan.frozen_at(0))
+        try:
+            trainer = TransferTrainer(overrides=ov, context=context)
+        except (RuntimeError, FileNotFoundError, AssertionError) as e:
+            raise UserError(f"cannot start training: {' '.join(str(e).split())[:300]}")
+        meter = EpochMeter()
+        meter.attach(trainer)
+        for event, fn in (callbacks or {}).items():
+            trainer.add_callback(event, fn)
+        run_dir = Path(trainer.save_dir)
+        if not resume:  # the folder Ultralytics has just made for this run: held until the run ends
+            held.enter_context(folder_lock(run_dir, "train"))
+        record.status, record.run_dir, record.versions = "training", str(run_dir), versions()
+        record.args = {k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+        record.error = None
         record.write(run_dir)
 
-    def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
-        record.final_val = _per_class(tr)
+        def _setup(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
+            if tr.setup_record and not resume:
+                for key, value in tr.setup_record.items():
+                    setattr(record, key, value)
+            if resume:
+                record.resumed_at_epoch.append(tr.start_epoch)
+                # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
+                # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
+                # its tie-break (the cheaper preset) and auto's cost see the whole run
+                from yolo_transfer.training.timed import loop_seconds, rows_before
 
-    trainer.add_callback("on_pretrain_routine_end", _setup)
-    trainer.add_callback("on_train_end", _final_val)
-    spent = {"before": float(record.train_seconds or 0.0)}  # seconds of earlier sessions (`_setup` may raise it)
-    t0 = time.time()
-    try:
-        trainer.train()
-    except KeyboardInterrupt as e:
-        _close_loaders(trainer)
+                held = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
+                spent["before"] = max(spent["before"], held)
+            record.write(run_dir)
+
+        def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
+            record.final_val = _per_class(tr)
+
+        trainer.add_callback("on_pretrain_routine_end", _setup)
+        trainer.add_callback("on_train_end", _final_val)
+        spent = {"before": float(record.train_seconds or 0.0)}  # seconds of earlier sessions (`_setup` may raise it)
+        t0 = time.time()
+        try:
+            trainer.train()
+        except KeyboardInterrupt as e:
+            _close_loaders(trainer)
+            _account(record, meter, spent["before"], t0, run_dir)
+            record.status = "interrupted"
+            record.write(run_dir)
+            e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
+            raise
+        except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
+            _close_loaders(trainer)
+            _account(record, meter, spent["before"], t0, run_dir)
+            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+            record.status = "failed"
+            record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
+            record.write(run_dir)
+            return result_of(run_dir, record)
         _account(record, meter, spent["before"], t0, run_dir)
-        record.status = "interrupted"
-        record.write(run_dir)
-        e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
-        raise
-    except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
-        _close_loaders(trainer)
-        _account(record, meter, spent["before"], t0, run_dir)
-        atomic_write_text(run_dir / "error.txt", traceback.format_exc())
-        record.status = "failed"
-        record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
-        record.write(run_dir)
-        return _result(run_dir, record)
-    _account(record, meter, spent["before"], t0, run_dir)
-    return finish(run_dir, record, plan, source)
+        return finish(run_dir, record, plan, source)
 
 
 def seconds_spent(run_dir: Path) -> float:
@@ -277,7 +306,7 @@ def seconds_spent(run_dir: Path) -> float:
     from yolo_transfer.training.timed import loop_seconds
 
     counted = float(TransferRecord.read(run_dir).train_seconds or 0.0)
-    return max(counted, round(loop_seconds(_read_csv(run_dir)), 2))
+    return max(counted, round(loop_seconds(read_results(run_dir)), 2))
 
 
 def _close_loaders(trainer) -> None:
@@ -295,7 +324,7 @@ def _close_loaders(trainer) -> None:
 def _account(record: TransferRecord, meter, before: float, t0: float, run_dir: Path) -> None:
     record.train_seconds = round(before + time.time() - t0, 2)
     record.peak_memory_mb = round(max(float(record.peak_memory_mb or 0.0), meter.peak_mb), 1)
-    record.history = _history(run_dir, record.history, meter.rows)
+    record.history = epoch_history(run_dir, record.history, meter.rows)
     record.metrics = record.history[-1] if record.history else {}
     record.metrics = {k: v for k, v in record.metrics.items() if k in _csv_keys(run_dir)}
 
@@ -328,7 +357,7 @@ def _param_counts(anatomy, plan) -> dict:
     return out
 
 
-def _result(run_dir: Path, record: TransferRecord) -> TrainResult:
+def result_of(run_dir: Path, record: TransferRecord) -> TrainResult:
     wdir = run_dir / "weights"
     return TrainResult(
         run_dir, wdir / "best.pt" if (wdir / "best.pt").exists() else None,
@@ -345,7 +374,7 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
     v = verify_run(run_dir / "weights", plan, record.bn_policy, source)
     record.verification = v.to_dict()
     if not record.history:
-        record.history = _history(run_dir, [], {})
+        record.history = epoch_history(run_dir, [], {})
         record.metrics = {k: v for k, v in (record.history[-1] if record.history else {}).items()
                           if k in _csv_keys(run_dir)}
     record.metrics_source = "last"
@@ -356,38 +385,20 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
         record.error = (f"frozen tensors changed in {run_dir}: {', '.join(what[:5])}{' ...' if len(what) > 5 else ''} "
                         f"({len(what)} in all; see {run_dir / TRANSFER_JSON})")
     record.write(run_dir)
-    return _result(run_dir, record)
-
-
-def _read_csv(run_dir: Path) -> list[dict[str, float]]:
-    import csv as csvmod
-
-    path = run_dir / "results.csv"
-    if not path.exists():
-        return []
-    rows = []
-    for row in csvmod.DictReader(path.read_text().splitlines()):
-        out = {}
-        for k, v in row.items():
-            try:
-                out[k.strip()] = float(v)
-            except (TypeError, ValueError, AttributeError):
-                pass
-        rows.append(out)
-    return rows
+    return result_of(run_dir, record)
 
 
 def _csv_keys(run_dir: Path) -> set[str]:
-    rows = _read_csv(run_dir)
+    rows = read_results(run_dir)
     return set(rows[-1]) if rows else set()
 
 
-def _history(run_dir: Path, previous: list[dict], measured: dict[int, dict]) -> list[dict[str, float]]:
+def epoch_history(run_dir: Path, previous: list[dict], measured: dict[int, dict]) -> list[dict[str, float]]:
     """results.csv, one row per epoch, plus this run's per-epoch seconds, peak memory and images/s (kept across
     resumes: epochs measured by an earlier call keep the numbers that call recorded)."""
     earlier = {int(r["epoch"]): r for r in previous if "epoch" in r}
     out = []
-    for i, row in enumerate(_read_csv(run_dir)):
+    for i, row in enumerate(read_results(run_dir)):
         epoch = int(row.get("epoch", i + 1))  # Ultralytics numbers epochs from 1 in results.csv
         extra = measured.get(epoch - 1) or {k: v for k, v in earlier.get(epoch, {}).items() if k not in row}
         out.append({**row, **extra})
@@ -395,5 +406,5 @@ def _history(run_dir: Path, previous: list[dict], measured: dict[int, dict]) -> 
 
 
 def _final_metrics(run_dir: Path) -> dict[str, float]:
-    rows = _read_csv(run_dir)
+    rows = read_results(run_dir)
     return rows[-1] if rows else {}

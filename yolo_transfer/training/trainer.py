@@ -14,6 +14,7 @@ it in a DDP worker (`--device 0,1`), so multi-GPU runs follow the same plan.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -30,6 +31,7 @@ from yolo_transfer.training import timed
 from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
 from yolo_transfer.training.policy import FreezePolicy
 from yolo_transfer.utils.env import cpu_train_threads
+from yolo_transfer.utils.io import atomic_write_bytes
 
 CONTEXT_ENV = "YOLO_TRANSFER_CONTEXT"
 # With ray[tune] installed, Ultralytics' Ray Tune callback asks Tune for a trial id after every epoch and warns when
@@ -131,8 +133,10 @@ class TransferTrainer(DetectionTrainer):
         src = self.source_sd or {}
         sd = model.state_dict()
         missing = {k: sd[k].detach().cpu().clone() for k in keys if k not in src or src[k].shape != sd[k].shape}
-        if missing:
-            torch.save(missing, self.wdir / REFERENCE_FILE)
+        if missing:  # whole or not at all: verification reads it at the end, perhaps after a resume
+            buf = io.BytesIO()
+            torch.save(missing, buf)
+            atomic_write_bytes(self.wdir / REFERENCE_FILE, buf.getvalue())
 
     # --- override points -----------------------------------------------------------------------------------------
     def _model_train(self):
@@ -159,10 +163,10 @@ class TransferTrainer(DetectionTrainer):
             self.stage_floor = max((s for e, s in self.context.get("stages_run") or [] if e <= ckpt["epoch"] + 1),
                                    default=0)
         if self.args.time and self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:
-            from yolo_transfer.training.api import _read_csv
+            from yolo_transfer.training.results import read_results
 
             done = ckpt["epoch"] + 1
-            rows = timed.rows_before(_read_csv(self.save_dir), done)
+            rows = timed.rows_before(read_results(self.save_dir), done)
             spent = timed.loop_seconds(rows)
             if spent > 0:
                 before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now

@@ -62,6 +62,32 @@ class Quiet:
         return target
 
 
+class _LogFile:
+    """The log file as a stream whose failed writes (a full disk) are dropped: otherwise every log line printed a
+    `--- Logging error ---` traceback on the terminal, and a progress bar crashed the run for the log's sake. The
+    run's own files still fail, and say so in one line."""
+
+    def __init__(self, f: TextIO):
+        self._f = f
+
+    def write(self, text: str) -> int:
+        try:
+            return self._f.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            self._f.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._f.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._f, name)
+
+
 def is_quiet(quiet_flag: bool | None, verbose: bool = False) -> bool:
     """The CLI rule: --verbose wins, then --quiet/--no-quiet, else quiet when stdout is not a terminal."""
     if verbose:
@@ -85,7 +111,7 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
     path.parent.mkdir(parents=True, exist_ok=True)
     q = Quiet(stream, path, False)
     existed = path.exists()
-    log = open(path, "a", encoding="utf-8", buffering=1)
+    log = _LogFile(open(path, "a", encoding="utf-8", buffering=1))
     q._log = log
     swapped: list[tuple[logging.StreamHandler, TextIO]] = []
     for h in LOGGER.handlers:

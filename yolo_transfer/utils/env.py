@@ -10,6 +10,11 @@ from importlib import metadata
 
 from yolo_transfer.errors import UserError
 
+# Ultralytics sets OMP_NUM_THREADS=1 on import when it is unset (or empty). A "1" is a user's (or Ray's, per task)
+# choice of CPU threads, which CPU training keeps (`cpu_train_threads`), only if it was there when this module was
+# first imported (the package's __init__ imports it first, before Ultralytics); otherwise it may be Ultralytics' own
+OMP_CHOSEN_BEFORE_ULTRALYTICS = bool(os.environ.get("OMP_NUM_THREADS")) and "ultralytics" not in sys.modules
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -39,10 +44,8 @@ def user_omp_threads() -> str | None:
     """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it may be
     Ultralytics' own import-time default: a "1" not already there when yolo_transfer was imported before Ultralytics
     (read as no choice: Ultralytics itself ignores OMP_NUM_THREADS for training threads anyway)."""
-    import yolo_transfer
-
     value = os.environ.get("OMP_NUM_THREADS")
-    return None if value == "1" and not yolo_transfer.OMP_CHOSEN_BEFORE_ULTRALYTICS else value
+    return None if value == "1" and not OMP_CHOSEN_BEFORE_ULTRALYTICS else value
 
 
 def cpu_train_threads(cores: int | None = None) -> int:

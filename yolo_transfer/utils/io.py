@@ -7,6 +7,7 @@ folder, flush and fsync, then `os.replace` it over the target (atomic on POSIX a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -23,21 +24,48 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def naming_errors(path: str | os.PathLike, temp_prefix: str | None = None) -> Iterator[None]:
+    """An OSError with no file name raised in the block (a full disk fails `write()` and `fsync()`, which know none)
+    names `path`, so the CLI's one line says which file; with `temp_prefix` (what `path` is written under before its
+    atomic rename, + random), one naming a temporary file names `path`, or the file inside it, instead. Errors about
+    other files (a source being read) keep their names."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno is None:
+            raise
+        first = str(path) if e.filename is None else _swap(e.filename, temp_prefix, path)
+        second = None if e.filename2 is None else _swap(e.filename2, temp_prefix, path)
+        if (first, second) == (e.filename, e.filename2):
+            raise
+        raise OSError(e.errno, e.strerror, first, None, second) from e
+
+
+def _swap(name, temp_prefix: str | None, path: Path):
+    name = os.fsdecode(name) if isinstance(name, (str, bytes)) else name
+    if temp_prefix is None or not isinstance(name, str) or not name.startswith(temp_prefix):
+        return name
+    _, sep, inside = name[len(temp_prefix):].partition(os.sep)  # past the random part of the temporary name
+    return str(path) + sep + inside
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should read like any file we write
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with naming_errors(path, str(path.parent / f".{path.name}.")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should read like any file we write
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
     return path
 
 
@@ -76,15 +104,34 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     looks finished. `path` must not exist yet.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    naming = functools.partial(naming_errors, path, str(path.parent / f".{path.name}.partial-"))
+    with naming():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with naming():
+            yield tmp
+            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_folder_path(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, in one line and before anything is written, an output folder that cannot be one: the path, or a
+    folder above it, is a file (mkdir would fail deep inside a run with a traceback)."""
+    from yolo_transfer.errors import UserError
+
+    p = Path(path).expanduser()
+    for q in (p, *p.parents):
+        if q.is_dir():
+            break
+        if q.exists() or q.is_symlink():
+            kind = "a file" if q.exists() else "a broken symlink"
+            where = f"is {kind}" if q == p else f"is under {q}, which is {kind}"
+            raise UserError(f"{what} {p} {where}; give a folder (existing or new)")
+    return p
 
 
 def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:

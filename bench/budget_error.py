@@ -1,0 +1,84 @@
+"""The budget estimator's error: epochs it says fit in a wall-clock budget vs the epochs Ultralytics' time mode then
+really runs, per set, image size and preset.
+
+For each set x imgsz x preset: `training.budget.estimate_budget` (what recommend, compare and auto read), then a
+plain time-bounded `train_preset` run of that preset for the same budget; the error is estimated / run - 1 (a part
+epoch counts as one, as Ultralytics validates it). Goal (issue 27): within +-25 %.
+
+    python bench/budget_error.py --set coco128=../shared/datasets/coco128/coco128.yaml \\
+        --set bccd=/work/sets/BCCD/data.yaml --set cavity=/work/sets/cavity_coco/data.yaml \\
+        --imgsz 320 --imgsz 640 --budget-minutes 2 --json /tmp/budget_error.json
+
+BCCD and cavity are the shared sets converted with `yolo-transfer data convert` (VOC, COCO JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from yolo_transfer.utils.env import cpu_name
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("YOLO_TRANSFER_SHARED", REPO.parent / "shared"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--set", action="append", required=True, help="name=path/to/data.yaml")
+    p.add_argument("--weights", default=str(SHARED / "weights" / "yolo26n.pt"))
+    p.add_argument("--imgsz", type=int, action="append")
+    p.add_argument("--presets", default="frozen-backbone,full")
+    p.add_argument("--budget-minutes", type=float, default=2.0)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    from yolo_transfer.training.api import train_preset
+    from yolo_transfer.training.budget import estimate_budget, first_guess
+
+    sizes = a.imgsz or [320, 640]
+    presets = a.presets.split(",")
+    rows = []
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} CPUs; {Path(a.weights).name}, budget {a.budget_minutes:g} min")
+    work = Path(tempfile.mkdtemp(prefix="budget-error-"))
+    try:
+        for spec in a.set:
+            name, data = spec.split("=", 1)
+            for imgsz in sizes:
+                t0 = time.perf_counter()
+                est = estimate_budget(a.weights, data, presets, a.budget_minutes, imgsz=imgsz, batch=a.batch,
+                                      device="cpu")
+                t_est = time.perf_counter() - t0
+                for preset in presets:
+                    r = train_preset(a.weights, data, preset=preset, epochs=first_guess(est, preset), imgsz=imgsz,
+                                     batch=a.batch, device="cpu", time=a.budget_minutes / 60, project=work,
+                                     name=f"{name}-{imgsz}-{preset}", verbose=False, plots=False)
+                    ran = len(r.history)
+                    secs = [h.get("epoch_seconds") for h in r.history if h.get("epoch_seconds")]
+                    row = {"set": name, "imgsz": imgsz, "preset": preset, "estimated": est.epochs[preset], "ran": ran,
+                           "error": round(est.epochs[preset] / max(ran, 1) - 1, 3),
+                           "epoch_s_estimated": est.epoch_seconds[preset],
+                           "epoch_s_median": sorted(secs)[len(secs) // 2] if secs else None,
+                           "estimate_seconds": round(t_est, 1)}
+                    rows.append(row)
+                    print(f"{name:10s} {imgsz:4d} {preset:16s} estimated {row['estimated']:6.1f} ran {ran:3d} "
+                          f"error {row['error']:+.0%}  epoch s est {row['epoch_s_estimated']:.1f} / median "
+                          f"{row['epoch_s_median'] or 0:.1f}  (estimate took {t_est:.0f} s)", flush=True)
+                    shutil.rmtree(r.run_dir, ignore_errors=True)
+        errs = [abs(r["error"]) for r in rows]
+        print(f"\n{len(rows)} runs: |error| median {sorted(errs)[len(errs) // 2]:.0%}, max {max(errs):.0%}; within "
+              f"25 %: {sum(e <= 0.25 for e in errs)}/{len(errs)}")
+        if a.json:
+            Path(a.json).write_text(json.dumps({"cpu": cpu_name(), "budget_minutes": a.budget_minutes,
+                                                "weights": a.weights, "rows": rows}, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""`compare()`: the same data, seed, settings and budget through several transfer presets; the trade-off, measured.
+
+Each trial is one `train()` call. Equal epochs (`epochs=N`) or equal wall time per trial (`budget_minutes=M`:
+Ultralytics' `time=` bounds each trial's training loop and refits its epoch count and lr schedule to the time after
+every epoch). The compare folder (`project/name`, never renamed so a rerun finds it) holds `compare.json` (state),
+`trials/<id>/` (each a normal yolo-transfer run folder), `summary.json`, `summary.csv`, `report.md`, `report.html`.
+The winner rule is in `yolo_transfer.comparison.summary` (and in summary.json).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from yolo_transfer.comparison.plan import CompareSettings, parse_list
+from yolo_transfer.comparison.summary import RULE, Trial
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.io import check_folder_path
+from yolo_transfer.utils.lock import folder_lock
+from yolo_transfer.weights import DEFAULT_MODEL
+
+
+@dataclass
+class CompareResult:
+    dir: Path
+    trials: list[Trial]
+    winner: Trial | None
+    rule: str
+    table: str
+    files: dict[str, Path] = field(default_factory=dict)
+    how: dict = field(default_factory=dict, repr=False)  # how the winner was reached (scores, margins, ties)
+
+
+def compare(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    data: str | os.PathLike | None = None,
+    *,
+    presets: Sequence[str] | str = ("frozen-backbone", "full"),
+    epochs: int | None = None,
+    budget_minutes: float | None = None,
+    seeds: Sequence[int] | str = (0,),
+    fractions: Sequence[float] | str = (1.0,),
+    imgsz: int = 640,
+    batch: int = 16,
+    device: str | None = None,
+    project: str | os.PathLike = "runs",
+    name: str = "compare",
+    engine: str = "local",
+    ray_address: str | None = None,
+    callbacks: Mapping[str, Callable] | None = None,
+    verbose: bool = False,
+    presets_file: str | os.PathLike | None = None,
+    echo: Callable[[str], None] | None = None,
+    wait: bool = False,
+    **overrides: Any,
+) -> CompareResult:
+    """Train `model` on `data` once per preset (x seed x fraction) under one budget; returns the measured trade-off.
+
+    Rerunning with the same arguments resumes: finished trials are kept, an interrupted one continues from its
+    last checkpoint. `overrides` are Ultralytics training arguments applied to every trial (`workers=0`, `lr0=...`).
+    The compare folder has one writer at a time: while another process runs this comparison, this call raises
+    `UserError` naming it, or with `wait=True` waits for it and then resumes (often only to report).
+    """
+    from yolo_transfer.comparison.plan import check_budget, validate
+    from yolo_transfer.training.budget import first_guess as first_guess_epochs
+
+    echo = echo or (lambda s: None)
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine {engine}: use local or ray")
+    from yolo_transfer.data.yolo_layout import resolve_data_yaml
+
+    if data is None:
+        raise UserError("compare needs data: a dataset YAML with train and val splits")
+    folder = check_folder_path(Path(project).resolve() / name, "--project/--name")
+    weights_s = str(Path(model).resolve()) if Path(model).is_file() else str(model)
+    settings = CompareSettings(  # a dataset name (coco8.yaml) resolves as in train, before anything is written
+        data=str(resolve_data_yaml(data).resolve()), weights=weights_s, presets=parse_list(presets, str, "presets"),
+        epochs=epochs, budget_minutes=budget_minutes, seeds=parse_list(seeds, int, "seeds"),
+        fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
+        overrides=dict(overrides),
+    )
+    spec, _ = validate(settings, presets_file)
+    estimate = check_budget(settings, presets_file) if budget_minutes is not None else None
+    first_guess = first_guess_epochs(estimate, estimate.dearest[0]) if estimate else None
+    with folder_lock(folder, "compare", wait=wait, other="pick another --name"):
+        return _compare(folder, settings, spec, first_guess, engine, ray_address, presets_file, callbacks, verbose,
+                        echo)
+
+
+def _compare(folder: Path, settings: CompareSettings, spec, first_guess, engine: str, ray_address, presets_file,
+             callbacks, verbose: bool, echo: Callable[[str], None]) -> CompareResult:
+    """`compare` once its input is checked and its folder is held by this process."""
+    from yolo_transfer.comparison import fractions as frac
+    from yolo_transfer.comparison.report import write_report
+    from yolo_transfer.comparison.runner import State, run_local
+    from yolo_transfer.comparison.summary import pick_winner, table, write_summary
+
+    budget_minutes, epochs, weights_s = settings.budget_minutes, settings.epochs, settings.weights
+    state = State(folder, settings)
+    state.save()
+    kwargs = settings.train_kwargs(first_guess)
+    if presets_file:
+        kwargs["presets_file"] = str(Path(presets_file).resolve())
+    specs = settings.trials()
+    data_for = lambda s: frac.data_for(spec, s.fraction, s.seed, folder / "data")  # noqa: E731
+    budget = f"{budget_minutes:g} min of training each" if budget_minutes is not None else f"{epochs} epoch(s) each"
+    echo(f"compare: {len(specs)} trials ({', '.join(settings.presets)} x seeds {settings.seeds} x fractions "
+         f"{settings.fractions}), {budget}, engine {engine} -> {folder}")
+    if engine == "ray":
+        from yolo_transfer.comparison.ray_engine import run_ray
+
+        trials = run_ray(specs, folder, data_for, weights_s, kwargs, address=ray_address, echo=echo)
+        for s, t in zip(specs, trials):
+            state.set(s, run_dir=t.run_dir, status=t.status, error=t.error)
+    else:
+        trials = run_local(specs, folder, state, data_for, weights_s, kwargs, callbacks, verbose, echo)
+    winner, how = pick_winner(trials)
+    tab = table(trials, winner)
+    files = write_summary(folder, settings, trials, winner, how, engine)
+    files.update(write_report(folder, f"Transfer strategies compared: {Path(settings.data).name}, "
+                                      f"{Path(weights_s).name}, {budget}", tab, trials, winner, how))
+    files["compare.json"] = state.path
+    return CompareResult(folder, trials, winner, RULE, tab, files, how)

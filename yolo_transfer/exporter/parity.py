@@ -1,0 +1,609 @@
+"""The parity gate: does the exported model give the source checkpoint's boxes?
+
+Both models see the same images with the SAME preprocessing (the comparison is like with like): a dynamic-shape
+export letterboxes each image to its minimum stride-multiple rectangle, exactly as the `.pt` predictor does by
+default, so both run that way; a static export can only take its fixed square input, so the `.pt` is run at that
+square shape too (`rect=False`). The report records which preprocessing each side used. Comparing a static export
+with the `.pt`'s default rectangular letterbox is NOT like with like and typically fails (boxes move by a few pixels
+and low-score boxes appear/disappear); `reference_rect=` exists to demonstrate exactly that.
+
+Boxes are paired greedily per class (`yolo_transfer.detections.match`). Both sides are run at a confidence floor
+below the gate's `conf`, so a box scoring 0.251 on one side and 0.249 on the other is paired, not "missing". The gate
+then looks at every box scoring >= `conf` on either side.
+
+Thresholds per precision the export RUNS at (`yolo_transfer.runtimes.THRESHOLDS`, documented in the README too):
+
+| precision | min IoU of matched boxes | score error max / mean | unmatched boxes allowed | mAP50-95 difference |
+|---|---|---|---|---|
+| FP32 | 0.95 | 0.01 / 0.002 | 0 | 0.5 points |
+| FP16 | 0.90 | 0.02 / 0.005 | 2 % | 1.0 point |
+| BF16 (explicit choice) | 0.90 | 0.03 / 0.008 | 3 % | 1.0 point |
+| INT8 | 0.50 | 0.30 / 0.10 | 25 % | 3.0 points |
+
+The export runs at the precision it claims: an FP32 OpenVINO IR is compiled with INFERENCE_PRECISION_HINT=f32, even
+on CPUs where OpenVINO would pick bf16 by itself. When Ultralytics' own runner would pick a lower precision on this
+machine, the gate also runs the export that way and reports it (`ultralytics_runner`, not part of the verdict).
+
+INT8 is looser because quantising the head's class scores moves single scores a lot while the boxes and the mAP
+barely change: yolov8s-fall at 160 px calibrated on coco128 kept mAP50-95 within 0.33 points with a mean score error
+of 0.067 and a worst one of 0.25. The same export calibrated on only coco8's 4 images had a worst score error of 0.39
+and fails the gate, as it should.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+import yolo_transfer.heads as heads
+from yolo_transfer.detections import Detections, match
+from yolo_transfer.errors import UserError
+# The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
+from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
+from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+PAIR_IOU = 0.5  # IoU needed to call two boxes "the same box"; how close they are is then judged by min_iou
+
+
+class ParityFailed(UserError):
+    """The gate ran and the exported model does not match: exit 1 (2 is for bad input)."""
+
+    exit_code = 1
+
+
+@dataclass
+class BoxComparison:
+    """How one side's boxes compare with the reference's over a set of images."""
+
+    images: int
+    gated_reference: int  # reference boxes with score >= conf
+    gated_exported: int
+    matched: int  # pairs where either box scores >= conf
+    unmatched_reference: int
+    unmatched_exported: int
+    iou_mean: float | None
+    iou_min: float | None
+    score_error_mean: float | None
+    score_error_max: float | None
+    per_class: dict[str, dict[str, int]] = field(default_factory=dict)
+    worst_images: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[tuple[float, float, float]] = field(default_factory=list, repr=False)  # (score_ref, score_exp, iou)
+
+    @property
+    def compared(self) -> int:
+        return self.matched + self.unmatched_reference + self.unmatched_exported
+
+    @property
+    def unmatched_fraction(self) -> float:
+        return (self.unmatched_reference + self.unmatched_exported) / max(self.compared, 1)
+
+
+def compare_detections(reference: Sequence[Detections], exported: Sequence[Detections], conf: float,
+                       names: dict[int, str] | None = None, image_names: Sequence[str] | None = None) -> BoxComparison:
+    """Pair boxes per image and class; statistics over the boxes scoring >= `conf` on either side."""
+    if len(reference) != len(exported):
+        raise ValueError(f"{len(reference)} reference results but {len(exported)} exported results")
+    names = names or {}
+    per_class: dict[str, dict[str, int]] = {}
+    ious, errs, pairs, worst = [], [], [], []
+    g_ref = g_exp = n_match = u_ref = u_exp = 0
+
+    def bump(cid: int, key: str) -> None:
+        row = per_class.setdefault(names.get(int(cid), str(int(cid))),
+                                   {"reference": 0, "exported": 0, "matched": 0, "unmatched": 0})
+        row[key] += 1
+
+    for k, (a, b) in enumerate(zip(reference, exported)):
+        ia, ib, iou = match(a, b, PAIR_IOU)
+        gate_a = a.confidence >= conf
+        gate_b = b.confidence >= conf
+        g_ref += int(gate_a.sum())
+        g_exp += int(gate_b.sum())
+        for c in a.class_id[gate_a]:
+            bump(c, "reference")
+        for c in b.class_id[gate_b]:
+            bump(c, "exported")
+        paired_a = np.zeros(len(a), bool)
+        paired_a[ia] = True
+        paired_b = np.zeros(len(b), bool)
+        paired_b[ib] = True
+        img_unmatched = 0
+        for c in a.class_id[gate_a & ~paired_a]:
+            bump(c, "unmatched")
+            img_unmatched += 1
+        for c in b.class_id[gate_b & ~paired_b]:
+            bump(c, "unmatched")
+            img_unmatched += 1
+        u_ref += int((gate_a & ~paired_a).sum())
+        u_exp += int((gate_b & ~paired_b).sum())
+        keep = gate_a[ia] | gate_b[ib]
+        img_min_iou = 1.0
+        for i, j, v in zip(ia[keep], ib[keep], iou[keep]):
+            n_match += 1
+            bump(a.class_id[i], "matched")
+            ious.append(float(v))
+            errs.append(abs(float(a.confidence[i]) - float(b.confidence[j])))
+            pairs.append((float(a.confidence[i]), float(b.confidence[j]), float(v)))
+            img_min_iou = min(img_min_iou, float(v))
+        if img_unmatched or img_min_iou < 0.99:
+            worst.append({"image": image_names[k] if image_names else k, "unmatched": img_unmatched,
+                          "min_iou": round(img_min_iou, 4)})
+    worst.sort(key=lambda w: (-w["unmatched"], w["min_iou"]))
+
+    def stat(fn: Callable, xs: list[float]) -> float | None:
+        return round(float(fn(xs)), 6) if xs else None
+
+    return BoxComparison(
+        images=len(reference), gated_reference=g_ref, gated_exported=g_exp, matched=n_match,
+        unmatched_reference=u_ref, unmatched_exported=u_exp,
+        iou_mean=stat(np.mean, ious), iou_min=stat(np.min, ious),
+        score_error_mean=stat(np.mean, errs), score_error_max=stat(np.max, errs),
+        per_class=per_class, worst_images=worst[:10], pairs=pairs,
+    )
+
+
+def judge(cmp: BoxComparison, th: Thresholds, label: str) -> list[str]:
+    """Human-readable reasons this comparison fails the thresholds (empty list = pass)."""
+    why = []
+    if cmp.compared == 0:
+        why.append(f"{label}: no boxes scored >= conf on {cmp.images} images, so nothing was compared "
+                   f"(lower the parity conf or use images with objects)")
+        return why
+    if cmp.unmatched_fraction > th.max_unmatched_fraction:
+        why.append(f"{label}: {cmp.unmatched_reference} reference and {cmp.unmatched_exported} exported boxes "
+                   f"unmatched of {cmp.compared} ({cmp.unmatched_fraction:.1%} > {th.max_unmatched_fraction:.0%})")
+    if cmp.iou_min is not None and cmp.iou_min < th.min_iou:
+        why.append(f"{label}: matched-box IoU min {cmp.iou_min:.3f} < {th.min_iou}")
+    if cmp.score_error_max is not None and cmp.score_error_max > th.max_score_error:
+        why.append(f"{label}: score error max {cmp.score_error_max:.4f} > {th.max_score_error}")
+    if cmp.score_error_mean is not None and cmp.score_error_mean > th.max_mean_score_error:
+        why.append(f"{label}: score error mean {cmp.score_error_mean:.4f} > {th.max_mean_score_error}")
+    return why
+
+
+@dataclass
+class ParityReport:
+    reference: str
+    exported: str
+    format: str
+    precision: str
+    thresholds: Thresholds
+    conf: float
+    conf_floor: float
+    iou: float
+    imgsz: list[int]
+    images_source: str
+    preprocess: dict[str, str]
+    comparisons: dict[str, BoxComparison]
+    map50_95: dict[str, float | None] | None = None
+    failures: list[str] = field(default_factory=list)
+    raw: dict[str, float] | None = None  # raw head-output errors on identical tensors (ONNX)
+    runtime_precision: dict[str, str] = field(default_factory=dict)  # what each side really computed at
+    runner_failures: list[str] = field(default_factory=list)  # Ultralytics' runner at its own precision (not gated)
+    runner_note: str | None = None  # one line for the user when that runner computes lower than the export claims
+    heads: dict[str, str] = field(default_factory=dict)  # the head each side ran (`yolo_transfer.heads`)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: what was compared and the verdict."""
+        main = self.comparisons.get("ultralytics") or next(iter(self.comparisons.values()))
+        ran = self.runtime_precision.get("exported", self.precision)
+        prec = self.precision.upper() + (f" run at {ran.upper()}" if ran not in (self.precision, "unknown") else "")
+        head = self.heads.get("exported")
+        prec += f", {head}" if head and head != heads.ONE2MANY else ""
+        text = (f"parity {'PASSED' if self.passed else 'FAILED'} ({prec}, {main.images} images, "
+                f"{main.compared} boxes >= {self.conf}: {main.matched} matched, "
+                f"IoU min {_fmt(main.iou_min)}, score err max {_fmt(main.score_error_max)}")
+        if self.map50_95:
+            text += f", mAP50-95 diff {_fmt(self.map50_95.get('diff_points'))} pts"
+        if self.raw:
+            text += f", raw output err {self.raw['box_px_max']:.2g} px / {self.raw['score_max']:.2g}"
+        text += ")"
+        if self.failures:
+            text += ": " + "; ".join(self.failures)
+        return text
+
+    def to_dict(self) -> dict:
+        comps = {}
+        for k, c in self.comparisons.items():
+            d = asdict(c)
+            d.pop("pairs")
+            d["compared"] = c.compared
+            comps[k] = d
+        return {
+            "passed": self.passed, "failures": self.failures, "reference": self.reference, "exported": self.exported,
+            "format": self.format, "precision": self.precision, "thresholds": asdict(self.thresholds),
+            "conf": self.conf, "conf_floor": self.conf_floor, "nms_iou": self.iou, "pair_iou": PAIR_IOU,
+            "imgsz": self.imgsz, "images_source": self.images_source, "preprocess": self.preprocess,
+            "comparisons": comps, "map50_95": self.map50_95, "raw_output": self.raw,
+            "raw_thresholds": RAW_THRESHOLDS.get(self._gated_at), "runtime_precision": self.runtime_precision,
+            "runner_failures": self.runner_failures, "runner_note": self.runner_note, "heads": self.heads,
+        }
+
+    @property
+    def _gated_at(self) -> str:
+        ran = self.runtime_precision.get("exported", self.precision)
+        return ran if ran in THRESHOLDS and self.precision != "int8" else self.precision
+
+    def to_markdown(self) -> str:
+        th = self.thresholds
+        lines = [
+            f"# Export parity: {'PASSED' if self.passed else 'FAILED'}", "",
+            f"- reference: `{self.reference}`", f"- exported: `{self.exported}` ({self.format}, "
+            f"{self.precision.upper()})", f"- images: {self.images_source}",
+            f"- preprocessing: reference = {self.preprocess['reference']}; exported = {self.preprocess['exported']}",
+            "- head: " + ", ".join(f"{k} {heads.TITLES.get(v, v)}" for k, v in self.heads.items()),
+            f"- boxes compared: score >= {self.conf} on either side (both run at conf {self.conf_floor}), "
+            f"paired per class at IoU >= {PAIR_IOU}",
+            "- runtime precision: " + ", ".join(f"{k} {v.upper()}" for k, v in self.runtime_precision.items())
+            + " (OpenVINO: INFERENCE_PRECISION_HINT read back from the compiled model)",
+            f"- thresholds ({self._gated_at.upper()}): IoU >= {th.min_iou}, score error <= {th.max_score_error} "
+            f"(mean <= {th.max_mean_score_error}), "
+            f"unmatched <= {th.max_unmatched_fraction:.0%}, mAP50-95 diff <= {th.max_map_diff} points", "",
+            "| runner | images | compared | matched | unmatched ref | unmatched exp | IoU mean | IoU min "
+            "| score err mean | score err max |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for k, c in self.comparisons.items():
+            lines.append(f"| {k} | {c.images} | {c.compared} | {c.matched} | {c.unmatched_reference} | "
+                         f"{c.unmatched_exported} | {_fmt(c.iou_mean)} | {_fmt(c.iou_min)} | "
+                         f"{_fmt(c.score_error_mean)} | {_fmt(c.score_error_max)} |")
+        main = next(iter(self.comparisons.values()))
+        if main.per_class:
+            lines += ["", "Per class (first runner):", "",
+                      "| class | reference boxes >= conf | exported boxes >= conf | matched pairs | unmatched |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {n} | {r['reference']} | {r['exported']} | {r['matched']} | {r['unmatched']} |"
+                      for n, r in sorted(main.per_class.items())]
+        if self.map50_95:
+            m = self.map50_95
+            lines += ["", f"mAP50-95 on `{m.get('data')}`: reference {_fmt(m.get('reference'))}, exported "
+                          f"{_fmt(m.get('exported'))}, difference {_fmt(m.get('diff_points'))} points"]
+        if self.raw:
+            lim = RAW_THRESHOLDS.get(self._gated_at)
+            lines += ["", f"Raw head outputs on identical letterboxed tensors (.pt in torch vs the export): max box "
+                          f"error {self.raw['box_px_max']:.3g} px, max score error {self.raw['score_max']:.3g}"
+                          + (f" (limits {lim[0]} px, {lim[1]})" if lim else " (not gated at this precision)")]
+        if self.failures:
+            lines += ["", "## What differed", ""] + [f"- {f}" for f in self.failures]
+        if self.runner_note:
+            lines += ["", "## Ultralytics' own runner on this machine (not part of the verdict)", "",
+                      self.runner_note]
+            lines += [f"- {f}" for f in self.runner_failures]
+        return "\n".join(lines) + "\n"
+
+    def write(self, base: Path) -> Path:
+        """Write `<base>.parity.json`, `.parity.md` and `.parity.png` atomically; returns the JSON path."""
+        base = Path(base)
+        json_path = base.with_name(base.name + ".parity.json")
+        atomic_write_text(base.with_name(base.name + ".parity.md"), self.to_markdown())
+        png = _plot(self)
+        if png is not None:
+            atomic_write_bytes(base.with_name(base.name + ".parity.png"), png)
+        atomic_write_json(json_path, self.to_dict())
+        return json_path
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.4g}"
+
+
+def _plot(report: ParityReport) -> bytes | None:
+    """Score agreement scatter + IoU histogram of matched boxes, as PNG bytes."""
+    pairs = [p for c in report.comparisons.values() for p in c.pairs]
+    if not pairs:
+        return None
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+    for name, c in report.comparisons.items():
+        if c.pairs:
+            p = np.asarray(c.pairs)
+            ax1.scatter(p[:, 0], p[:, 1], s=8, alpha=0.6, label=name)
+            ax2.hist(p[:, 2], bins=40, range=(min(0.5, p[:, 2].min()), 1.0), alpha=0.6, label=name)
+    ax1.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax1.set(xlabel="reference score", ylabel="exported score", title="scores of matched boxes")
+    ax2.axvline(report.thresholds.min_iou, color="r", lw=0.8, label=f"min IoU {report.thresholds.min_iou}")
+    ax2.set(xlabel="IoU with reference box", ylabel="boxes", title="box agreement")
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"{Path(report.exported).name}: parity {'PASSED' if report.passed else 'FAILED'}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------- running the gate
+
+
+def split_images(data: str | Path, splits: Sequence[str]) -> tuple[list[Path], str]:
+    """The images of the first of `splits` a data.yaml has (a folder, a list of folders, or a .txt of paths),
+    and which split that was: the one reader of a dataset's images for parity and INT8 calibration."""
+    from ultralytics.data.utils import check_det_dataset
+
+    try:
+        d = check_det_dataset(str(data), autodownload=False)
+    except Exception as e:  # noqa: BLE001 - Ultralytics raises many kinds for a bad yaml
+        raise UserError(f"--data {data}: cannot read the dataset ({str(e).splitlines()[0][:200]})") from None
+    which = next((k for k in splits if d.get(k)), splits[0])
+    roots = d.get(which) or []
+    files: list[Path] = []
+    for root in roots if isinstance(roots, list) else [roots]:
+        root = Path(root)
+        if root.is_dir():
+            files += sorted(f for f in root.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        elif root.suffix == ".txt" and root.is_file():
+            files += [Path(x.strip()) if Path(x.strip()).is_absolute() else root.parent / x.strip()
+                      for x in root.read_text().splitlines() if x.strip()]
+    return files, which
+
+
+def collect_images(source: str | Path | None = None, data: str | Path | None = None,
+                   limit: int = 32) -> tuple[list[Path], str]:
+    """Images to compare on: a folder/file, the dataset's val split, or the samples Ultralytics ships."""
+    if source is not None:
+        p = Path(source)
+        if not p.exists():
+            raise UserError(f"parity images {p} not found: pass an existing image folder or file")
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        label = f"folder {p}"
+    elif data is not None:
+        files, which = split_images(data, ("val", "test"))
+        label = f"{which} split of {data}"
+    else:
+        from ultralytics.utils import ASSETS
+
+        files = sorted(f for f in Path(ASSETS).iterdir() if f.suffix.lower() in IMG_SUFFIXES)
+        label = "Ultralytics sample images"
+    if not files:
+        raise UserError(f"no images found for the parity check in {source or data or 'Ultralytics assets'}: "
+                        f"pass --parity-images DIR")
+    files = files[:limit]
+    return files, f"{label} ({len(files)} images)"
+
+
+def _predict(model, images: Sequence[Path], imgsz, conf: float, iou: float, rect: bool, device: str,
+             max_det: int, head: str = heads.ONE2MANY) -> list[Detections]:
+    # One image per call: Ultralytics loads a list of paths as ONE batch, and a batch of differently shaped images
+    # silently falls back to the square letterbox even with rect=True. `head`: which head a `.pt` runs (an export
+    # runs the head it was built with, whatever `nms` says).
+    out = []
+    for p in images:
+        (r,) = model.predict(str(p), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device, max_det=max_det,
+                             nms=heads.ultralytics_nms(head) if head != heads.NMS else None, verbose=False)
+        out.append(Detections.from_ultralytics(r))
+    return out
+
+
+def _standalone(exported: Path, images: Sequence[Path], conf: float, iou: float, rect: bool,
+                max_det: int) -> list[Detections]:
+    import cv2
+
+    from yolo_transfer.exporter.standalone import OnnxDetector
+
+    det = OnnxDetector(str(exported), providers=["CPUExecutionProvider"], rect=rect)
+    out = []
+    for p in images:
+        (xyxy, scores, cids), = det.predict([cv2.imread(str(p))], conf=conf, iou=iou, max_det=max_det)
+        out.append(Detections(xyxy, scores, cids))
+    return out
+
+
+def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: int,
+             head: str = heads.ONE2MANY) -> float:
+    m = model.val(data=str(data), imgsz=imgsz, rect=rect, device=device, batch=batch, plots=False, verbose=False,
+                  project=str(project), name="val", exist_ok=True, workers=0, nms=heads.ultralytics_nms(head))
+    return float(m.box.map) * 100.0
+
+
+def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], shape: Sequence[int],
+                     rect: bool, max_images: int = 8, head: str = heads.ONE2MANY) -> dict[str, float] | None:
+    """ONNX only: feed identical letterboxed tensors to the fused FP32 `.pt` (torch) and the export (onnxruntime).
+
+    `reference` is the loaded Ultralytics `YOLO` of the `.pt` (already in hand in `check_parity`); a copy is fused.
+
+    Returns the max absolute error of box coordinates (pixels) and class scores over the raw head output, or None
+    where the output is already a list of boxes (an `--nms` or end-to-end export, judged on its boxes: a top-k
+    list's order is not comparable element by element).
+    """
+    if head != heads.ONE2MANY:
+        return None
+    import copy
+
+    import cv2
+    import onnxruntime as ort
+    import torch
+
+    from yolo_transfer.exporter.standalone import preprocess
+
+    model = copy.deepcopy(reference.model).float().fuse().eval()
+    sess = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    dtype = np.float16 if "float16" in inp.type else np.float32
+    batch = inp.shape[0] if isinstance(inp.shape[0], int) else 1
+    box_err = score_err = 0.0
+    for p in images[:max_images]:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        x, _ = preprocess([img] * batch, tuple(int(v) for v in shape), auto=rect)
+        with torch.no_grad():
+            a = model(torch.from_numpy(x))
+        a = (a[0] if isinstance(a, (list, tuple)) else a).float().numpy()
+        b = sess.run(None, {inp.name: x.astype(dtype)})[0].astype(np.float32)
+        if a.shape != b.shape:
+            return None
+        box_err = max(box_err, float(np.abs(a[:, :4] - b[:, :4]).max()))
+        score_err = max(score_err, float(np.abs(a[:, 4:] - b[:, 4:]).max()))
+    return {"box_px_max": box_err, "score_max": score_err}
+
+
+# Precisions lower than the key: a runner computing at one of these is "lower than the export claims".
+_LOWER = {"fp32": {"fp16", "bf16"}, "fp16": {"bf16"}, "int8": {"fp16", "bf16"}, "bf16": set()}
+
+
+def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32",
+                 imgsz: int | Sequence[int] | None = None, images: str | Path | None = None,
+                 data: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, max_images: int = 32,
+                 device: str = "cpu",
+                 reference_rect: bool | None = None, standalone: bool | None = None, map_on_data: bool = True,
+                 max_det: int = 300, write: bool = True, runtime_precision: str | None = None,
+                 runner_check: bool = True, head: str | None = None) -> ParityReport:
+    """Run `reference` (.pt) and `exported` on the same images with the same preprocessing and judge the result.
+
+    The export runs at the precision it claims (`precision`), or at `runtime_precision` when given (e.g. "bf16":
+    an explicit choice, judged with that precision's thresholds). `reference_rect=None` picks the exported model's
+    preprocessing for the reference (like with like); pass a bool to force it (only to demonstrate a broken
+    comparison). `standalone=None` also checks the numpy/onnxruntime runner for ONNX exports. With `runner_check`,
+    when Ultralytics' own runner would compute at a lower precision on this machine (OpenVINO on a bf16 CPU), it is
+    run too and reported (`runner_note`, `runner_failures`), outside the verdict.
+    `head` is the head the export was asked for (`yolo_transfer.heads`); the `.pt` reference runs the head the
+    export really has (read from its metadata), so the comparison is like with like, and an export whose head is not
+    the one asked for (a format that fell back to the one-to-many head) fails with one line saying so and the fix.
+    Writes `<exported>.parity.{json,md,png}` unless `write=False`.
+    """
+    import tempfile
+
+    from ultralytics import YOLO
+
+    if not 0.0 < conf <= 1.0:
+        raise UserError(f"parity conf must be in (0, 1] (got {conf})")
+    if max_images < 1:
+        raise UserError(f"parity max images must be >= 1 (got {max_images})")
+    reference, exported = Path(reference), Path(exported)
+    for p in (reference, exported):
+        if not p.exists():
+            raise UserError(f"{p} not found: parity needs the source .pt and the exported model")
+    runtime = runtime_of_path(exported)
+    fmt = runtime.name
+    run_at = runtime.run_precision(precision, runtime_precision)
+    th = THRESHOLDS[run_at]
+    # Run both sides below the gate's conf so a box just above it on one side finds its twin just below it.
+    floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
+    files, label = collect_images(images, data, max_images)
+    exp_head = heads.of_export(exported)
+    ref_head = heads.END2END if exp_head == heads.END2END else heads.ONE2MANY  # NMS in a graph = one-to-many + NMS
+
+    with pinning(runtime, run_at):
+        exp_model = YOLO(str(exported), task="detect")
+        ref_model = YOLO(str(reference))
+        if imgsz is None:
+            imgsz = ref_model.overrides.get("imgsz") or 640
+        exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
+    backend = exp_model.predictor.model
+    exp_ran = ran_at(backend, fallback=run_at, built=precision)
+    dynamic = bool(getattr(backend, "dynamic", False))
+    shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
+    exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic
+               else f"square letterbox {shape} (static input)")
+    ref_rect = dynamic if reference_rect is None else bool(reference_rect)
+    if ref_head == heads.END2END and not heads.has_end2end(ref_model):
+        raise UserError(f"{exported} runs an NMS-free end-to-end head, but {reference} has none: it is not that "
+                        f"checkpoint's export")
+    ref_dets = _predict(ref_model, files, shape if not dynamic else imgsz, floor, iou, ref_rect, device, max_det,
+                        ref_head)
+    ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {imgsz}), Ultralytics' .pt default"
+               if ref_rect else f"square letterbox {shape} (rect=False)")
+    ran = {"reference": ran_at(ref_model.predictor.model), "exported": exp_ran}
+
+    names = {int(k): str(v) for k, v in ref_model.names.items()}
+    image_names = [p.name for p in files]
+    comparisons = {"ultralytics": compare_detections(ref_dets, exp_dets, conf, names, image_names)}
+    preprocess = {"reference": ref_pre, "exported": exp_pre + " via Ultralytics AutoBackend"}
+    if standalone is None:
+        standalone = fmt == "onnx"
+    if standalone:
+        sa = _standalone(exported, files, floor, iou, dynamic, max_det)
+        comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
+        preprocess["standalone"] = exp_pre + " via yolo_transfer/export/standalone.py (numpy + onnxruntime)"
+        ran["standalone"] = exp_ran
+
+    failures = judge(comparisons["ultralytics"], th, "ultralytics")
+    if head is not None and head != exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
+        failures.insert(0, heads.mismatch(head, exp_head, f"the {runtime.title} export"))
+    if exp_ran in _LOWER.get(run_at, set()):  # the runtime did not honour the precision we pinned
+        failures.insert(0, f"the export ran at {exp_ran.upper()}, not the {run_at.upper()} it was pinned to")
+    if "standalone" in comparisons:
+        own = judge(comparisons["standalone"], th, "standalone")
+        same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
+        failures += ["standalone runner: the same differences"] if own and same else own
+    raw = raw_output_error(ref_model, exported, files, shape, dynamic, head=exp_head) if fmt == "onnx" else None
+    limits = RAW_THRESHOLDS.get(precision if precision == "int8" else run_at)
+    if raw is not None and limits is not None:
+        raw_ok = raw["box_px_max"] <= limits[0] and raw["score_max"] <= limits[1]
+        if not raw_ok:
+            failures.append(f"raw outputs differ: box error {raw['box_px_max']:.3g} px (max {limits[0]}), "
+                            f"score error {raw['score_max']:.3g} (max {limits[1]})")
+        elif comparisons["ultralytics"].compared == 0:
+            # the boxes said nothing (a model that scores low), but the raw outputs prove the same function
+            failures = [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
+    exp_names = {int(k): str(v) for k, v in exp_model.names.items()} if exp_model.names else None
+    if exp_names is not None and exp_names != names:
+        failures.append("class names differ between the reference and the exported model")
+
+    # What a user of Ultralytics' own runner (`yolo predict model=<export>`) gets here, when that is less.
+    runner_failures: list[str] = []
+    runner_note = None
+    if runner_check and fmt == "openvino" and runtime_precision is None and str(device) == "cpu":
+        from yolo_transfer.runtimes import openvino_cpu_default
+
+        default = openvino_cpu_default()
+        if default in _LOWER.get(run_at, set()):
+            with pinning(runtime, default):
+                runner = YOLO(str(exported), task="detect")
+                runner_dets = _predict(runner, files, imgsz, floor, iou, True, device, max_det)
+            runner_ran = ran_at(runner.predictor.model, fallback=default)
+            ran["ultralytics_runner"] = runner_ran
+            comparisons["ultralytics_runner"] = compare_detections(ref_dets, runner_dets, conf, names, image_names)
+            preprocess["ultralytics_runner"] = exp_pre + " via Ultralytics AutoBackend at OpenVINO's CPU default"
+            if runner_ran in _LOWER.get(run_at, set()):
+                label_r = f"Ultralytics' runner at {runner_ran.upper()}"
+                runner_failures = judge(comparisons["ultralytics_runner"], th, label_r)
+                c = comparisons["ultralytics_runner"]
+                verdict = (f"it would fail this {run_at.upper()} gate ({'; '.join(runner_failures)})"
+                           if runner_failures else f"it still passes this {run_at.upper()} gate "
+                           f"(IoU min {_fmt(c.iou_min)}, score err max {_fmt(c.score_error_max)})")
+                runner_note = (f"note: Ultralytics' own runner (`yolo predict model={exported.name}`) computes this "
+                               f"{precision.upper()} model at {runner_ran.upper()} on this CPU (OpenVINO's default "
+                               f"here) and {verdict}; yolo-transfer predict and benchmark run it at {run_at.upper()}")
+
+    map_info = None
+    if data is not None and map_on_data:
+        with tempfile.TemporaryDirectory(prefix="yt-parity-val-") as tmp:
+            batch = int(getattr(backend, "batch", 1) or 1) if not dynamic else 1
+            m_ref = _val_map(YOLO(str(reference)), data, shape if not dynamic else imgsz, ref_rect, device,
+                             Path(tmp), 1, ref_head)
+            with pinning(runtime, run_at):
+                m_exp = _val_map(YOLO(str(exported), task="detect"), data, imgsz, dynamic, device, Path(tmp), batch)
+        diff = round(abs(m_ref - m_exp), 4)
+        map_info = {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4), "diff_points": diff}
+        if diff > th.max_map_diff:
+            failures.append(f"mAP50-95 differs by {diff:.2f} points > {th.max_map_diff}")
+
+    report = ParityReport(
+        reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
+        conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
+        images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
+        raw=raw, runtime_precision=ran, runner_failures=runner_failures, runner_note=runner_note,
+        heads={"reference": ref_head, "exported": exp_head},
+    )
+    if write:
+        report.write(exported)
+    return report

@@ -1,0 +1,95 @@
+"""SOURCE argument -> the sorted list of image files to run on.
+
+A SOURCE is a folder (searched recursively), a glob pattern, a text file with one path per line, or one image.
+The order is deterministic (sorted by path) so reruns, resumes and the Ray engine all see the same sequence.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.walk import walk_files
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One input image: `path` is absolute (the resume key and the name in every output), `rel` is relative to
+    the source root (used to lay out annotated images and crops)."""
+
+    path: str
+    rel: str
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _refs(paths: list[str], root: str) -> list[ImageRef]:
+    refs = {}
+    for p in paths:
+        ap = os.path.abspath(p)
+        refs[ap] = ImageRef(ap, os.path.relpath(ap, root).replace(os.sep, "/"))
+    return [refs[k] for k in sorted(refs)]
+
+
+def _common_root(paths: list[str]) -> str:
+    dirs = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    return os.path.commonpath(dirs) if dirs else os.getcwd()
+
+
+def list_images(source: str | os.PathLike) -> list[ImageRef]:
+    """Expand SOURCE into sorted, de-duplicated image references; raise `UserError` when it names nothing usable."""
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        found = [str(p) for p in walk_files(path) if is_image(p)]
+        if not found:
+            raise UserError(f"SOURCE folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); point it at a "
+                            f"folder of images")
+        return _refs(found, os.path.abspath(path))
+    if path.is_file() and is_image(path):
+        return _refs([str(path)], os.path.dirname(os.path.abspath(path)))
+    if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+        return _from_list_file(path)
+    if path.is_file():
+        raise UserError(f"SOURCE {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a list of paths "
+                        f"({', '.join(LIST_SUFFIXES)})")
+    if _is_glob(text):
+        found = [p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p) and is_image(p)]
+        found = list({os.path.realpath(p): p for p in reversed(found)}.values())  # `**` loops through a link to a
+        # folder above it (as deep as the OS allows): each image once, by its shortest path
+        if not found:
+            raise UserError(f"SOURCE pattern {text!r} matches no images; check the pattern (quote it in the shell)")
+        return _refs(found, _common_root(found))
+    raise UserError(f"SOURCE {text} does not exist; give a folder, a glob pattern, a .txt list of paths or an image")
+
+
+def _from_list_file(path: Path) -> list[ImageRef]:
+    # Relative entries are relative to the list file, so a list travels with its images.
+    base = path.parent
+    entries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not is_image(p):
+            raise UserError(f"{path}:{n}: {line!r} is not an image path ({', '.join(IMAGE_SUFFIXES)}); fix or "
+                            f"remove the line")
+        entries.append(str(p))
+    if not entries:
+        raise UserError(f"SOURCE list {path} names no images; put one image path per line")
+    # Missing files listed explicitly are not dropped here: they reach the errors file with a reason.
+    return _refs(entries, _common_root(entries))

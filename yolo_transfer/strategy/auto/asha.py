@@ -1,0 +1,146 @@
+"""`train(preset="auto", engine="ray")`: the auto probes in parallel on Ray Tune, stopped by its ASHA scheduler.
+
+Every candidate is one Tune trial that runs the ordinary `train_preset()` with the full run's settings (the same schedule
+as a plain run) and reports, after every epoch, the same score the local successive halving ranks by (val
+mAP50-95 + the far-domain bonus + recommend's preset's hold, `policy.score`). ASHA (asynchronous successive halving,
+`AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x reduction_factor^k` epochs and stops the
+ones below the top 1/reduction_factor of the scores seen at that rung; the ones it never stops run to the end, and
+the best of those at its last epoch is the choice. Probes are never wasted: the winner is a run that went through
+from epoch 1, exactly as a plain run would have.
+
+With GPUs every probe gets one GPU (`--engine ray` on a cluster: data, weights and the project folder at the same
+path on every node); without, the CPUs are shared out between the probes. A time budget is refused: ASHA's rungs
+are epochs. Install with `pip install 'yolo-transfer[distributed]'`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.utils.console import say
+
+REDUCTION = 2  # ASHA keeps the top half at each rung, as the local halving does
+
+
+def _probe(config: dict) -> None:
+    from ray import tune
+
+    from yolo_transfer.comparison.runner import ultralytics_logs_off
+    from yolo_transfer.strategy.auto.policy import MAP, score
+    from yolo_transfer.training.api import train_preset
+
+    curve: list[float] = []
+
+    def report(trainer) -> None:  # after Ultralytics saved last.pt: a stop here leaves a resumable run
+        curve.append(float(trainer.metrics.get(MAP, 0.0)))
+        if trainer.epoch + 1 >= trainer.epochs:
+            # no report for the last epoch: Tune ends a trial that reaches max_t at that report, before train()
+            # has run the final validation and verified the frozen tensors; the trial ends when train() returns
+            return
+        s = score(curve, trainer.epochs, config["bonus"][config["preset"]], hold=config["hold"].get(config["preset"], 0.0))
+        tune.report({"score": s["score"], "map": curve[-1], "epoch": trainer.epoch + 1})
+
+    def own_reports_only(trainer) -> None:
+        # Ultralytics' Ray Tune integration reports its metrics every epoch too; a second report per epoch would
+        # count as another ASHA step and lack the score ASHA ranks by
+        cbs = trainer.callbacks["on_fit_epoch_end"]
+        cbs[:] = [cb for cb in cbs if getattr(cb, "__module__", "") != "ultralytics.utils.callbacks.raytune"]
+
+    kwargs = dict(config["common"])
+    kwargs["device"] = "0" if config["gpu"] else "cpu"
+    with ultralytics_logs_off(True):
+        r = train_preset(preset=config["preset"], project=config["auto_dir"], name=config["names"][config["preset"]],
+                  callbacks={"on_train_start": own_reports_only, "on_fit_epoch_end": report}, **kwargs)
+    if r.error:
+        raise RuntimeError(r.error)
+
+
+def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None = None):
+    """Run the candidates of `state` (an `AutoState`) as Tune trials under ASHA; returns (chosen, its TrainResult,
+    rungs, scheduler info). The probes in `state` learn their folders, curves and scores."""
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.schedulers import AsyncHyperBandScheduler
+    except ImportError:
+        raise UserError("--engine ray needs Ray Tune: pip install 'yolo-transfer[distributed]' (ray[tune])") from None
+    from yolo_transfer.strategy.auto.policy import holds
+    from yolo_transfer.strategy.auto.probes import read_probe
+    from yolo_transfer.strategy.auto.state import folder_name as _safe
+    from yolo_transfer.training.api import epoch_history, result_of
+    from yolo_transfer.training.record import TransferRecord
+    from yolo_transfer.utils.raycluster import connect, fit, trial_resources
+
+    cands, epochs, bonus = state.candidates, state.epochs, state.bonus
+    hold = holds(cands, state.incumbent, state.hold)
+    probes = {p.preset: p for p in state.probes}
+    grace = max(1, round(epochs / 6))
+    plan = asha_rungs(epochs, grace, len(cands))
+    started = connect(address)
+    try:
+        per_trial, cpus, gpus = trial_resources(len(cands))
+        say(f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), "
+            f"each {per_trial}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
+        scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
+                                            reduction_factor=REDUCTION)
+        space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),
+                 "gpu": bool(gpus), "bonus": bonus, "hold": hold or {}, "names": {c: _safe(c) for c in cands}}
+        tuner = tune.Tuner(
+            tune.with_resources(_probe, per_trial), param_space=space,
+            tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=scheduler, num_samples=1,
+                                        max_concurrent_trials=len(cands)),
+            run_config=tune.RunConfig(name="tune", storage_path=str((auto_dir / "ray").resolve()), verbose=0),
+        )
+        fit(tuner, what="probe")
+    finally:
+        if started:
+            ray.shutdown()
+    finished = []
+    for c in cands:
+        p = probes[c]
+        run = auto_dir / _safe(c)
+        if not TransferRecord.exists(run):
+            p.error = "the Ray trial did not start training"
+            continue
+        p.run_dir = str(run)
+        rec = TransferRecord.read(run)
+        if rec.status == "training":  # stopped by ASHA mid-run (the actor was ended): say so in its record
+            rec.status = "interrupted"
+            rec.history = epoch_history(run, rec.history, {})  # what results.csv says was trained
+            rec.write(run)
+        read_probe(p)
+        p.epochs_planned = epochs
+        p.scores = [{"rung": i + 1, **_score_at(p.curve, stop, epochs, bonus[c], (hold or {}).get(c, 0.0))}
+                    for i, (stop, _) in enumerate(plan) if len(p.curve) >= stop]
+        if rec.status == "complete" and p.epochs_run >= epochs and not p.error:
+            finished.append(c)
+        else:
+            p.dropped_at_rung = sum(1 for stop, _ in plan if p.epochs_run >= stop) or 1
+    if not finished:
+        errs = "; ".join(f"{c}: {probes[c].error}" for c in cands if probes[c].error)
+        raise UserError(f"auto (ray): no candidate ran to the end; see {auto_dir}" + (f" ({errs})" if errs else ""))
+    chosen = max(finished, key=lambda c: probes[c].curve[-1])  # max is stable: the earlier candidate wins ties
+    run = Path(probes[chosen].run_dir)
+    result = result_of(run, TransferRecord.read(run))
+    info = {"name": "ASHA", "grace_period": grace, "reduction_factor": REDUCTION, "max_t": epochs,
+            "resources_per_probe": per_trial}
+    return chosen, result, plan, info
+
+
+def _score_at(curve: list[float], stop: int, epochs: int, bonus: float, hold: float = 0.0) -> dict:
+    from yolo_transfer.strategy.auto.policy import score
+
+    return score(curve[:stop], epochs, bonus, hold=hold)
+
+
+def asha_rungs(epochs: int, grace: int, n: int) -> list[tuple[int, int]]:
+    """ASHA's rungs as (epoch, candidates expected to reach it): grace x REDUCTION^k below `epochs`, then the end."""
+    out, k, alive = [], 0, n
+    while grace * REDUCTION**k < epochs:
+        out.append((grace * REDUCTION**k, alive))
+        alive = max(1, math.ceil(alive / REDUCTION))
+        k += 1
+    return out + [(epochs, alive)]

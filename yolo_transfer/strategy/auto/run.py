@@ -1,0 +1,299 @@
+"""Orchestration of `--preset auto`: plan the rungs, run (or resume) the probes, choose, report.
+
+`auto_train` measures (recommend: the domain, the data, the budget), plans (`policy.rungs`), and hands the plan to
+`_run`, which `resume_auto` also calls with the plan an interrupted run left in `auto.json`. The probes are ordinary
+`train_preset` runs under the callbacks of `probes`; the winner's `TrainResult` is returned with `.auto` (the
+`AutoState`) and `.auto_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from yolo_transfer.errors import UserError
+from yolo_transfer.strategy.auto import policy
+from yolo_transfer.strategy.auto.probes import ProbeStop, note_folder, note_rung, read_probe, stopper, then, timed_stop
+from yolo_transfer.strategy.auto.report import summary_lines, write_report
+from yolo_transfer.strategy.auto.state import AutoState, Probe, folder_name, settings_record
+from yolo_transfer.utils.console import say
+
+__all__ = ["auto_train", "resume_auto", "summary_lines"]
+
+
+def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str = "auto", epochs: int = 50,
+               project: str | os.PathLike = "runs", name: str = "train",
+               presets_file: str | os.PathLike | None = None, callbacks: Mapping[str, Callable] | None = None,
+               device: str | None = None, imgsz: int = 640, recommend_images: int = 32, engine: str = "local",
+               ray_address: str | None = None, **kwargs: Any):
+    """Successive halving over the candidates in `preset` (`auto` or `auto:a,b,c`); returns the winner's
+    `TrainResult` with `.auto` (its `AutoState`) and `.auto_dir`. `kwargs` go to every probe's `train_preset`
+    (batch, seed, bn_policy, Ultralytics arguments such as `time=` hours)."""
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.weights import resolve_model
+
+    t_start = time.time()
+    hours = float(kwargs.get("time") or 0.0)
+    if hours < 0:
+        raise UserError(f"time= must be > 0 hours, got {hours}")
+    if not hours and epochs < policy.MIN_EPOCHS:
+        raise UserError(f"--preset auto needs --epochs >= {policy.MIN_EPOCHS} (probes run 1/6 and 1/3 of them), got "
+                        f"{epochs}")
+    cands = policy.parse_candidates(preset, presets_file)
+    if engine not in ("local", "ray"):
+        raise UserError(f"--engine {engine}: choose local or ray")
+    if engine == "ray" and hours:
+        raise UserError("--preset auto --engine ray runs ASHA over epochs: give --epochs, not a time budget")
+    spec = check_data_yaml(data)
+    resolved = resolve_model(model)
+    anatomy = Anatomy.of(load_detection_model(resolved).model)
+    for c in cands:  # bad preset arguments fail here, before any training
+        make_plan(c, anatomy, epochs=epochs, presets_file=presets_file)
+
+    rec, seconds_recommend = None, 0.0
+    if resolved.endswith(".pt"):
+        from yolo_transfer.strategy.recommend import recommend
+
+        dev = "cpu" if device in (None, "", "cpu") else str(device).split(",")[0]
+        t_rec = time.time()
+        rec = recommend(resolved, data, budget_minutes=hours * 60 if hours else None, device=dev,
+                        images=recommend_images, imgsz=imgsz, batch=kwargs.get("batch", 16))
+        seconds_recommend = round(time.time() - t_rec, 2)
+        cands = policy.order_candidates(cands, rec.preset)
+    estimate = None
+    if hours:  # equal wall time: `epochs` is Ultralytics' first guess only (as in compare); refused if < MIN_TIMED
+        from yolo_transfer.training.budget import BudgetEstimate, estimate_budget, first_guess
+
+        known = (rec.facts.get("budget") or {}) if rec else {}
+        if known and set(cands) <= set(known.get("epochs", {})):  # recommend timed them already: the same estimate
+            estimate = BudgetEstimate(**known)
+        else:
+            estimate = estimate_budget(resolved, spec.yaml_path, cands, hours * 60, imgsz=imgsz,
+                                       batch=kwargs.get("batch", 16), device=device, presets_file=presets_file,
+                                       overrides={k: v for k, v in kwargs.items() if k not in ("batch", "seed")})
+        fits = {c: estimate.epochs[c] for c in cands}
+        cheapest = max(fits, key=fits.get)
+        if fits[cheapest] < policy.MIN_TIMED:  # the rungs need a whole epoch each of the cheapest candidate, and an end
+            raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{fits[cheapest]:g} epochs of "
+                            f"the cheapest candidate ({cheapest}) here; auto needs >= {policy.MIN_TIMED} (its probes "
+                            f"take 1/6 and 1/3 of the budget): raise the budget or lower --imgsz")
+        epochs = first_guess(estimate, min(fits, key=fits.get))
+    deferred = policy.defers(rec.rule if rec else None, explicit=":" in preset)
+    if deferred:
+        cands = [rec.preset]
+    distance = rec.facts.get("domain_distance") if rec else None
+    bonus_far = policy.bonus_for(distance)
+    bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
+
+    auto_dir = _unique(Path(project) / name)
+    auto_dir.mkdir(parents=True)
+    # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (a lower bound)
+    length = policy.NOMINAL if hours else epochs
+    plan = [(length, 1)] if deferred else policy.rungs(length, len(cands))
+    settings = dict(model=resolved, data=data, epochs=epochs, imgsz=imgsz, device=device, presets_file=presets_file,
+                    **kwargs)
+    state = AutoState(
+        epochs=epochs, budget_minutes=round(hours * 60, 3) if hours else None, engine=engine,
+        rungs=[{"epoch": s, "candidates": k} for s, k in plan], epoch_cost=policy.epoch_cost(plan), candidates=cands,
+        rule=policy.DEFER_RULE if deferred else policy.RULE, deferred_to_recommend=deferred,
+        domain_distance=distance, recommendation=rec.to_dict() if rec else None,
+        recommend_rule=rec.rule if rec else None, bonus=bonus,
+        incumbent=rec.preset if rec and rec.preset in cands else None, hold=policy.HOLD,
+        settings=settings_record(settings), alive=list(cands), probes=[Probe(c) for c in cands],
+        seconds_recommend=seconds_recommend, budget_estimate=estimate.to_dict() if estimate else None,
+    )
+    return _run(state, auto_dir, callbacks, t_start, ray_address, settings)
+
+
+def resume_auto(auto_dir: str | os.PathLike, callbacks: Mapping[str, Callable] | None = None,
+                device: str | None = None):
+    """Go on with an auto run that was interrupted or killed: the rungs done stand, the probe that was running
+    resumes from its last epoch, and the rest runs as it would have."""
+    auto_dir = Path(auto_dir)
+    state = AutoState.read(auto_dir)
+    if state.status == "complete":
+        raise UserError(f"--resume {auto_dir}: this auto run is complete: it chose {state.chosen} "
+                        f"({state.chosen_run})")
+    if not state.candidates:
+        raise UserError(f"--resume {auto_dir}: its auto.json predates resumable auto runs; resume a probe's folder "
+                        f"as a plain run instead")
+    if state.settings is None:
+        raise UserError(f"--resume {auto_dir}: it was started with an option that cannot be saved to auto.json (a "
+                        f"Python object); resume a probe's folder as a plain run instead")
+    if not state.resumable:
+        raise UserError(f"--resume {auto_dir}: an --engine ray auto run does not resume (ASHA's trials are gone); "
+                        f"resume the best probe's folder as a plain run")
+    if device is not None:
+        state.settings["device"] = device
+    return _run(state, auto_dir, callbacks, time.time(), None)
+
+
+def _run(state: AutoState, auto_dir: Path, callbacks, t_start: float, ray_address, settings: dict | None = None):
+    """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result.
+    `settings`: the probes' train_preset() arguments as given (a first run); a resume has only those in `state`."""
+    from yolo_transfer.training.api import TrainingFailed
+
+    settings = settings if settings is not None else state.settings
+    seconds_before = state.seconds_total
+
+    def save(status: str) -> None:
+        state.status = status
+        state.seconds_total = round(seconds_before + time.time() - t_start, 2)
+        run_s = state.seconds_chosen_run
+        state.cost_ratio = round(state.seconds_total / run_s, 3) if run_s else None
+        state.write(auto_dir)
+
+    save("running")
+    try:
+        if state.engine == "ray" and not state.deferred_to_recommend:  # deferred: a one-rung plan, here
+            from yolo_transfer.strategy.auto.asha import run_asha
+
+            chosen, result, plan, scheduler = run_asha(state, settings, auto_dir, ray_address)
+            # ASHA's stops depend on arrival order: count what ran
+            state.rungs = [{"epoch": s, "candidates": k} for s, k in plan]
+            state.scheduler = scheduler
+            state.epoch_cost = sum(p.epochs_run for p in state.probes)
+        else:
+            chosen, result = _halving(state, auto_dir, callbacks, save, settings)
+    except (KeyboardInterrupt, TrainingFailed) as e:
+        # no choice yet, but the probes so far are what the user paid for: on record, and the CLI says how to go on
+        save("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        if state.resumable:
+            e.auto_dir = auto_dir  # resumable: the CLI says how
+        raise
+    state.chosen, state.chosen_run, state.metrics = chosen, str(result.run_dir), dict(result.metrics)
+    state.seconds_training = round(sum(p.seconds for p in state.probes), 2)
+    state.seconds_chosen_run = result.seconds
+    save("complete")
+    write_report(state, auto_dir)
+    print(f"auto: chose {chosen} (mAP50-95 {result.metrics.get(policy.MAP, float('nan')):.4f}); "
+          f"{state.seconds_total:.0f} s in all, {state.cost_ratio}x the chosen run's {result.seconds:.0f} s; report "
+          f"{auto_dir / 'auto.md'}", flush=True)
+    result.auto, result.auto_dir = state, auto_dir
+    return result
+
+
+def _announce(state: AutoState, plan: list[tuple[int, int]], alive: list[str], common: dict) -> None:
+    hours = float(common.get("time") or 0.0)
+    epochs = plan[-1][0]
+    cands = state.candidates
+    if state.rung > 1 or any(state.probe(c).run_dir for c in alive):
+        say(f"auto: going on at rung {state.rung} of {len(plan)} with {', '.join(alive)}")
+    elif len(plan) == 1:  # deferred to recommend (`rungs` always plans at least two)
+        say(f"auto: recommend's {state.recommend_rule} rule says {cands[0]}; training it without probes (short "
+            f"probes favour the frozen backbone where a data rule says to train the backbone; name candidates, "
+            f"auto:a,b,c, to probe)")
+    else:
+        where = (f"rungs at {', '.join(f'{s / epochs:.0%}' for s, _ in plan[:-1])} of each candidate's epochs in "
+                 f"the {hours * 60:g} min budget (~{common['epochs']}+)" if hours
+                 else f"rungs at epochs {', '.join(str(s) for s, _ in plan)}")
+        rec = state.recommendation or {}
+        say(f"auto: {len(cands)} candidates {', '.join(cands)}; {where} "
+            f"({policy.epoch_cost(plan) / epochs:.2f}x one run)" + (f"; recommend: {rec['preset']}" if rec else ""))
+
+
+def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
+    """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
+    the rung `state` says is in progress; `save(status)` after every probe."""
+    from yolo_transfer.training.api import TrainingFailed, seconds_spent, train_preset
+
+    cands, bonus = state.candidates, state.bonus
+    hold = policy.holds(cands, state.incumbent, state.hold)
+    plan = state.plan
+    hours = float(common.get("time") or 0.0)
+    device = common.get("device")
+    epochs = plan[-1][0]  # the plan's length: the run's epochs, or NOMINAL for a timed run (rungs as shares)
+    alive = list(state.alive)
+    results: dict[str, Any] = {}
+    _announce(state, plan, alive, common)
+    for rung, (stop, _keep) in enumerate(plan, 1):
+        if rung < state.rung:  # done before an interruption
+            continue
+        final = stop >= epochs
+        # timed: the same share of the budget for every candidate, in its own refitted epochs
+        if final:  # the final rung runs the schedule to its end (a timed one: to the refitted end)
+            stop_at = lambda t: t.epochs  # noqa: E731
+        else:
+            stop_at = None if hours else (lambda t, s=stop: s)
+        for c in alive:
+            p = state.probe(c)
+            if p.rung_reached >= rung and not final:  # reached this rung before an interruption
+                read_probe(p)  # its curve as the rung left it (the state may have been saved just before)
+                continue
+            folder = auto_dir / folder_name(c)
+            if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
+                p.run_dir = str(folder)
+            if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
+                p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
+            if p.run_dir:  # a session killed outright never added its seconds here: at least what its run cost
+                p.wall_seconds = max(p.wall_seconds, seconds_spent(Path(p.run_dir)))
+            t_call = time.time()
+            # timed: the share holds the probe's set-ups and its part of the recommend step too
+            stop_fn = stop_at or timed_stop(stop / epochs, rung, p.wall_seconds, t_call,
+                                            state.seconds_recommend / len(cands))
+            user = callbacks or {}
+            cb = {**user,
+                  # auto.json learns the probe's folder as soon as it exists and its rung before it stops, so a kill
+                  # at any point resumes the right folder and never trains a probe past its rung
+                  "on_pretrain_routine_end": then(note_folder(p, save), user.get("on_pretrain_routine_end")),
+                  "on_fit_epoch_end": stopper(stop_fn, user.get("on_fit_epoch_end"), on_stop=note_rung(p, rung, save))}
+            try:
+                if not p.run_dir:
+                    r = train_preset(preset=c, project=auto_dir, name=folder_name(c), callbacks=cb, **common)
+                else:
+                    r = train_preset(resume=p.run_dir, device=device, callbacks=cb)
+                results[c] = r
+                p.run_dir = str(r.run_dir)
+                p.error = r.error
+            except ProbeStop as e:
+                p.run_dir = str(e.run_dir)
+                p.epochs_planned = e.epochs
+            except KeyboardInterrupt as e:  # Ctrl-C in this probe: what it had done goes on auto's record
+                p.run_dir = str(getattr(e, "run_dir", None) or p.run_dir or "")
+                p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
+                if p.run_dir:
+                    read_probe(p)
+                raise
+            p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
+            read_probe(p)
+            p.epochs_planned = p.epochs_planned or epochs
+            p.rung_reached = rung
+            save("running")
+        live = [c for c in alive if state.probe(c).error is None and state.probe(c).curve]
+        if not live:  # a crash in training, not bad input: exit 1, the tracebacks in the probes' error.txt
+            raise TrainingFailed(f"every auto candidate failed; see {auto_dir} ({state.probe(alive[0]).error})")
+        for c in alive:
+            p = state.probe(c)
+            p.scores.append({"rung": rung, **policy.score(p.curve, p.epochs_planned or epochs, bonus[c], hold=hold[c])})
+        if final:
+            break
+        ranked = policy.rank({c: state.probe(c).curve for c in live},
+                             {c: state.probe(c).epochs_planned for c in live}, bonus, hold=hold)
+        next_keep = plan[rung][1]
+        for c in alive:
+            if c not in ranked[:next_keep]:
+                state.probe(c).dropped_at_rung = rung
+        alive = ranked[:next_keep]
+        state.rung, state.alive = rung + 1, alive
+        save("running")
+        say(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
+            f"{c} {state.probe(c).scores[-1]['map']:.4f}->{state.probe(c).scores[-1]['score']:.4f}" for c in ranked)
+            + f"; continuing {', '.join(alive)}")
+    chosen = alive[0]
+    result = results.get(chosen)
+    if result is None:  # cannot happen: the final rung runs to the end and returns
+        raise UserError(f"auto: the chosen preset {chosen} did not finish; see {auto_dir}")
+    return chosen, result
+
+
+def _unique(path: Path) -> Path:
+    if not path.exists():
+        return path
+    i = 2
+    while path.with_name(f"{path.name}-{i}").exists():
+        i += 1
+    return path.with_name(f"{path.name}-{i}")
