@@ -73,3 +73,67 @@ def test_real_process_exit_code_and_single_stderr_line(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("Error: data YAML") and "not readable YAML" in p.stderr
+
+
+@pytest.mark.parametrize("quiet", ["--quiet", "--no-quiet"])
+def test_a_project_that_is_a_file_is_one_line_before_anything(runner, synth_yaml, tmp_path, quiet):
+    """`train --project <a file>` was a 32-line FileExistsError (from the quiet log, or Ultralytics' mkdir)."""
+    project = tmp_path / "runs"
+    project.write_text("not a folder")
+    common = ["--data", str(synth_yaml), "--weights", "yolo11n.yaml", "--epochs", "6", "--imgsz", "64", "--device",
+              "cpu", "--project", str(project), quiet]
+    for args in (["train", *common], ["train", *common, "--preset", "auto"], ["compare", *common]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 2 and isinstance(r.exception, SystemExit), (args, r.output)
+        assert r.stderr.strip().splitlines() == [f"Error: --project {project} is a file; give a folder (existing or "
+                                                 f"new)"], args
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and project.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("code, what, exit_code", [
+    ("EROFS", "read-only file system; write to another folder, or make this one writable", 2),
+    ("EACCES", "permission denied; use a path you may write (and read), or fix its permissions", 2),
+    ("ENOSPC", "no space left on the device; free some space or write elsewhere, then rerun (a resumable command "
+               "goes on where it stopped)", 1),
+])
+def test_a_disk_that_refuses_writes_is_one_line_naming_the_path(runner, synth_yaml, tmp_path, monkeypatch, code, what,
+                                                                 exit_code):
+    """A read-only, foreign or full output folder was a traceback from every command that writes."""
+    import errno
+    import os
+    from pathlib import Path
+
+    out = tmp_path / "stats"
+    mkdir = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if str(self).startswith(str(out)):
+            err = getattr(errno, code)
+            raise OSError(err, os.strerror(err), str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    r = runner.invoke(main, ["data", "stats", str(synth_yaml), "--out", str(out)])
+    assert r.exit_code == exit_code and isinstance(r.exception, SystemExit), r.output
+    assert r.stderr.strip().splitlines() == [f"Error: {out}: {what}"]
+
+
+def test_other_os_errors_keep_their_traceback_and_ctrl_c_says_what_to_do(runner, synth_yaml, monkeypatch):
+    import errno
+
+    from yolo_transfer.data import stats
+
+    def bug(*args, **kwargs):
+        raise OSError(errno.EINVAL, "Invalid argument")  # not the disk's doing: a bug, shown as one
+
+    monkeypatch.setattr(stats, "dataset_stats", bug)
+    r = runner.invoke(main, ["data", "stats", str(synth_yaml), "--out", "x"])
+    assert isinstance(r.exception, OSError) and r.exception.errno == errno.EINVAL
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stats, "dataset_stats", ctrl_c)
+    r = runner.invoke(main, ["data", "stats", str(synth_yaml), "--out", "x"])
+    assert r.exit_code == 130
+    assert r.stderr.strip() == "Interrupted; rerun the same command to finish (predict goes on where it stopped)."

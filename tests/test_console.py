@@ -49,3 +49,31 @@ def test_say_reaches_the_terminal_and_the_log_inside_a_quiet_block(tmp_path, cap
     out = capsys.readouterr().out
     assert out == "auto: rung 1 (epoch 3): full 0.3->0.3; continuing full\nafter\n"
     assert log.read_text() == "library chatter\nauto: rung 1 (epoch 3): full 0.3->0.3; continuing full\n"
+
+
+def test_a_full_disk_under_the_log_prints_no_logging_tracebacks(tmp_path, monkeypatch, capsys):
+    """Every Ultralytics log line into a log on a full disk printed `--- Logging error ---` and a traceback on the
+    terminal, and its progress bars crashed the run for the log's sake: the log's write errors are dropped (the
+    run's own files still fail, in one line)."""
+    import errno
+    import io
+
+    from ultralytics.utils import LOGGER
+
+    from yolo_transfer.utils import console
+
+    class FullDisk(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(console, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    with console.quiet(tmp_path / "log.txt") as q:
+        LOGGER.warning("a line for the log")
+        print("a progress bar")  # sys.stdout is the log inside the block
+        q.echo("what the user reads")
+    captured = capsys.readouterr()
+    assert "Logging error" not in captured.err and "Traceback" not in captured.err
+    assert captured.out == "what the user reads\n"

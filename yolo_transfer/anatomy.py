@@ -17,6 +17,8 @@ PARTS = ("backbone", "neck", "head")
 
 @dataclass(frozen=True)
 class Layer:
+    """One layer of the model: its index, module type, part (backbone, neck or head) and parameter count."""
+
     index: int
     module: str
     part: str
@@ -25,6 +27,8 @@ class Layer:
 
 @dataclass(frozen=True)
 class Anatomy:
+    """Backbone / neck / head of a detection model, from its own YAML: `indices(part)`, `params_per_part()`."""
+
     layers: tuple[Layer, ...]
     yaml_file: str = ""
     scale: str = ""

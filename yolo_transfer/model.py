@@ -75,12 +75,12 @@ class TransferModel:
 
     def recommend(self, data: str | os.PathLike, *, budget_minutes: float | None = None, device: str | None = None,
                   reference: str | os.PathLike | None = None, images: int = 200, imgsz: int | None = None,
-                  seed: int = 0) -> Recommendation:
+                  seed: int = 0, batch: int = 16) -> Recommendation:
         """A transfer preset for `data` before any training, from measured facts: see `yolo_transfer.recommend`."""
         from yolo_transfer.strategy.recommend import recommend
 
         return recommend(self.path, data, budget_minutes=budget_minutes, device=device, reference=reference,
-                         images=images, imgsz=imgsz, seed=seed)
+                         images=images, imgsz=imgsz, seed=seed, batch=batch)
 
     def train(self, data: str | os.PathLike | None = None, *, preset: str = "frozen-backbone", epochs: int = 50,
               budget_minutes: float | None = None, imgsz: int = 640, batch: int = 16, device: str | None = None,

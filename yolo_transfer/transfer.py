@@ -8,6 +8,7 @@ same engine. Routing here, above both layers, keeps `training/` free of imports 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from yolo_transfer.errors import UserError
@@ -51,14 +52,22 @@ def train(
         data: dataset YAML (Ultralytics YOLO layout); not needed with `resume`.
         preset: a preset name (`yolo-transfer presets`), `freeze:N`, `layers:...`, a name from `presets_file`, or
             `auto` / `auto:a,b,c` to choose among presets by successive halving (at most 1.5x one run).
-        epochs, imgsz, batch, device, seed, project, name: as in Ultralytics (`name` is never overwritten: -2, -3 ...).
+        epochs: epochs to train (with `budget_minutes`: only Ultralytics' first guess).
         budget_minutes: a wall-clock budget for the training loop instead of `epochs` (Ultralytics' `time=`, which
             refits the epochs and the learning-rate schedule to it after every epoch).
+        imgsz: training image size, as in Ultralytics.
+        batch: batch size, as in Ultralytics.
+        device: `cpu`, `0`, `0,1` (multi-GPU DDP), ... (default: Ultralytics' choice).
+        seed: the run's random seed.
+        project: the folder run folders go into.
+        name: the run folder's name (never overwritten: -2, -3 ...).
         bn_policy: `frozen` (BatchNorm statistics fixed in frozen layers), `train` or `freeze`.
         class_map: `{target_class: source_class}` (or its YAML) for classes renamed between checkpoint and data.
         resume: a run folder (or its `last.pt`), or an auto run's folder, to go on from.
         callbacks: Ultralytics callback events to functions, e.g. `{"on_fit_epoch_end": fn}`.
-        engine, ray_address: with `preset="auto"`, `ray` runs the probes on Ray Tune with ASHA.
+        verbose: Ultralytics' own log output.
+        engine: with `preset="auto"`, `ray` runs the probes in parallel on Ray Tune with ASHA.
+        ray_address: an existing Ray cluster for `engine="ray"` (default: RAY_ADDRESS or a local Ray).
         wait: a run folder has one writer at a time; while another process writes the folder `resume` names, wait
             for it instead of raising `UserError`.
         **overrides: any other Ultralytics training argument (`lr0=0.01`, `time=0.25` hours, `workers=4` ...).
@@ -91,8 +100,12 @@ def train(
     if auto_run and overrides:  # its probes go on with the options they started with (a changed one breaks the plan)
         raise UserError(f"--resume {resume}: an auto run goes on with the options it started with; "
                         f"drop {', '.join(sorted(overrides))} (only --device may change)")
-    # one writer per folder: a second resume of it (another terminal, a retry while it runs) is refused or waits
-    with folder_lock(resume if auto_run else run_folder(resume), "train --resume", wait=wait):
+    folder = Path(resume) if auto_run else run_folder(resume, check=False)
+    if not folder.is_dir():
+        run_folder(resume)  # not a run: its one line, before the lock would make a folder
+    # one writer per folder: a resume while it runs (another terminal, a retry) is told so first, and refused or
+    # waits; what it holds is checked once it is ours (train_preset)
+    with folder_lock(folder, "train --resume", wait=wait):
         if auto_run:
             return auto.resume_auto(resume, callbacks=callbacks, device=device)
         return train_preset(model, data, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,

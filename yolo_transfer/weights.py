@@ -1,4 +1,4 @@
-"""Resolve `--weights`: a path, or an Ultralytics name looked up locally before it is left to download.
+"""Resolve `--model`: a path, or an Ultralytics name looked up locally before it is left to download.
 
 Search order for a bare name such as `yolo11n.pt`: the path as given, each folder in `$YOLO_TRANSFER_WEIGHTS`
 (`os.pathsep`-separated), then Ultralytics' own weights folder (`yolo settings weights_dir`). Only then does
@@ -45,7 +45,7 @@ def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
     if path.is_file():
         return path
     if path.suffix.lower() in ARCH_SUFFIXES:
-        raise UserError(f"--weights {spec}: that is an architecture YAML, not a checkpoint; pass it as --model")
+        raise UserError(f"{spec}: that is an architecture YAML, not a checkpoint; this needs a trained .pt")
     if _looks_like_path(spec):
         raise UserError(f"weights file not found: {spec} (check the path)")
 
@@ -81,7 +81,7 @@ def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
     raise UserError(
         f"weights '{spec}' are not on this machine (looked in {where}) and {reason}; download {spec} from "
         f"https://github.com/ultralytics/assets/releases on a machine with internet and put it in one of those "
-        f"folders, set ${ENV_VAR} to its folder, or pass --weights PATH"
+        f"folders, set ${ENV_VAR} to its folder, or pass the checkpoint's path"
     )
 
 

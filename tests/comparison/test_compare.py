@@ -158,6 +158,29 @@ def test_bad_input_is_one_line_exit_2_before_training(synth_yaml, tmp_path, args
     assert not (tmp_path / "compare").exists()  # nothing written, nothing trained
 
 
+def test_a_comparison_another_process_runs_is_refused_and_waited_for(synth_yaml, tmp_path, hold_folder):
+    """Two processes on one compare folder trained the same trial twice and rewrote each other's compare.json."""
+    args = dict(presets="head-only,full", epochs=1, project=tmp_path, name="c", **FAST)
+    child = hold_folder(tmp_path / "c", command="compare")
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'c'} is being written by pid {child.pid} \(yolo-transfer "
+                                        rf"compare, since .*\); wait for it, pick another --name, or add --wait$"):
+        yolo_transfer.compare("yolo11n.yaml", synth_yaml, **args)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [".yolo-transfer.lock"]  # nothing of its own
+    child.kill()
+    child.wait()
+    hold_folder(tmp_path / "c", command="compare", seconds=1.0)
+    r = yolo_transfer.compare("yolo11n.yaml", synth_yaml, wait=True, **args)  # goes on once the other is done
+    assert all(t.ok for t in r.trials) and not (r.dir / ".yolo-transfer.lock").exists()
+
+
+def test_a_project_that_is_a_file_is_refused_before_anything(synth_yaml, tmp_path):
+    (tmp_path / "runs").write_text("not a folder")
+    for project in (tmp_path / "runs", tmp_path / "runs" / "sub"):
+        with pytest.raises(UserError, match=rf"^--project/--name {project / 'compare'} is under {tmp_path / 'runs'}, "
+                                            rf"which is a file; give a folder"):
+            yolo_transfer.compare("yolo11n.yaml", synth_yaml, epochs=1, project=project, **FAST)
+
+
 def test_data_yaml_without_val_split_is_refused(synth_yaml, tmp_path):
     bad = tmp_path / "noval.yaml"
     bad.write_text(f"path: {synth_yaml.parent}\ntrain: images/train\nnames: [scratch, spot, crack]\n")

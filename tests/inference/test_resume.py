@@ -199,3 +199,19 @@ def test_a_full_disk_is_one_line_and_the_rerun_finishes(fall_onnx, many_images, 
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     _assert_exactly_once(out, many_images)
+
+
+def test_a_ledger_from_before_per_image_results_still_resumes(tmp_path):
+    """A run interrupted before the upgrade: its commits hold totals only; they count as they were, once."""
+    from yolo_transfer.inference.resume import Ledger
+
+    state_dir = tmp_path / ".state"
+    state_dir.mkdir()
+    old = {"images": ["/a.jpg", "/b.jpg"], "offsets": {"jsonl": 120}, "ok": 1, "errors": 1,
+           "per_class": {"0": 3}, "with_detections": 1, "seconds": 0.5}
+    new = {"images": ["/c.jpg"], "classes": [{"0": 1, "2": 2}], "offsets": {"jsonl": 180}, "seconds": 0.25}
+    (state_dir / "ledger.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    st = Ledger(tmp_path).load()
+    assert st.done == {"/a.jpg", "/b.jpg", "/c.jpg"} and st.offsets == {"jsonl": 180}
+    assert (st.ok, st.errors, st.images_with_detections, dict(st.per_class)) == (2, 1, 2, {0: 4, 2: 2})
+    assert st.seconds == 0.75 and st.commits == 2

@@ -35,6 +35,20 @@ def test_folder_is_recursive_sorted_and_skips_non_images(tree):
         assert read_image(r.path).shape == (8, 8, 3)
 
 
+def test_a_folder_assembled_from_links_is_read_through_them(tree, tmp_path):
+    """A SOURCE whose subfolders are symlinks (shared storage, nothing copied) held "no images"; a loop ends."""
+    src = tmp_path / "linked"
+    src.mkdir()
+    (src / "cam1").symlink_to(tree / "sub", target_is_directory=True)
+    (src / "cam1" / "deeper" / "up").symlink_to(tree, target_is_directory=True)  # a loop through the store
+    (src / "a.png").symlink_to(tree / "b.png")
+    refs = list_images(src)
+    assert [r.rel for r in refs] == ["a.png", "cam1/c.bmp", "cam1/deeper/d.tif", "cam1/deeper/up/a.JPG",
+                                     "cam1/deeper/up/b.png", "cam1/deeper/up/g.jpeg", "cam1/e.webp", "cam1/f.tiff"]
+    looped = list_images(str(src / "**" / "*.png"))  # glob follows links too, round a loop as deep as the OS lets it
+    assert [r.rel for r in looped] == ["a.png", "cam1/deeper/up/b.png"]  # each file once, by its shortest path
+
+
 def test_glob_list_file_and_single_image(tree, tmp_path, monkeypatch):
     assert [r.rel for r in list_images(str(tree / "sub" / "*.*"))] == ["c.bmp", "e.webp", "f.tiff"]
     assert len(list_images(str(tree / "**" / "*.tif*"))) == 2

@@ -352,3 +352,31 @@ def test_a_train_folder_without_images_is_refused_before_anything(synth_yaml, tm
     (data / "list.yaml").write_text(f"train: empty.txt\nval: images/val\nnames: [a, b, c]\n")
     with pytest.raises(UserError, match=r"list.yaml:1: train .*empty.txt holds no images"):
         check_data_yaml(data / "list.yaml")
+
+
+def test_the_frozen_reference_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """On a full disk the snapshot verification reads at the end was left cut short (torch.save straight into the
+    run folder): a later resume then judged the run against a broken file. Now it appears whole or not at all."""
+    import errno
+    from types import SimpleNamespace
+
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.training.trainer import TransferTrainer
+    from yolo_transfer.verify import REFERENCE_FILE
+
+    model = load_detection_model("yolo11n.yaml").model
+    fake = SimpleNamespace(plan=make_plan("frozen-backbone", Anatomy.of(model)), context={"bn_policy": "frozen"},
+                           source_sd=None, wdir=tmp_path)
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)  # the last step of the write fails
+    with pytest.raises(OSError, match="No space left"):
+        TransferTrainer._save_reference(fake, model)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    TransferTrainer._save_reference(fake, model)
+    assert [p.name for p in tmp_path.iterdir()] == [REFERENCE_FILE]
+    assert "model.0.conv.weight" in torch.load(tmp_path / REFERENCE_FILE)  # the frozen stem, as verify reads it

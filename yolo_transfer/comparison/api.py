@@ -24,6 +24,16 @@ from yolo_transfer.weights import DEFAULT_MODEL
 
 @dataclass
 class CompareResult:
+    """A comparison's outcome: every trial, the winner by the fixed rule, and where the reports are.
+
+    Attributes:
+        dir: the compare folder (rerunning the same call resumes it).
+        trials: one `Trial` per preset x seed x fraction: its score, cost, data needs, scope and overfitting gap.
+        winner: the best trial by `rule` (ties, within the seeds' spread, go to the cheaper), or None.
+        table: the terminal table; files: `summary.json`, `summary.csv`, `report.md`, `report.html`, `compare.json`.
+        how: how the winner was reached (scores, margins, ties).
+    """
+
     dir: Path
     trials: list[Trial]
     winner: Trial | None

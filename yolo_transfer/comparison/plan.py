@@ -155,9 +155,9 @@ def anatomy_for_checks(weights: str):
         rows = list(d["backbone"]) + list(d["head"])
         nb = len(d["backbone"])
     except Exception as e:  # noqa: BLE001 - any unreadable YAML is the user's to fix
-        raise UserError(f"--weights {weights}: not a readable Ultralytics model YAML ({' '.join(str(e).split())[:200]})")
+        raise UserError(f"--model {weights}: not a readable Ultralytics model YAML ({' '.join(str(e).split())[:200]})")
     if not rows or "Detect" not in str(rows[-1][2]):
-        raise UserError(f"--weights {weights}: not a detection model YAML (its last layer is not Detect)")
+        raise UserError(f"--model {weights}: not a detection model YAML (its last layer is not Detect)")
     parts = ["backbone" if i < nb else "head" if i == len(rows) - 1 else "neck" for i in range(len(rows))]
     return Anatomy(tuple(Layer(i, str(r[2]).removeprefix("nn."), parts[i], 0) for i, r in enumerate(rows)), resolved,
                    str(d.get("scale", "")))

@@ -19,7 +19,8 @@ from yolo_transfer.errors import UserError
 def _trainable(config: dict) -> None:
     from ray import tune
 
-    from yolo_transfer.comparison.runner import run_trial, ultralytics_logs_off
+    from yolo_transfer.comparison.runner import run_trial
+    from yolo_transfer.utils.console import ultralytics_logs_off
 
     item = dict(config["spec"])
     data = item.pop("data")

@@ -8,7 +8,6 @@ crash in the training loop, failed freeze verification) is recorded with its err
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 from typing import Callable, Mapping
@@ -17,6 +16,7 @@ from yolo_transfer.comparison.plan import CompareSettings, TrialSpec
 from yolo_transfer.comparison.summary import Trial
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.record import TransferRecord
+from yolo_transfer.utils.console import ultralytics_logs_off
 from yolo_transfer.utils.io import atomic_write_json
 
 STATE = "compare.json"
@@ -56,21 +56,6 @@ def _jsonable(d):
     from yolo_transfer.utils.io import to_json
 
     return json.loads(to_json(d))
-
-
-@contextlib.contextmanager
-def ultralytics_logs_off(on: bool):
-    """Ultralytics' per-batch bars and logs off (its bars follow its logger's level): compare prints a line per trial."""
-    import logging
-
-    log = logging.getLogger("ultralytics")
-    level = log.level
-    if on:
-        log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def trial_dir(folder: Path, spec: TrialSpec) -> Path:

@@ -22,11 +22,25 @@ from yolo_transfer.exporter.parity import ParityFailed, ParityReport, check_pari
 import yolo_transfer.heads as heads
 from yolo_transfer.runtimes import THRESHOLDS
 from yolo_transfer.utils.hashing import sha256_file
-from yolo_transfer.utils.io import atomic_write_yaml
+from yolo_transfer.utils.io import atomic_write_yaml, naming_errors
 
 
 @dataclass
 class ExportResult:
+    """What `export` built and what the parity gate said about it.
+
+    Attributes:
+        path: the export (a file, or OpenVINO's folder), moved into place only when complete.
+        format: `onnx`, `openvino` or `engine`.
+        precision: what it was built at: `fp32`, `fp16` or `int8`.
+        source: the `.pt` it was exported from.
+        metadata: the provenance stamped into it (source hash, preset, imgsz, head, precision ...).
+        head: the head it runs (`yolo_transfer.heads`: `one2many`, `end2end`, `nms`), read back from its metadata.
+        parity: the gate's `ParityReport` (None with `parity=False`); `passed` says its verdict.
+        parity_path: `<export>.parity.json` (beside it: `.md` and `.png`).
+        notes: one line each that a user of the export should know (a head fallback, Ultralytics' own runner).
+    """
+
     path: Path
     format: str
     precision: str
@@ -187,47 +201,50 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
     extra = run_metadata(source)
     build = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
-        staged = build / source.name
-        shutil.copy2(source, staged)  # a copy, not a link: nothing the exporter does can touch the user's checkpoint
-        try:
-            yolo = YOLO(str(staged))
-        except Exception as e:  # noqa: BLE001 - torch/pickle raise many types for a file that is not a checkpoint
-            raise UserError(f"{source}: cannot load it as an Ultralytics checkpoint ({type(e).__name__}: "
-                            f"{str(e).strip()[:200]})") from None
-        if getattr(yolo, "task", "detect") != "detect":
-            raise UserError(f"{source}: a '{yolo.task}' model; export supports detection checkpoints only")
-        if head == heads.END2END and not heads.has_end2end(yolo):
-            raise UserError(f"{source}: --end2end exports YOLO26's NMS-free head, and this model has none (a "
-                            f"classic one-to-many head); drop --end2end")
-        size = _imgsz(imgsz, dict(getattr(yolo.model, "args", {}) or {}))
-        args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=batch, nms=heads.ultralytics_nms(head),
-                    device=device or fmt.export_device, verbose=False)
-        # ONNX INT8 is built by yolo_transfer.exporter.quantize from the FP32 export (Detect head's box branch kept
-        # FP32, calibrated on `data`); Ultralytics' own quantize=8 moves the boxes (issue 14).
-        own_int8 = fmt.name == "onnx" and precision == "int8"
-        if precision != "fp32" and not own_int8:
-            args["quantize"] = 16 if precision == "fp16" else 8
-        if head == heads.NMS:
-            args.update(conf=conf, iou=iou)
-        if data is not None:
-            args["data"] = str(Path(data).resolve())
-        try:
-            built = Path(yolo.export(**args))
-        except UserError:
-            raise
-        except Exception as e:  # noqa: BLE001 - Ultralytics raises assorted types; give one line, keep the cause
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-            raise UserError(f"{fmt.title} export of {source} failed: {first}") from e
-        if not built.is_absolute():
-            built = build / built.name
-        if own_int8:
-            from yolo_transfer.exporter.quantize import quantize_onnx
+        with naming_errors(out_dir, str(out_dir / ".export-")):  # a full disk names the output, not the temp
+            staged = build / source.name
+            shutil.copy2(source, staged)  # a copy, not a link: the exporter can never touch the user's checkpoint
+            try:
+                yolo = YOLO(str(staged))
+            except Exception as e:  # noqa: BLE001 - torch/pickle raise many types for a file that is not a checkpoint
+                raise UserError(f"{source}: cannot load it as an Ultralytics checkpoint ({type(e).__name__}: "
+                                f"{str(e).strip()[:200]})") from None
+            if getattr(yolo, "task", "detect") != "detect":
+                raise UserError(f"{source}: a '{yolo.task}' model; export supports detection checkpoints only")
+            if head == heads.END2END and not heads.has_end2end(yolo):
+                raise UserError(f"{source}: --end2end exports YOLO26's NMS-free head, and this model has none (a "
+                                f"classic one-to-many head); drop --end2end")
+            size = _imgsz(imgsz, dict(getattr(yolo.model, "args", {}) or {}))
+            args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=batch, nms=heads.ultralytics_nms(head),
+                        device=device or fmt.export_device, verbose=False)
+            # ONNX INT8 is built by yolo_transfer.exporter.quantize from the FP32 export (Detect head's box branch kept
+            # FP32, calibrated on `data`); Ultralytics' own quantize=8 moves the boxes (issue 14).
+            own_int8 = fmt.name == "onnx" and precision == "int8"
+            if precision != "fp32" and not own_int8:
+                args["quantize"] = 16 if precision == "fp16" else 8
+            if head == heads.NMS:
+                args.update(conf=conf, iou=iou)
+            if data is not None:
+                args["data"] = str(Path(data).resolve())
+            try:
+                built = Path(yolo.export(**args))
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - Ultralytics raises assorted types; give one line, keep the cause
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise UserError(f"{fmt.title} export of {source} failed: {first}") from e
+            if not built.is_absolute():
+                built = build / built.name
+            if own_int8:
+                from yolo_transfer.exporter.quantize import quantize_onnx
 
-            built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), data).path
-        if fmt.name in METADATA_WRITERS:
-            METADATA_WRITERS[fmt.name](built, extra)
-        target = out_dir / built.name
-        _move_into_place(built, target)
+                built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), data).path
+            if fmt.name in METADATA_WRITERS:
+                METADATA_WRITERS[fmt.name](built, extra)
+            target = out_dir / built.name
+            for old in (target.with_name(target.name + f".parity.{ext}") for ext in ("json", "md", "png")):
+                old.unlink(missing_ok=True)  # the last export's verdict must not stand beside this one if the gate stops
+            _move_into_place(built, target)
     finally:
         shutil.rmtree(build, ignore_errors=True)
 

@@ -45,6 +45,7 @@ from yolo_transfer.errors import UserError
 # The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
 from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from yolo_transfer.utils.walk import walk_files
 
 IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PAIR_IOU = 0.5  # IoU needed to call two boxes "the same box"; how close they are is then judged by min_iou
@@ -168,6 +169,17 @@ def judge(cmp: BoxComparison, th: Thresholds, label: str) -> list[str]:
 
 @dataclass
 class ParityReport:
+    """The parity gate's verdict on one export: `passed`, `failures` (one line each) and the numbers behind them.
+
+    Attributes:
+        comparisons: per runner (`ultralytics`; `standalone` for ONNX), how the export's boxes compare with the
+            reference's (`BoxComparison`: matched boxes, IoU, score errors, per class, worst images).
+        thresholds: the limits at the precision the export ran at (`yolo_transfer.runtimes.THRESHOLDS`).
+        heads: the head each side ran (`yolo_transfer.heads`); runtime_precision: what each side computed at.
+        map50_95: both sides' mAP50-95 on the dataset's val split and their difference (points), with `data`.
+        raw: raw head-output errors on identical tensors (ONNX, one-to-many head).
+    """
+
     reference: str
     exported: str
     format: str
@@ -348,7 +360,7 @@ def split_images(data: str | Path, splits: Sequence[str]) -> tuple[list[Path], s
     for root in roots if isinstance(roots, list) else [roots]:
         root = Path(root)
         if root.is_dir():
-            files += sorted(f for f in root.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+            files += sorted(f for f in walk_files(root) if f.suffix.lower() in IMG_SUFFIXES)
         elif root.suffix == ".txt" and root.is_file():
             files += [Path(x.strip()) if Path(x.strip()).is_absolute() else root.parent / x.strip()
                       for x in root.read_text().splitlines() if x.strip()]
@@ -362,7 +374,7 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
         p = Path(source)
         if not p.exists():
             raise UserError(f"parity images {p} not found: pass an existing image folder or file")
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        files = [p] if p.is_file() else sorted(f for f in walk_files(p) if f.suffix.lower() in IMG_SUFFIXES)
         label = f"folder {p}"
     elif data is not None:
         files, which = split_images(data, ("val", "test"))
@@ -532,7 +544,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     if standalone:
         sa = _standalone(exported, files, floor, iou, dynamic, max_det)
         comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
-        preprocess["standalone"] = exp_pre + " via yolo_transfer/export/standalone.py (numpy + onnxruntime)"
+        preprocess["standalone"] = exp_pre + " via yolo_transfer/exporter/standalone.py (numpy + onnxruntime)"
         ran["standalone"] = exp_ran
 
     failures = judge(comparisons["ultralytics"], th, "ultralytics")

@@ -120,7 +120,9 @@ def calibration_images(source: str | Path, limit: int = 64, split: str = "train"
     if not p.exists():
         raise UserError(f"calibration data {p} not found: pass a data.yaml or an image folder")
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES)
+        from yolo_transfer.utils.walk import walk_files
+
+        files = sorted(f for f in walk_files(p) if f.suffix.lower() in IMG_SUFFIXES)
         label = f"folder {p}"
     else:
         from yolo_transfer.exporter.parity import split_images

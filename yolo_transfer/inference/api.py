@@ -19,6 +19,17 @@ ENGINES = ("local", "ray")
 
 @dataclass
 class PredictSummary:
+    """What a `predict` run wrote, counted from the committed results of every session into `out`.
+
+    Attributes:
+        complete: every image of the source has a result (or an error line).
+        images, processed, errors: images in the source, with results, unreadable (listed in `errors.jsonl`).
+        detections, per_class, images_with_detections: boxes in all, per class name, images with at least one.
+        seconds, images_per_second: inference time over all sessions; this session's throughput.
+        model: the model as loaded (`weights`, backend, imgsz, batch, device, precision, head).
+        settings, outputs: what the run used, and the files it wrote.
+    """
+
     out: str
     complete: bool
     images: int  # in SOURCE

@@ -67,12 +67,20 @@ def list_images(source: str | os.PathLike) -> list[ImageRef]:
                         f"({', '.join(LIST_SUFFIXES)})")
     if _is_glob(text):
         found = [p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p) and is_image(p)]
-        found = list({os.path.realpath(p): p for p in reversed(found)}.values())  # `**` loops through a link to a
-        # folder above it (as deep as the OS allows): each image once, by its shortest path
+        found = _each_folder_once(found)
         if not found:
             raise UserError(f"SOURCE pattern {text!r} matches no images; check the pattern (quote it in the shell)")
         return _refs(found, _common_root(found))
     raise UserError(f"SOURCE {text} does not exist; give a folder, a glob pattern, a .txt list of paths or an image")
+
+
+def _each_folder_once(paths: list[str]) -> list[str]:
+    """`**` follows a link back up the tree round and round (as deep as the OS allows): each file of a real folder
+    once, by its shortest path, as a folder SOURCE is walked (`walk_files`)."""
+    unique: dict[tuple[str, str], str] = {}
+    for p in sorted(paths, key=len):
+        unique.setdefault((os.path.realpath(os.path.dirname(p)), os.path.basename(p)), p)
+    return list(unique.values())
 
 
 def _from_list_file(path: Path) -> list[ImageRef]:

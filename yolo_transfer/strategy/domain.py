@@ -79,7 +79,9 @@ def sample_images(source: str | Path | Sequence[Path], n: int, seed: int = 0) ->
         root = Path(source)
         if not root.is_dir():
             raise UserError(f"images folder not found: {root}")
-        paths = sorted(p for p in root.rglob("*") if p.is_file() and is_image(p))
+        from yolo_transfer.utils.walk import walk_files
+
+        paths = sorted(p for p in walk_files(root) if p.is_file() and is_image(p))
         if not paths:
             raise UserError(f"no images in {root}; pass a folder with .jpg/.png images")
     else:

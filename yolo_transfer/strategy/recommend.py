@@ -18,6 +18,16 @@ BUDGET_PRESETS = ("head-only", "frozen-backbone", "progressive", "full")
 
 @dataclass
 class Recommendation:
+    """`recommend`'s answer: the preset, why (the rule that decided first, then advice), and the facts measured.
+
+    Attributes:
+        preset: the recommended preset.
+        reasons: `[rule] reason` first, then one line of advice each.
+        facts: what was measured (`strategy.facts.Facts.to_dict()`: data per class, object sizes, class overlap,
+            the domain distance per stage, compute, and the budget's epochs per preset with the estimate behind them).
+        rule: the name of the rule that decided (`strategy.rules.RULES`).
+    """
+
     preset: str
     reasons: list[str]
     facts: dict
@@ -46,7 +56,7 @@ def check_inputs(data, weights, budget_minutes=None, reference=None, images=200,
         raise UserError(f"data YAML {spec.yaml_path}:{spec.line('train')}: the train split has no images")
     w = resolve_weights(weights)
     if w.suffix.lower() not in (".pt", ".pth"):
-        raise UserError(f"--weights {weights}: recommend reads a checkpoint's BatchNorm statistics; pass a .pt file")
+        raise UserError(f"--model {weights}: recommend reads a checkpoint's BatchNorm statistics; pass a .pt file")
     if reference is not None:
         sample_images(reference, 1)  # raises when the folder is missing or has no images
     return spec, w

@@ -45,6 +45,20 @@ class TrainingFailed(UserError):
 
 @dataclass
 class TrainResult:
+    """What a training run did: where it is, what it scored, and whether its frozen layers were proven unchanged.
+
+    Attributes:
+        run_dir: the run folder (`transfer.json`, `transfer.md`, `weights/`, Ultralytics' files).
+        best, last: `weights/best.pt` and `weights/last.pt` (None when missing).
+        metrics: the last epoch's row of results.csv (`map50_95`, `map50` read it).
+        history: one row per epoch (results.csv plus seconds, peak memory, images/s, the stage it trained in).
+        seconds, peak_memory_mb: the training's wall time (all sessions) and peak memory.
+        record: the run's `TransferRecord` (`transfer.json`); `transfer` is it as a dict.
+        verified: every frozen tensor was checked bit for bit and none changed; `ok` = verified and no error.
+        error: why the run failed (a crash inside the loop, or the verification); `raise_for_status()` raises it.
+        auto, auto_dir: with `preset="auto"`, the choice's `AutoState` and folder.
+    """
+
     run_dir: Path
     best: Path | None
     last: Path | None
@@ -126,12 +140,14 @@ def _validate_overrides(overrides: Mapping[str, Any]) -> dict:
     return dict(overrides)
 
 
-def run_folder(run: str | os.PathLike) -> Path:
-    """The run folder `--resume` names (the folder or its `weights/last.pt`), refused unless it holds a run with a
-    checkpoint to go on from."""
+def run_folder(run: str | os.PathLike, check: bool = True) -> Path:
+    """The run folder `--resume` names (the folder or its `weights/last.pt`), refused (with `check`) unless it holds
+    a run with a checkpoint to go on from."""
     run_dir = Path(run)
     if run_dir.is_file() and run_dir.name.endswith(".pt"):
         run_dir = run_dir.parent.parent
+    if not check:
+        return run_dir
     if not TransferRecord.exists(run_dir):
         raise UserError(f"--resume {run}: no {TRANSFER_JSON} in {run_dir}; pass a yolo-transfer run folder")
     if not (run_dir / "weights" / "last.pt").is_file():

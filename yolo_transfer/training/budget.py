@@ -19,11 +19,12 @@ from typing import Any, Mapping, Sequence
 
 from yolo_transfer.errors import UserError
 
-TIMED_BATCHES = 3  # real batches of the train set; the first step on them is a warm-up, the median of the rest counts
+TIMED_BATCHES = 3  # real batches of the train set, each stepped REPEATS times per preset; the median step counts
+REPEATS = 2
 VAL_IMAGES = 8  # val images timed through the eval forward pass + NMS
-# Per-epoch work the three parts leave out (EMA update, checkpoint saves, the metrics and results.csv, the
-# dataloader's start), seconds; measured: docs/evidence/budget.md
-EPOCH_OVERHEAD_S = 1.0
+# Per-epoch work beside the checkpoint saves (timed) that the parts leave out (metrics, results.csv, the loader's
+# restart), seconds; measured: docs/evidence/budget.md
+EPOCH_OVERHEAD_S = 0.1
 
 
 @dataclass
@@ -38,6 +39,7 @@ class BudgetEstimate:
     train_images: int
     val_images: int
     load_seconds: float  # per train image: decode + augmentation (mosaic, affine, ...)
+    save_seconds: float  # per epoch: saving last.pt and best.pt
     step_seconds: dict[str, float]  # per train image, per preset: forward, loss, backward, optimizer
     val_seconds: float  # per val image: eval forward + NMS
     epoch_seconds: dict[str, float] = field(default_factory=dict)
@@ -88,8 +90,11 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
     plans = {p: make_plan(p, anatomy, epochs=100, presets_file=presets_file) for p in presets}
     dev = _device(device)
     threads = cpu_train_threads() if dev.type == "cpu" else None
-    with torch_threads(threads):
+    from yolo_transfer.utils.console import ultralytics_logs_off
+
+    with torch_threads(threads), ultralytics_logs_off(True):
         net, batches, load_s = _model_and_batches(yolo, spec, imgsz, batch, dev, overrides or {})
+        _time_steps(net, batches[:1], frozenset(range(len(net.model))), dev)  # warm-up: the loss, allocations
         steps: dict[frozenset, float] = {}  # trainable layers -> seconds per image
         step_seconds = {}
         for p, plan in plans.items():
@@ -102,11 +107,12 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
                 total += w * steps[key]
             step_seconds[p] = total
         val_s = _time_val(net, batches, dev)
+        save_s = _time_save(net)
     budget_s = budget_minutes * 60
     est = BudgetEstimate(budget_minutes, imgsz, batch, str(dev), threads, n_train, n_val, round(load_s, 5),
-                         {p: round(s, 5) for p, s in step_seconds.items()}, round(val_s, 5))
+                         round(save_s, 3), {p: round(s, 5) for p, s in step_seconds.items()}, round(val_s, 5))
     for p, s in step_seconds.items():
-        est.epoch_seconds[p] = round(n_train * (load_s + s) + n_val * val_s + EPOCH_OVERHEAD_S, 2)
+        est.epoch_seconds[p] = round(n_train * (load_s + s) + n_val * val_s + save_s + EPOCH_OVERHEAD_S, 2)
         est.epochs[p] = epochs_for(budget_s, est.epoch_seconds[p])
     if refuse and est.cheapest[1] < 1:
         p, _ = est.cheapest
@@ -169,7 +175,8 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
 
 def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     """Seconds per image of a training step with only `trainable` layers trainable (frozen BatchNorm in eval, as
-    training runs them): the median over the batches after a warm-up step."""
+    training runs them): the median over REPEATS passes over the batches (the first step of a new set of trainable
+    layers is not timed: autograd builds its graph anew)."""
     import torch
 
     net.train()
@@ -184,7 +191,7 @@ def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-6, momentum=0.9) if params else None
     times = []
-    for k, b in enumerate([batches[0], *batches]):
+    for k, b in enumerate([batches[0], *batches * REPEATS]):
         b = {**b, "img": b["img"].to(dev, non_blocking=True).float() / 255}
         t0 = time.perf_counter()
         loss, _ = net.loss(b)
@@ -215,6 +222,20 @@ def _time_val(net, batches, dev) -> float:
         if dev.type == "cuda":
             torch.cuda.synchronize()
     return (time.perf_counter() - t0) / len(x)
+
+
+def _time_save(net) -> float:
+    """Seconds to save an epoch's checkpoints: Ultralytics writes last.pt (and best.pt when it improves) each epoch,
+    the model in FP16 with its EMA and optimizer; timed as two FP16 copies of the model into memory, doubled for the
+    optimizer's and EMA's state, which are as large again."""
+    import io
+
+    import torch
+
+    t0 = time.perf_counter()
+    for _ in range(2):
+        torch.save({k: v.half() for k, v in net.state_dict().items() if v.is_floating_point()}, io.BytesIO())
+    return 2 * (time.perf_counter() - t0)
 
 
 def first_guess(est: BudgetEstimate, preset: str) -> int:

@@ -176,3 +176,18 @@ def quiet_callbacks(q: Quiet, prefix: str | Callable[[object], str] = "") -> dic
         return None
     return {"on_fit_epoch_end": epoch_line(q.echo, prefix),
             "on_pretrain_routine_end": lambda trainer: q.move_log(trainer.save_dir)}
+
+
+@contextlib.contextmanager
+def ultralytics_logs_off(on: bool):
+    """Ultralytics' per-batch bars and logs off (its bars follow its logger's level): compare prints a line per trial."""
+    import logging
+
+    log = logging.getLogger("ultralytics")
+    level = log.level
+    if on:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

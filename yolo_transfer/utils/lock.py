@@ -3,9 +3,9 @@ may resume (predict's `--out`, a compare folder, a run or auto folder being resu
 
 Two processes writing one folder interleave their files and double their counts, so the second is refused with one
 line naming the first (pid, command, start time), or waits for it (`wait=True`, the CLI's `--wait`). The lock is an
-`flock` on `<folder>/.yolo-transfer.lock`, which the kernel drops when its holder dies however it dies (SIGKILL,
-OOM killer, power cut of a client), so a dead holder never blocks the next run: it is taken over only when that
-process is gone. The holder writes who it is into the file for the refusal to quote, and removes the file when it
+`flock` on `<folder>/.yolo-transfer.lock`, which the kernel drops when its holder dies however it dies (Ctrl-C,
+SIGKILL, the OOM killer), so a dead holder never blocks the next run: it is taken over only when that process is
+gone. The holder writes who it is into the file for the refusal to quote, and removes the file when it
 is done (a waiter that locked the removed file sees that and tries again). Nested locks of the same folder in one
 process are free (compare holds its folder while each trial locks its own run folder).
 """
@@ -64,7 +64,15 @@ def describe(info: dict) -> str:
 
 def _open_locked(path: Path) -> tuple[int | None, dict]:
     """(fd holding the lock on the file now at `path`, {}) or (None, the holder's note)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file (shared storage): theirs if they still run, else stale
+        fd = os.open(path, os.O_RDONLY)
+        if _try_lock(fd):  # nobody holds it: left by a run that died; replace it with one of our own
+            os.unlink(path)
+            _unlock(fd)
+            os.close(fd)
+            return None, {}
     if not _try_lock(fd):
         info = _read_info(fd)
         os.close(fd)

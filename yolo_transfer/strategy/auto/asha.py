@@ -28,7 +28,7 @@ REDUCTION = 2  # ASHA keeps the top half at each rung, as the local halving does
 def _probe(config: dict) -> None:
     from ray import tune
 
-    from yolo_transfer.comparison.runner import ultralytics_logs_off
+    from yolo_transfer.utils.console import ultralytics_logs_off
     from yolo_transfer.strategy.auto.policy import MAP, score
     from yolo_transfer.training.api import train_preset
 

@@ -90,7 +90,7 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str
     bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
 
     auto_dir = _unique(Path(project) / name)
-    auto_dir.mkdir(parents=True)
+    auto_dir.mkdir(parents=True, exist_ok=True)  # (a race for the same name: the lock below decides)
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (a lower bound)
     length = policy.NOMINAL if hours else epochs
     plan = [(length, 1)] if deferred else policy.rungs(length, len(cands))
@@ -106,7 +106,10 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str
         settings=settings_record(settings), alive=list(cands), probes=[Probe(c) for c in cands],
         seconds_recommend=seconds_recommend, budget_estimate=estimate.to_dict() if estimate else None,
     )
-    return _run(state, auto_dir, callbacks, t_start, ray_address, settings)
+    from yolo_transfer.utils.lock import folder_lock
+
+    with folder_lock(auto_dir, "train --preset auto", other="pick another --name"):  # auto.json has one writer
+        return _run(state, auto_dir, callbacks, t_start, ray_address, settings)
 
 
 def resume_auto(auto_dir: str | os.PathLike, callbacks: Mapping[str, Callable] | None = None,

@@ -1,0 +1,315 @@
+"""Keep what the checkpoint knew: train new classes into a COCO model without losing its own (`keep_classes=True`).
+
+The trained model predicts the checkpoint's classes and the dataset's under one names table: the checkpoint's names
+in their order (so a source class keeps its id), then the dataset's classes it does not have (a dataset class with the
+same name as a source class is that class). Three methods (`METHODS`):
+
+- `exact`: the source model's outputs for its own classes are unchanged by construction. Every source weight and
+  BatchNorm statistic stays frozen; each class head (YOLO26: both, `cv3` and `one2one_cv3`) gets a new branch per
+  level for the new classes (`ClassBranches`), the only thing that trains. After training the old-class outputs are
+  compared with the source model's on real images, like frozen layers are: any change fails the run.
+- `distill`: the backbone may train (for far domains). The source model's own boxes on the new images become labels
+  of its classes (pseudo-labels at `PSEUDO_CONF`), and `replay` images of the source domain with their labels join the
+  training set, so the old classes keep being taught.
+- `plain`: the combined head with no protection (the dataset labels only its classes): what fine-tuning does to the
+  old classes today, for contrast in `compare`.
+
+Measured retention and new-class mAP per method: docs/evidence/keep.md (`python bench/keep_classes.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from torch import nn
+
+from yolo_transfer.errors import UserError
+
+METHODS = ("exact", "distill", "plain")
+PSEUDO_CONF = 0.5  # the source model's boxes at or above this score become labels of its classes (distill)
+NEW_BRANCH = "new"  # the submodule name of a new class branch inside `ClassBranches`
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+@dataclass
+class KeepPlan:
+    """The names table of a keep-classes run and how the dataset's class ids map into it."""
+
+    method: str
+    source_names: list[str]  # the checkpoint's, in id order: ids 0..old_nc-1 of the combined table
+    data_names: list[str]
+    names: list[str]  # combined: the source's, then the dataset's new classes
+    data_to_combined: dict[int, int]  # dataset class id -> combined id
+    replay: str | None = None
+    data_yaml: str = ""  # the derived dataset training reads (labels in combined ids)
+
+    @property
+    def old_nc(self) -> int:
+        return len(self.source_names)
+
+    @property
+    def new(self) -> list[str]:
+        return self.names[self.old_nc:]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "data_to_combined": {str(k): v for k, v in self.data_to_combined.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "KeepPlan":
+        d = dict(d)
+        d["data_to_combined"] = {int(k): int(v) for k, v in d.get("data_to_combined", {}).items()}
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise UserError(f"--keep-method {method}: unknown; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def keep_plan(source_names: Mapping[int, str], data_names: Mapping[int, str], method: str,
+              replay: str | None = None) -> KeepPlan:
+    """The combined names table; a dataset whose classes clash (two of them the same source class, or the same name
+    twice) is refused in one line."""
+    check_method(method)
+    src = [str(source_names[i]) for i in sorted(source_names)]
+    lookup = {}
+    for i, n in enumerate(src):
+        lookup.setdefault(_norm(n), i)
+    names, mapping, seen = list(src), {}, {}
+    for i in sorted(data_names):
+        n = str(data_names[i])
+        key = _norm(n)
+        if key in seen:
+            raise UserError(f"data classes '{seen[key]}' and '{n}' are the same class once case and separators are "
+                            f"ignored; rename one in the data YAML")
+        seen[key] = n
+        if key in lookup:
+            mapping[i] = lookup[key]
+        else:
+            mapping[i] = len(names)
+            names.append(n)
+    if len(names) == len(src) and method == "exact":
+        raise UserError("--keep-classes --keep-method exact: every dataset class is already one of the checkpoint's, "
+                        "so there is no new class to add; train without --keep-classes (or use distill to adapt)")
+    return KeepPlan(method, src, [str(data_names[i]) for i in sorted(data_names)], names, mapping, replay)
+
+
+# --------------------------------------------------------------------------------------------- the derived dataset
+
+
+def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None = None, imgsz: int = 640,
+               device: str | None = None) -> Path:
+    """The dataset training reads: the user's images (linked, not copied) with labels rewritten in combined ids,
+    plus, for `distill`, the source model's own boxes on the train images as labels of its classes and the `replay`
+    set's train images with their labels. Kept under `root` by a key of everything that went into it, so a resume or
+    a second run reuses it; built in a temporary folder and renamed into place only when whole."""
+    from yolo_transfer.utils.io import atomic_dir, atomic_write_text
+
+    key = hashlib.sha256(json.dumps({"data": str(spec.yaml_path), "mtime": os.path.getmtime(spec.yaml_path),
+                                     "plan": plan.to_dict() | {"data_yaml": ""}, "source": source, "imgsz": imgsz,
+                                     "pseudo": PSEUDO_CONF}, sort_keys=True).encode()).hexdigest()[:12]
+    folder = Path(root) / f"keep-{plan.method}-{key}"
+    if (folder / "data.yaml").is_file():
+        return folder / "data.yaml"
+    with atomic_dir(folder) as tmp:
+        for split in ("train", "val"):
+            files = spec.require_images(split) if spec.splits.get(split) else []
+            _link_split(files, spec, tmp, split, plan.data_to_combined)
+        if plan.method == "distill":
+            if source is not None:
+                _pseudo_label(source, tmp / "images" / "train", tmp / "labels" / "train", plan, imgsz, device)
+            if plan.replay:
+                _add_replay(plan, tmp)
+        import yaml
+
+        atomic_write_text(tmp / "data.yaml", yaml.safe_dump(
+            {"path": str(folder), "train": "images/train", "val": "images/val",
+             "names": {i: n for i, n in enumerate(plan.names)}}, sort_keys=False))
+    return folder / "data.yaml"
+
+
+def _label_of(image: Path, spec) -> Path:
+    """Ultralytics' rule: the label of `.../images/x.jpg` is `.../labels/x.txt` (last `images` path part)."""
+    parts = list(image.parts)
+    k = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None
+    if k is None:
+        return image.with_suffix(".txt")
+    parts[k] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def _link_split(files: Sequence[Path], spec, root: Path, split: str, mapping: Mapping[int, int],
+                prefix: str = "") -> None:
+    (root / "images" / split).mkdir(parents=True, exist_ok=True)
+    (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for f in files:
+        name = f"{prefix}{f.stem}{f.suffix}"
+        link = root / "images" / split / name
+        if not link.exists():
+            os.symlink(os.path.abspath(f), link)
+        src = _label_of(Path(f), spec)
+        rows = []
+        if src.is_file():
+            for line in src.read_text().splitlines():
+                parts = line.split()
+                if parts and int(float(parts[0])) in mapping:
+                    rows.append(" ".join([str(mapping[int(float(parts[0]))]), *parts[1:]]))
+        (root / "labels" / split / f"{prefix}{f.stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+
+
+def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz: int, device: str | None) -> int:
+    """Add the source model's boxes (score >= PSEUDO_CONF) on the train images as labels of its classes."""
+    from ultralytics import YOLO
+
+    model = YOLO(source)
+    added = 0
+    for img in sorted(images.iterdir()):
+        (r,) = model.predict(str(img), imgsz=imgsz, conf=PSEUDO_CONF, device=device or "cpu", verbose=False)
+        if r.boxes is None or not len(r.boxes):
+            continue
+        rows = [f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}"
+                for c, (x, y, w, h) in zip(r.boxes.cls.tolist(), r.boxes.xywhn.tolist()) if int(c) < plan.old_nc]
+        if rows:
+            with open(labels / f"{img.stem}.txt", "a") as f:
+                f.write("\n".join(rows) + "\n")
+            added += len(rows)
+    return added
+
+
+def _add_replay(plan: KeepPlan, root: Path) -> None:
+    from yolo_transfer.training.api import check_data_yaml
+
+    replay = check_data_yaml(plan.replay)
+    lookup = {_norm(n): i for i, n in enumerate(plan.names)}
+    mapping = {i: lookup[_norm(n)] for i, n in enumerate(replay.names) if _norm(n) in lookup}
+    if not mapping:
+        raise UserError(f"--replay {plan.replay}: none of its classes is one of the checkpoint's or the dataset's; "
+                        f"replay images must be labelled with the source classes (e.g. coco128.yaml for a COCO model)")
+    _link_split(replay.require_images("train"), replay, root, "train", mapping, prefix="replay_")
+
+
+# ------------------------------------------------------------------------------------------------ the exact method
+
+
+class ClassBranches(nn.Module):
+    """A class head of one level with the checkpoint's branch (`old`, frozen) and a branch for the new classes
+    (`new`), their outputs stacked: the old classes' logits are the old branch's, unchanged."""
+
+    def __init__(self, old: nn.Module, new: nn.Module):
+        super().__init__()
+        self.old = old
+        self.new = new
+
+    def forward(self, x):
+        import torch
+
+        return torch.cat([self.old(x), self.new(x)], 1)
+
+
+def graft(model, n_new: int) -> list[str]:
+    """Give every class head of `model`'s Detect layer a new branch per level for `n_new` classes; returns the
+    parameter-name prefixes (inside the head) of what the old model had there, to hold frozen."""
+    head = model.model[-1]
+    held = []
+    for attr in ("cv3", "one2one_cv3"):
+        branches = getattr(head, attr, None)
+        if branches is None:
+            continue
+        for i, old in enumerate(branches):
+            new = copy.deepcopy(old)  # the old branch's features as the start; a new last layer for the new classes
+            last = new[-1]
+            new[-1] = nn.Conv2d(last.in_channels, n_new, 1)
+            s = float(head.stride[i]) if len(getattr(head, "stride", [])) > i else 8.0 * 2**i
+            nn.init.constant_(new[-1].bias, math.log(5 / max(head.nc + n_new, 1) / (640 / s) ** 2))
+            branches[i] = ClassBranches(old, new)
+            held.append(f"{attr}.{i}.old.")
+    held += [name + "." for name, _ in head.named_children() if name not in ("cv3", "one2one_cv3")]
+    head.nc += n_new
+    head.no = head.nc + head.reg_max * 4
+    return held
+
+
+def old_outputs(model, x) -> list:
+    """The tensors a model computes for the old classes: each head's raw boxes and its class logits, per level."""
+    import torch
+
+    head = model.model[-1]
+    outs = []
+    with torch.no_grad():
+        feats = _head_inputs(model, x)
+        for box_attr, cls_attr in (("cv2", "cv3"), ("one2one_cv2", "one2one_cv3")):
+            boxes, classes = getattr(head, box_attr, None), getattr(head, cls_attr, None)
+            if boxes is None or classes is None:
+                continue
+            for i, f in enumerate(feats):
+                outs.append(boxes[i](f))
+                c = classes[i]
+                outs.append(c.old(f) if isinstance(c, ClassBranches) else c(f))
+    return outs
+
+
+def _head_inputs(model, x):
+    """The feature maps the Detect layer receives (its `f` inputs), by running the layers before it."""
+    y = []
+    for m in model.model[:-1]:
+        if m.f != -1:
+            x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+        x = m(x)
+        y.append(x if m.i in model.save else None)
+    head = model.model[-1]
+    return [y[j] if j != -1 else x for j in head.f]
+
+
+@dataclass
+class OutputCheck:
+    """The exact method's proof: the old-class outputs of the trained model against the source model's."""
+
+    ok: bool
+    images: int
+    tensors: int
+    changed: list[str] = field(default_factory=list)
+    max_abs_diff: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, images: Sequence[Path],
+                       imgsz: int = 640, limit: int = 16) -> OutputCheck:
+    """Run both models on up to `limit` of `images` (letterboxed as training does) and compare every old-class
+    tensor bit for bit: boxes and class logits of every level of every head."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from yolo_transfer.exporter.standalone import preprocess
+    from yolo_transfer.verify import load_model
+
+    a, b = load_model(source), load_model(trained)
+    check = OutputCheck(True, 0, 0)
+    for p in list(images)[:limit]:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        x, _ = preprocess([img], (imgsz, imgsz))
+        t = torch.from_numpy(np.ascontiguousarray(x))
+        for k, (u, v) in enumerate(zip(old_outputs(a, t), old_outputs(b, t))):
+            check.tensors += 1
+            if not torch.equal(u, v):
+                diff = float((u - v).abs().max())
+                check.max_abs_diff = max(check.max_abs_diff, diff)
+                check.changed.append(f"{Path(p).name}: output {k} (max |diff| {diff:.3g})")
+        check.images += 1
+    check.ok = not check.changed and check.images > 0
+    return check
