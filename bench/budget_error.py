@@ -60,15 +60,22 @@ def main() -> None:
                                      name=f"{name}-{imgsz}-{preset}", verbose=False, plots=False)
                     ran = len(r.history)
                     secs = [h.get("epoch_seconds") for h in r.history if h.get("epoch_seconds")]
+                    train_s = sorted(h["train_seconds"] for h in r.history if h.get("train_seconds"))
                     row = {"set": name, "imgsz": imgsz, "preset": preset, "estimated": est.epochs[preset], "ran": ran,
                            "error": round(est.epochs[preset] / max(ran, 1) - 1, 3),
                            "epoch_s_estimated": est.epoch_seconds[preset],
                            "epoch_s_median": sorted(secs)[len(secs) // 2] if secs else None,
+                           "train_s_estimated": round(est.train_images * (est.load_seconds + est.step_seconds[preset]),
+                                                      2),
+                           "train_s_median": train_s[len(train_s) // 2] if train_s else None,
+                           "parts": {"load": est.load_seconds, "step": est.step_seconds[preset],
+                                     "val": est.val_seconds, "save": est.save_seconds},
                            "estimate_seconds": round(t_est, 1)}
                     rows.append(row)
                     print(f"{name:10s} {imgsz:4d} {preset:16s} estimated {row['estimated']:6.1f} ran {ran:3d} "
                           f"error {row['error']:+.0%}  epoch s est {row['epoch_s_estimated']:.1f} / median "
-                          f"{row['epoch_s_median'] or 0:.1f}  (estimate took {t_est:.0f} s)", flush=True)
+                          f"{row['epoch_s_median'] or 0:.1f}, train part est {row['train_s_estimated']:.1f} / median "
+                          f"{row['train_s_median'] or 0:.1f}  (estimate took {t_est:.0f} s)", flush=True)
                     shutil.rmtree(r.run_dir, ignore_errors=True)
         errs = [abs(r["error"]) for r in rows]
         print(f"\n{len(rows)} runs: |error| median {sorted(errs)[len(errs) // 2]:.0%}, max {max(errs):.0%}; within "

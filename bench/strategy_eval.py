@@ -1,9 +1,13 @@
-"""Issue 9's evaluation: per dataset, `compare` at equal wall time, `recommend`'s choice, and `--preset auto`'s choice.
+"""The strategy evaluation: per dataset, `compare` at equal wall time, `recommend`'s choice, and `--preset auto`'s.
 
-    python bench/strategy_eval.py --set coco128=../shared/datasets/coco128/coco128.yaml --set bccd=path/data.yaml \
-        --weights ../shared/weights/yolov8s-fall.pt --budget-minutes 3 --imgsz 192 --out runs/strategy-eval
+    python bench/strategy_eval.py --set coco128=/work/sets/coco128/coco128.yaml@640 --set bccd=path/data.yaml@640 \
+        --weights ../shared/weights/yolo26n.pt --budget-minutes 8 --out runs/strategy-eval --seed 0 [--skip-auto]
     python bench/strategy_eval.py --out runs/strategy-eval --analyse     # only the table, from results.json
     python bench/strategy_eval.py --pool runs/eval-s0 runs/eval-s1           # every set/seed/budget, with totals
+    python bench/strategy_eval.py --seeds runs/eval-s0 runs/eval-s1          # the same sets over seeds: ties, spread
+
+`name=data.yaml@640` sets the image size per set (default --imgsz): pick it so the budget fits 4-10 epochs of full
+fine-tuning. `--skip-auto` runs recommend and compare only (auto can be added by a later run in the same --out).
 
 Per set, in one process: `recommend` (with the same budget, so its compute rules see it), `compare
 --budget-minutes B` over --presets (plus --extra set:preset, e.g. recommend's pick where it is not among them), then
@@ -27,7 +31,7 @@ COLUMNS = ("head-only", FREEZE, "discriminative", "progressive", FULL)
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", action="append", default=[], help="name=data.yaml (repeat)")
-    ap.add_argument("--weights", default="../shared/weights/yolov8s-fall.pt")
+    ap.add_argument("--weights", default="../shared/weights/yolo26n.pt")
     ap.add_argument("--budget-minutes", type=float, default=3.0)
     ap.add_argument("--imgsz", type=int, default=192)
     ap.add_argument("--batch", type=int, default=16)
@@ -42,9 +46,13 @@ def main() -> None:
     ap.add_argument("--out", default="runs/strategy-eval")
     ap.add_argument("--analyse", action="store_true")
     ap.add_argument("--pool", nargs="+", metavar="DIR", help="only one table over these evaluations' results.json")
+    ap.add_argument("--seeds", nargs="+", metavar="DIR", help="one table over seeds of the same sets: ties by spread")
+    ap.add_argument("--skip-auto", action="store_true", help="recommend and compare only")
     args = ap.parse_args()
     if args.pool:
         return pool(args.pool, args.tolerance)
+    if args.seeds:
+        return over_seeds(args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
@@ -72,11 +80,14 @@ def run(args, out: Path, path: Path) -> None:
     common = dict(imgsz=args.imgsz, batch=args.batch, device="cpu", workers=2)
     for item in args.set:
         name, _, data = item.partition("=")
-        s = res["sets"].setdefault(name, {"data": data})
+        data, _, size = data.partition("@")
+        imgsz = int(size) if size else args.imgsz
+        common["imgsz"] = imgsz
+        s = res["sets"].setdefault(name, {"data": data, "imgsz": imgsz})
         if "recommend" not in s:
             t = time.time()
             rec = yolo_transfer.recommend(args.weights, data, budget_minutes=args.budget_minutes, images=args.images,
-                                          imgsz=args.imgsz, device="cpu")
+                                          imgsz=imgsz, device="cpu", batch=args.batch)
             s["recommend"] = {"preset": rec.preset, "rule": rec.rule, "reasons": rec.reasons, "facts": rec.facts,
                               "seconds": round(time.time() - t, 1)}
             atomic_write_json(path, res)
@@ -90,6 +101,8 @@ def run(args, out: Path, path: Path) -> None:
                                        "status": t.status} for t in r.trials}
             atomic_write_json(path, res)
         print(f"[{name}] compare: {s['compare']}", flush=True)
+        if args.skip_auto:
+            continue
         if "auto" not in s:
             t = time.time()
             try:
@@ -103,13 +116,14 @@ def run(args, out: Path, path: Path) -> None:
                 print(f"[{name}] auto refused: {e}", flush=True)
                 continue
             final = a.record.final_val or {}
-            s["auto"] = {"chosen": a.auto["chosen"], "map": final.get("mAP50-95", a.metrics.get("metrics/mAP50-95(B)")),
-                         "seconds": round(time.time() - t, 1), "seconds_total": a.auto["seconds_total"],
-                         "probes": {p["preset"]: {"curve": p["curve"], "epochs_run": p["epochs_run"],
-                                                  "epochs_planned": p["epochs_planned"], "seconds": p["seconds"],
-                                                  "wall_seconds": p.get("wall_seconds"),
-                                                  "dropped_at_rung": p["dropped_at_rung"]}
-                                    for p in a.auto["probes"]},
+            s["auto"] = {"chosen": a.auto.chosen, "map": final.get("mAP50-95", a.metrics.get("metrics/mAP50-95(B)")),
+                         "seconds": round(time.time() - t, 1), "seconds_total": a.auto.seconds_total,
+                         "deferred": a.auto.deferred_to_recommend, "rule": a.auto.recommend_rule,
+                         "budget_estimate": a.auto.budget_estimate,
+                         "probes": {p.preset: {"curve": p.curve, "epochs_run": p.epochs_run,
+                                               "epochs_planned": p.epochs_planned, "seconds": p.seconds,
+                                               "wall_seconds": p.wall_seconds, "dropped_at_rung": p.dropped_at_rung}
+                                    for p in a.auto.probes},
                          "dir": str(a.auto_dir)}
             atomic_write_json(path, res)
         print(f"[{name}] auto: {s['auto'].get('chosen')} {s['auto'].get('map')}", flush=True)
@@ -253,6 +267,54 @@ def pool(dirs: list[str], tol: float) -> None:
                      f"after the run): {now_right} of {n}",
                      "Mean shortfall from the best preset (mAP50-95; auto's is a fresh run, so it can be negative): "
                      + ", ".join(f"{k} {sum(v) / len(v):.4f} (worst {max(v):.3f})" for k, v in short.items() if v)]))
+
+
+def over_seeds(dirs: list[str]) -> None:
+    """The same sets and budget run with several seeds: per set each preset's mean and spread (max - min over seeds),
+    the presets tied with the best (mean within the larger of the two spreads: not distinguishable at this many
+    seeds), and whether recommend (rules now), always freeze, always full and auto's choice land among them."""
+    runs = [json.loads((Path(d) / "results.json").read_text()) for d in dirs]
+    names = sorted(set.intersection(*(set(r["sets"]) for r in runs)))
+    rows, tally = [], {"recommend": 0, FREEZE: 0, FULL: 0, "auto": 0, "auto_run": 0, "sets": 0}
+    for name in names:
+        maps: dict[str, list[float]] = {}
+        for r in runs:
+            for p, v in r["sets"][name].get("compare", {}).items():
+                if v["map"] is not None:
+                    maps.setdefault(p, []).append(v["map"])
+        maps = {p: v for p, v in maps.items() if len(v) == len(runs)}
+        if not maps:
+            continue
+        mean = {p: sum(v) / len(v) for p, v in maps.items()}
+        spread = {p: max(v) - min(v) for p, v in maps.items()}
+        best = max(mean, key=mean.get)
+        tied = {p for p in mean if mean[best] - mean[p] <= max(spread[best], spread[p])}
+        rec_now = replay(runs[0]["sets"][name]["recommend"]["facts"])
+        autos = [r["sets"][name].get("auto") or {} for r in runs]
+        chosen = [a.get("chosen") for a in autos if a.get("chosen")]
+        auto_maps = [a["map"] for a in autos if a.get("map") is not None]
+        auto_ok = bool(chosen) and all(c in tied for c in chosen)
+        auto_run_ok = bool(auto_maps) and sum(auto_maps) / len(auto_maps) >= mean[best] - max(spread.values())
+        tally["sets"] += 1
+        tally["recommend"] += rec_now in tied
+        tally[FREEZE] += FREEZE in tied
+        tally[FULL] += FULL in tied
+        tally["auto"] += auto_ok
+        tally["auto_run"] += auto_run_ok
+        f = runs[0]["sets"][name]["recommend"]["facts"]
+        rows.append(f"| {name} | {f['min_images_per_class']} | {f['domain_distance']:.3f} | "
+                    + " | ".join(f"{mean[p]:.3f} ± {spread[p] / 2:.3f}" if p in mean else "-" for p in COLUMNS)
+                    + f" | {best} | {', '.join(sorted(tied))} | {rec_now}{' ✓' if rec_now in tied else ' ✗'} | "
+                    + (f"{'/'.join(chosen)}{' ✓' if auto_ok else ' ✗'} (run {sum(auto_maps) / len(auto_maps):.3f}"
+                       f"{' ✓' if auto_run_ok else ' ✗'})" if chosen else "-") + " |")
+    n = tally["sets"]
+    print("\n".join([f"| set | rarest class (images) | domain distance | " + " | ".join(COLUMNS)
+                     + " | best (mean) | tied with the best | recommend (rules now) | auto: choices, mean run |",
+                     "|---" * (7 + len(COLUMNS)) + "|", *rows, "",
+                     f"Among the tied-with-the-best presets, of {n} sets: recommend {tally['recommend']}, always freeze "
+                     f"{tally[FREEZE]}, always full {tally[FULL]}; auto's choices {tally['auto']}, auto's own runs "
+                     f"within the spread of the best {tally['auto_run']}. Means over {len(runs)} seeds; ± is half the "
+                     f"spread (max - min)."]))
 
 
 if __name__ == "__main__":

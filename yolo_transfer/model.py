@@ -88,7 +88,9 @@ class TransferModel:
               class_map: str | os.PathLike | Mapping[str, str] | None = None,
               presets_file: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
               callbacks: Mapping[str, Callable] | None = None, verbose: bool = True, engine: str = "local",
-              ray_address: str | None = None, wait: bool = False, **overrides: Any) -> TrainResult:
+              ray_address: str | None = None, wait: bool = False, keep_classes: bool = False,
+              keep_method: str = "exact", retention_data: str | os.PathLike | None = None,
+              replay: str | os.PathLike | None = None, **overrides: Any) -> TrainResult:
         """Fine-tune this model on `data` with a preset (or `auto`): see `yolo_transfer.train`. On success this
         object becomes the trained model (`best.pt`), as an Ultralytics `YOLO` does after `train`."""
         from yolo_transfer.transfer import train
@@ -96,7 +98,9 @@ class TransferModel:
         result = train(self.path, data, preset=preset, epochs=epochs, budget_minutes=budget_minutes, imgsz=imgsz,
                        batch=batch, device=device, seed=seed, project=project, name=name, bn_policy=bn_policy,
                        class_map=class_map, presets_file=presets_file, resume=resume, callbacks=callbacks,
-                       verbose=verbose, engine=engine, ray_address=ray_address, wait=wait, **overrides)
+                       verbose=verbose, engine=engine, ray_address=ray_address, wait=wait,
+                       keep_classes=keep_classes, keep_method=keep_method, retention_data=retention_data, replay=replay,
+                       **overrides)
         self.last_train = result
         if result.ok and result.best is not None:
             self.path, self._anatomy = str(result.best), None  # same layers, other classes: read again if asked
@@ -109,7 +113,8 @@ class TransferModel:
                 engine: str = "local", ray_address: str | None = None,
                 callbacks: Mapping[str, Callable] | None = None, verbose: bool = False,
                 presets_file: str | os.PathLike | None = None, echo: Callable[[str], None] | None = None,
-                wait: bool = False, **overrides: Any) -> CompareResult:
+                wait: bool = False, retention_data: str | os.PathLike | None = None,
+                replay: str | os.PathLike | None = None, **overrides: Any) -> CompareResult:
         """Train this model on `data` once per preset (x seed x fraction) under one budget and report the
         trade-off: see `yolo_transfer.compare`. This object is not changed."""
         from yolo_transfer.comparison.api import compare
@@ -117,7 +122,8 @@ class TransferModel:
         return compare(self.path, data, presets=presets, epochs=epochs, budget_minutes=budget_minutes, seeds=seeds,
                        fractions=fractions, imgsz=imgsz, batch=batch, device=device, project=project, name=name,
                        engine=engine, ray_address=ray_address, callbacks=callbacks, verbose=verbose,
-                       presets_file=presets_file, echo=echo, wait=wait, **overrides)
+                       presets_file=presets_file, echo=echo, wait=wait, retention_data=retention_data,
+                       replay=replay, **overrides)
 
     def export(self, format: str = "onnx", *, quantize: int = 32, end2end: bool = False, nms: bool = False,
                data: str | os.PathLike | None = None, dynamic: bool | None = None, batch: int = 1,

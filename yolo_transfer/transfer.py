@@ -42,6 +42,10 @@ def train(
     engine: str = "local",
     ray_address: str | None = None,
     wait: bool = False,
+    keep_classes: bool = False,
+    keep_method: str = "exact",
+    retention_data: str | os.PathLike | None = None,
+    replay: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune `model` (a COCO checkpoint, an Ultralytics name or an architecture YAML) on `data` with a transfer
@@ -72,6 +76,13 @@ def train(
             for it instead of raising `UserError`.
         **overrides: any other Ultralytics training argument (`lr0=0.01`, `time=0.25` hours, `workers=4` ...).
 
+        keep_classes: keep the checkpoint's classes and add the dataset's (one names table); `keep_method`: `exact`
+            (the old outputs unchanged by construction, verified), `distill` (the backbone may train; the old classes
+            kept by the source model's pseudo-labels and `replay` images), or `plain` (no protection, for contrast).
+        retention_data: a dataset labelled with the checkpoint's classes (e.g. coco128.yaml): the record then holds
+            the source classes' mAP50-95 before and after, and retention = after / before.
+        replay: with `keep_method="distill"`, a source-domain dataset whose train images join the training set.
+
     A failed freeze verification or a crash inside the training loop is in `result.error` (or raised by
     `result.raise_for_status()`); bad input raises `UserError` before anything trains.
     """
@@ -86,17 +97,22 @@ def train(
         overrides["time"] = budget_minutes / 60.0
     from yolo_transfer.strategy import auto
 
+    keep = dict(keep_classes=keep_classes, keep_method=keep_method, retention_data=retention_data, replay=replay)
+    keep = {k: v for k, v in keep.items() if v != {"keep_classes": False, "keep_method": "exact"}.get(k)}
     if not resume:  # a new folder under `project` (Ultralytics and auto never reuse one)
         check_folder_path(project, "--project")
         if is_auto(preset):  # successive halving over presets
             return auto.auto_train(model, data, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                                    seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
                                    presets_file=presets_file, callbacks=callbacks, verbose=verbose, engine=engine,
-                                   ray_address=ray_address, **overrides)
+                                   ray_address=ray_address, **keep, **overrides)
         return train_preset(model, data, preset=preset, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
                             seed=seed, project=project, name=name, bn_policy=bn_policy, class_map=class_map,
-                            presets_file=presets_file, callbacks=callbacks, verbose=verbose, **overrides)
+                            presets_file=presets_file, callbacks=callbacks, verbose=verbose, **keep, **overrides)
     auto_run = auto.is_auto_run(resume)  # an auto run's folder: auto goes on where it stopped
+    if keep:  # a run goes on with what it started with; the record has it
+        raise UserError(f"--resume {resume}: the keep-classes options come from the run's record; drop "
+                        f"{', '.join('--' + k.replace('_', '-') for k in keep)}")
     if auto_run and overrides:  # its probes go on with the options they started with (a changed one breaks the plan)
         raise UserError(f"--resume {resume}: an auto run goes on with the options it started with; "
                         f"drop {', '.join(sorted(overrides))} (only --device may change)")

@@ -23,11 +23,15 @@ def _layer(key: str) -> int | None:
     return int(parts[1]) if len(parts) > 2 and parts[0] == "model" and parts[1].isdigit() else None
 
 
-def frozen_keys(state_dict: Mapping[str, torch.Tensor], plan: FreezePlan, bn_policy: str) -> list[str]:
+def frozen_keys(state_dict: Mapping[str, torch.Tensor], plan: FreezePlan, bn_policy: str,
+                held: tuple[str, ...] = ()) -> list[str]:
+    """Tensors that must come out of training bit-identical: those of the layers the plan never trains, and `held`
+    ones (name prefixes) inside trained layers."""
     never = plan.never_trained
+    held = tuple(held)
     keys = []
     for k, v in state_dict.items():
-        if _layer(k) in never and v.dtype.is_floating_point:
+        if (_layer(k) in never or (held and k.startswith(held))) and v.dtype.is_floating_point:
             if bn_policy == "train" and k.endswith(BN_STATS):
                 continue
             keys.append(k)
@@ -50,16 +54,26 @@ class Verification:
         return asdict(self)
 
 
-def _state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Raw tensors of an Ultralytics checkpoint in the dtype it was saved in (pickle: only for trusted files)."""
+def _model(path: str | Path):
     from ultralytics.utils.patches import torch_load
 
     ckpt = torch_load(path, map_location="cpu")
-    model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
-    return {k: v for k, v in model.state_dict().items()}
+    return ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
 
 
-def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path | None) -> Verification:
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Raw tensors of an Ultralytics checkpoint in the dtype it was saved in (pickle: only for trusted files)."""
+    return {k: v for k, v in _model(path).state_dict().items()}
+
+
+def load_model(path: str | Path):
+    """The model an Ultralytics checkpoint holds (its EMA where saved), in FP32 and eval mode (pickle: trusted files
+    only)."""
+    return _model(path).float().eval()
+
+
+def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path | None,
+               held: tuple[str, ...] = ()) -> Verification:
     weights_dir = Path(weights_dir)
     ckpts = [p for p in (weights_dir / "best.pt", weights_dir / "last.pt") if p.exists()]
     if not ckpts:
@@ -71,7 +85,7 @@ def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path
     trained = set(range(plan.num_layers)) - plan.never_trained
     for ckpt in ckpts:
         out = _state_dict(ckpt)
-        keys = frozen_keys(out, plan, bn_policy)
+        keys = frozen_keys(out, plan, bn_policy, held)
         counts = {"source checkpoint": 0, "start snapshot": 0}
         for k in keys:
             v = out[k]
@@ -88,7 +102,8 @@ def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path
         result.reference = counts
         if ckpt.name == "last.pt" and src:  # the trained side moved at all? (a sanity signal, not a gate)
             for k, v in out.items():
-                if _layer(k) in trained and k.endswith("weight") and ".dfl." not in k and k in src and src[k].shape == v.shape:
+                if (_layer(k) in trained and k.endswith("weight") and ".dfl." not in k and k in src
+                        and src[k].shape == v.shape and not (held and k.startswith(tuple(held)))):
                     if torch.equal(src[k].to(v.dtype), v):
                         result.trainable_unchanged.append(k)
                     else:

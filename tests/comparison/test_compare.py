@@ -250,3 +250,16 @@ def test_budget_trials_never_start_with_one_epoch():
     assert s.train_kwargs(1) == {"imgsz": 640, "batch": 16, "time": 4 / 60, "epochs": 2}
     assert s.train_kwargs(7)["epochs"] == 7
     assert "time" not in CompareSettings("d.yaml", "w.pt", ["a", "b"], epochs=3).train_kwargs()
+
+
+def test_keep_variants_side_by_side_with_retention_as_an_axis(coco_weights, synth_yaml, coco8_yaml, tmp_path):
+    """`+keep-exact` beside a plain preset, retention measured on COCO-labelled data: the sixth axis."""
+    r = yolo_transfer.compare(coco_weights, synth_yaml, presets="frozen-backbone,head-only+keep-exact", epochs=1,
+                              project=tmp_path, retention_data=coco8_yaml, **{**FAST, "imgsz": 96})
+    plain, kept = (next(t for t in r.trials if t.preset == p) for p in ("frozen-backbone", "head-only+keep-exact"))
+    assert plain.ok and kept.ok, (plain.error, kept.error)
+    assert plain.retention["retention"] == 0 and kept.retention["retention"] == pytest.approx(1)
+    report = (r.dir / "report.md").read_text()
+    assert "## Retention: what the checkpoint knew" in report and "head-only-keep-exact" in report
+    rows = (r.dir / "summary.csv").read_text().splitlines()
+    assert "retention" in rows[0]

@@ -13,7 +13,8 @@ from yolo_transfer.weights import DEFAULT_MODEL
 @click.option("--model", "--weights", "model", default=DEFAULT_MODEL, show_default=True,
               help="Checkpoint (COCO-pretrained) or Ultralytics name to start every trial from.")
 @click.option("--presets", default="frozen-backbone,full", show_default=True,
-              help="Comma-separated transfer presets to compare (at least two; see `yolo-transfer presets`).")
+              help="Comma-separated transfer presets to compare (at least two; see `yolo-transfer presets`); "
+                   "`+keep-<method>` keeps the checkpoint's classes (full+keep-distill, head-only+keep-exact).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Equal epochs per trial.")
 @click.option("--budget-minutes", type=float, default=None,
               help="Equal wall time per trial (training loop; Ultralytics fits the epochs and lr schedule to it).")
@@ -29,6 +30,11 @@ from yolo_transfer.weights import DEFAULT_MODEL
               help="ray: trials in parallel on Ray Tune (an existing cluster, or a local Ray).")
 @click.option("--ray-address", default=None, help="Existing Ray cluster (default: RAY_ADDRESS or a local Ray).")
 @click.option("--presets-file", type=click.Path(), default=None, help="YAML file with your own presets.")
+@click.option("--retention-data", type=click.Path(), default=None,
+              help="A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): each trial's retention of "
+                   "them, a sixth axis.")
+@click.option("--replay", type=click.Path(), default=None,
+              help="Source-domain images for `+keep-distill` trials (e.g. --presets full,full+keep-distill).")
 @click.option("--wait", is_flag=True, help="If another process is running this comparison, wait for it to finish "
                                            "(then resume it) instead of stopping.")
 @click.option("--verbose", is_flag=True, help="Show Ultralytics' per-epoch output.")
@@ -37,7 +43,7 @@ from yolo_transfer.weights import DEFAULT_MODEL
                    "not a terminal).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def compare_cmd(data, model, presets, epochs, budget_minutes, seeds, fractions, imgsz, batch, device, project, name,
-                engine, ray_address, presets_file, wait, verbose, quiet_flag, extra):
+                engine, ray_address, presets_file, retention_data, replay, wait, verbose, quiet_flag, extra):
     """Compare transfer presets on your data under one budget: accuracy, data needs, compute, scope, overfitting.
 
     Any Ultralytics training argument passes through to every trial as key=value (e.g. workers=4 lr0=0.005).
@@ -61,7 +67,8 @@ def compare_cmd(data, model, presets, epochs, budget_minutes, seeds, fractions, 
             result = compare(model, data, presets=presets, epochs=epochs, budget_minutes=budget_minutes,
                              seeds=seeds, fractions=fractions, imgsz=imgsz, batch=batch, device=device,
                              project=project, name=name, engine=engine, ray_address=ray_address, verbose=verbose,
-                             presets_file=presets_file, wait=wait, echo=q.echo if q_on else click.echo,
+                             presets_file=presets_file, wait=wait, retention_data=retention_data, replay=replay,
+                             echo=q.echo if q_on else click.echo,
                              callbacks={"on_fit_epoch_end": epoch_line(q.echo, "      ")} if q_on else None,
                              **_parse_extra(extra, OWN))
             q.move_log(result.dir)

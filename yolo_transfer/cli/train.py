@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from yolo_transfer.errors import UserError
@@ -65,6 +67,17 @@ def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> di
                    "(one GPU per probe on a cluster).")
 @click.option("--ray-address", default=None, help="Existing Ray cluster for --engine ray (default: RAY_ADDRESS or a local Ray).")
 @click.option("--resume", "resume", default=None, type=click.Path(), help="Resume an interrupted run folder with the same plan.")
+@click.option("--keep-classes", is_flag=True,
+              help="Keep the checkpoint's classes and add the dataset's: one model, one names table (a dataset class "
+                   "named like a checkpoint class is that class).")
+@click.option("--keep-method", type=click.Choice(["exact", "distill", "plain"]), default="exact", show_default=True,
+              help="exact: the checkpoint's outputs unchanged (verified), only new class branches train; distill: "
+                   "the backbone may train, old classes kept by pseudo-labels (+ --replay); plain: no protection.")
+@click.option("--retention-data", type=click.Path(), default=None,
+              help="A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): records the source "
+                   "classes' mAP before and after training (retention).")
+@click.option("--replay", type=click.Path(), default=None,
+              help="With --keep-method distill: a source-domain dataset whose train images join the training set.")
 @click.option("--wait", is_flag=True, help="With --resume: if another process is writing that folder, wait for it to "
                                            "finish instead of stopping.")
 @click.option("--quiet/--no-quiet", "quiet_flag", default=None,
@@ -72,7 +85,8 @@ def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> di
 @click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def train_cmd(data, model, preset, epochs, budget_minutes, imgsz, batch, device, seed, project, name, bn_policy, class_map,
-              presets_file, engine, ray_address, resume, wait, quiet_flag, verbose, extra):
+              presets_file, engine, ray_address, resume, keep_classes, keep_method, retention_data, replay, wait,
+              quiet_flag, verbose, extra):
     """Fine-tune a COCO-pretrained detector with a named transfer preset.
 
     Any other Ultralytics training argument passes through as key=value (e.g. lr0=0.005 mosaic=0.5 workers=4).
@@ -100,7 +114,8 @@ def train_cmd(data, model, preset, epochs, budget_minutes, imgsz, batch, device,
             result = train(model, data, preset=preset, epochs=epochs, budget_minutes=budget_minutes, imgsz=imgsz,
                            batch=batch, device=device, seed=seed, project=project, name=name, bn_policy=bn_policy,
                            class_map=class_map, presets_file=presets_file, resume=resume, engine=engine,
-                           ray_address=ray_address, wait=wait,
+                           ray_address=ray_address, wait=wait, keep_classes=keep_classes, keep_method=keep_method,
+                           retention_data=retention_data, replay=replay,
                            callbacks=quiet_callbacks(q, preset_prefix if is_auto else ""),
                            **extra_kw)
     except KeyboardInterrupt as e:
@@ -133,6 +148,18 @@ def _summary(result) -> None:
                f"{r.params['total']['total']:,} parameters trained")
     if result.verified:
         click.echo(f"frozen tensors verified bit-identical: {r.verification['checked_tensors']} checked, 0 changed")
+    if r.keep:
+        k = r.keep
+        new = k["names"][len(k["source_names"]):]
+        check = k.get("old_outputs")
+        click.echo(f"keep-classes ({k['method']}): {len(k['source_names'])} checkpoint classes + {len(new)} new "
+                   f"({', '.join(new[:5])}{' ...' if len(new) > 5 else ''})"
+                   + (f"; old-class outputs bit-identical on {check['images']} images" if check and check["ok"] else ""))
+    if r.retention.get("before") is not None:
+        t = r.retention
+        click.echo(f"retention on {Path(t['data']).name}: source classes' mAP50-95 {t['before']:.4f} -> {t['after']:.4f}"
+                   f" ({t['retention']:.0%})" + (f"; new classes {t['new_classes_map50_95']:.4f}"
+                                                   if t.get("new_classes_map50_95") is not None else ""))
     if "metrics/mAP50-95(B)" in m:
         click.echo(f"mAP50-95 {m['metrics/mAP50-95(B)']:.4f}  mAP50 {m['metrics/mAP50(B)']:.4f} (last epoch)"
                    f"  {result.seconds:.0f} s, peak memory {result.peak_memory_mb:,.0f} MB")

@@ -64,9 +64,15 @@ def compare(
     presets_file: str | os.PathLike | None = None,
     echo: Callable[[str], None] | None = None,
     wait: bool = False,
+    retention_data: str | os.PathLike | None = None,
+    replay: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> CompareResult:
     """Train `model` on `data` once per preset (x seed x fraction) under one budget; returns the measured trade-off.
+
+    A preset may carry `+keep-<method>` (`full+keep-distill`): that preset keeping the checkpoint's classes
+    (`training.keep`), side by side with plain presets. `retention_data` (labelled with the checkpoint's classes)
+    adds a sixth axis: each trial's retention of them; `replay` feeds `+keep-distill` trials source-domain images.
 
     Rerunning with the same arguments resumes: finished trials are kept, an interrupted one continues from its
     last checkpoint. `overrides` are Ultralytics training arguments applied to every trial (`workers=0`, `lr0=...`).
@@ -90,6 +96,8 @@ def compare(
         epochs=epochs, budget_minutes=budget_minutes, seeds=parse_list(seeds, int, "seeds"),
         fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
         overrides=dict(overrides),
+        retention_data=str(Path(retention_data).resolve()) if retention_data is not None else None,
+        replay=str(Path(replay).resolve()) if replay is not None else None,
     )
     spec, _ = validate(settings, presets_file)
     estimate = check_budget(settings, presets_file) if budget_minutes is not None else None

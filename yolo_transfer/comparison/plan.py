@@ -26,9 +26,18 @@ OWN = {"data": "--data", "model": "--model", "weights": "--model", "epochs": "--
        "resume": "compare: rerun the same command to resume", "exist_ok": None, "echo": None, "callbacks": None}
 
 
+KEEP = "+keep-"  # `full+keep-distill`: the preset, trained keeping the checkpoint's classes (training.keep)
+
+
+def split_keep(spec: str) -> tuple[str, str | None]:
+    """`full+keep-distill` -> ("full", "distill"); `full` -> ("full", None)."""
+    preset, sep, method = spec.partition(KEEP)
+    return preset, (method or None) if sep else None
+
+
 @dataclass(frozen=True)
 class TrialSpec:
-    preset: str
+    preset: str  # a preset spec, optionally `+keep-<method>` (the same preset keeping the checkpoint's classes)
     seed: int
     fraction: float
 
@@ -55,6 +64,8 @@ class CompareSettings:
     batch: int = 16
     device: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    retention_data: str | None = None  # every trial measures the checkpoint's classes before and after on it
+    replay: str | None = None  # source-domain images for `+keep-distill` trials
 
     def trials(self) -> list[TrialSpec]:
         # fractions outermost, then presets, then seeds: the full-data comparison comes last so a partial run
@@ -71,6 +82,10 @@ class CompareSettings:
     def train_kwargs(self, epochs_for_budget: int | None = None) -> dict:
         """The `train()` arguments every trial shares: same data settings, same budget."""
         kw = dict(self.overrides, imgsz=self.imgsz, batch=self.batch)
+        if self.retention_data:
+            kw["retention_data"] = self.retention_data
+        if self.replay:
+            kw["replay"] = self.replay
         if self.device is not None:
             kw["device"] = self.device
         if self.budget_minutes is not None:
@@ -127,6 +142,8 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
                         + ", ".join(f"{k} -> {OWN[k] or 'set by yolo-transfer itself'}" for k in clash))
     _validate_overrides(s.overrides)
     spec = check_data_yaml(s.data)
+    if s.replay and not any(split_keep(p)[1] == "distill" for p in s.presets):
+        raise UserError("--replay feeds `+keep-distill` trials; none is among --presets (e.g. full+keep-distill)")
     n_train = len(spec.require_images("train"))
     if n_train == 0:
         raise UserError(f"{spec.yaml_path}: the train split has no images")
@@ -135,7 +152,12 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
         raise UserError(f"--fractions {small[0]:g} keeps fewer than 2 of the {n_train} training images; use a larger fraction")
     anatomy = anatomy_for_checks(s.weights)
     for p in s.presets:
-        make_plan(p, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises on a bad one
+        preset, keep = split_keep(p)
+        make_plan(preset, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises if bad
+        if keep is not None:
+            from yolo_transfer.training.keep import check_method
+
+            check_method(keep)
     return spec, anatomy
 
 

@@ -1,8 +1,9 @@
 """`report.md` and a self-contained `report.html` (plots embedded as base64 PNG, opens offline): one section per axis.
 
 Axes: scope (trainable parameters per part), data needs (mAP vs training fraction), compute (time, memory,
-images/s), accuracy (mAP50-95 per epoch and per class of best.pt: how far each strategy adapts to this data) and
-overfitting (val - train loss gap per epoch, best vs last epoch). The same sections, tables and pictures in both files.
+images/s), accuracy (mAP50-95 per epoch and per class of best.pt: how far each strategy adapts to this data),
+overfitting (val - train loss gap per epoch, best vs last epoch) and, with retention data, retention (the
+checkpoint's own classes before and after). The same sections, tables and pictures in both files.
 """
 
 from __future__ import annotations
@@ -175,6 +176,27 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         ax.legend(fontsize=7)
         s.plots.append(("overfitting.png", _png(fig)))
     out.append(s)
+
+    kept = [t for t in trials if t.retention.get("before") is not None]
+    if kept:
+        s = Section("retention", "Retention: what the checkpoint knew")
+        s.text.append(f"The checkpoint's own classes, measured before and after on "
+                      f"{Path(kept[0].retention['data']).name} (its val split, classes matched by name): retention = "
+                      "after / before. A trial whose names table dropped a class scores 0 for it; `+keep-<method>` "
+                      "trials keep them (training.keep).")
+        s.tables.append((["trial", "source classes", "mAP50-95 before", "after", "retention", "new classes' mAP50-95"],
+                         [[t.id, str(t.retention.get("classes")), _f(t.retention.get("before")),
+                           _f(t.retention.get("after")), _f(t.retention.get("retention"), ".1%"),
+                           _f(t.retention.get("new_classes_map50_95"))] for t in kept]))
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6.5, 3.5))
+        for t in kept:
+            ax.scatter(t.retention.get("retention") or 0, t.retention.get("new_classes_map50_95") or 0, label=t.id)
+        ax.set_xlabel("retention of the checkpoint's classes")
+        ax.set_ylabel("new classes' mAP50-95")
+        ax.legend(fontsize=7)
+        s.plots.append(("retention.png", _png(fig)))
+        out.append(s)
 
     failed = [t for t in trials if not t.ok]
     if failed:

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
-from yolo_transfer.comparison.plan import CompareSettings, TrialSpec
+from yolo_transfer.comparison.plan import CompareSettings, TrialSpec, split_keep
 from yolo_transfer.comparison.summary import Trial
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.record import TransferRecord
@@ -94,8 +94,13 @@ def run_trial(spec: TrialSpec, folder: Path, data_yaml: Path, weights: str, trai
         else:
             if run.exists():
                 shutil.rmtree(run)  # a trial stopped before its first checkpoint: nothing to keep
-            result = train_preset(weights, data_yaml, preset=spec.preset, seed=spec.seed, project=run.parent,
-                           name=run.name, callbacks=callbacks, verbose=verbose, **train_kwargs)
+            preset, keep = split_keep(spec.preset)
+            kw = dict(train_kwargs)
+            replay = kw.pop("replay", None)
+            if keep is not None:  # `full+keep-distill`: that preset, keeping the checkpoint's classes
+                kw.update(keep_classes=True, keep_method=keep, **({"replay": replay} if keep == "distill" else {}))
+            result = train_preset(weights, data_yaml, preset=preset, seed=spec.seed, project=run.parent,
+                                  name=run.name, callbacks=callbacks, verbose=verbose, **kw)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # noqa: BLE001 - one failed trial must not stop the comparison

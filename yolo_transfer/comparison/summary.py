@@ -44,6 +44,7 @@ class Trial:
     total_params: dict[str, int] = field(default_factory=dict)
     best: dict = field(default_factory=dict)  # best.pt's final validation: mAP50, mAP50-95, per_class
     train_images: int | None = None
+    retention: dict = field(default_factory=dict)  # the checkpoint's classes before / after (training.retention)
 
     @classmethod
     def from_record(cls, spec: TrialSpec, record, error: str | None = None) -> "Trial":
@@ -59,6 +60,7 @@ class Trial:
         t.total_params = {p: int(v.get("total", 0)) for p, v in record.params.items()}
         t.best = dict(record.final_val)
         t.train_images = max((int(r["train_images"]) for r in t.history if "train_images" in r), default=None)
+        t.retention = dict(record.retention or {})
         return t
 
     @property
@@ -153,7 +155,8 @@ def table(trials: list[Trial], winner: Trial | None = None) -> str:
 
 CSV_FIELDS = ["id", "preset", "seed", "fraction", "status", "score", "mAP50-95_last", "mAP50_last", "best_epoch",
               "epochs", "seconds", "peak_memory_mb", "images_per_s", "trainable_backbone", "trainable_neck",
-              "trainable_head", "trainable_total", "final_loss_gap", "run_dir", "error"]
+              "trainable_head", "trainable_total", "final_loss_gap", "retention", "source_map_after", "run_dir",
+              "error"]
 
 
 def to_csv(trials: list[Trial]) -> str:
@@ -163,7 +166,8 @@ def to_csv(trials: list[Trial]) -> str:
     for t in trials:
         d = t.to_dict()
         w.writerow({**{k: d.get(k) for k in CSV_FIELDS if k in d}, "mAP50-95_last": t.metrics.get(MAP),
-                    "mAP50_last": t.metrics.get(MAP50),
+                    "mAP50_last": t.metrics.get(MAP50), "retention": t.retention.get("retention"),
+                    "source_map_after": t.retention.get("after"),
                     **{f"trainable_{p}": t.trainable_params.get(p) for p in ("backbone", "neck", "head", "total")}})
     return buf.getvalue()
 

@@ -186,13 +186,19 @@ def train_preset(
     resume: str | os.PathLike | None = None,
     callbacks: Mapping[str, Callable] | None = None,
     verbose: bool = True,
+    keep_classes: bool = False,
+    keep_method: str = "exact",
+    retention_data: str | os.PathLike | None = None,
+    replay: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Fine-tune `model` on `data` with one named transfer preset; returns a `TrainResult` (check `.error`).
 
     `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
     `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`). `preset="auto"` is not
-    a preset: `yolo_transfer.train` routes it to the strategy layer.
+    a preset: `yolo_transfer.train` routes it to the strategy layer. `keep_classes`, `keep_method` and `replay`:
+    `training.keep`; `retention_data` (a dataset labelled with the checkpoint's classes): the source classes' mAP
+    before and after, in the record (`training.retention`).
     """
     check_device(device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
     if is_auto(preset) and not resume:
@@ -218,6 +224,8 @@ def train_preset(
                        # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
                        "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
                                       if h.get("stage") is not None and h.get("epoch") is not None]}
+            if record.keep:  # keep-classes: the same combined head, held parameters and derived dataset
+                context["keep"] = record.keep
             # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
             ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
             if device is not None:
@@ -231,13 +239,27 @@ def train_preset(
             resolved = resolve_model(model)
             yolo = load_detection_model(resolved)
             anatomy = Anatomy.of(yolo.model)
-            plan = make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file)
+            is_ckpt = resolved.endswith(".pt")
+            source_names = dict(yolo.model.names) if is_ckpt else None
+            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, preset, source_names, spec)
+            held_params = []
+            if keep is not None and keep.method == "exact":
+                from yolo_transfer.training.keep import held_prefixes
+
+                held_params = held_prefixes(yolo.model)
+            plan = make_plan("head-only" if keep and keep.method == "exact" else preset, anatomy, epochs=epochs,
+                             presets_file=presets_file)
             cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
             names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
-            is_ckpt = resolved.endswith(".pt")
-            check_class_map(cmap, names, dict(yolo.model.names) if is_ckpt else None)
+            check_class_map(cmap, names, source_names)
             del yolo
             context = {"plan": plan.to_dict(), "bn_policy": bn_policy, "class_map": cmap}
+            if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
+                from yolo_transfer.training.keep import build_data
+
+                keep.data_yaml = str(build_data(spec, keep, Path(project) / ".keep-data", resolved, imgsz, device))
+                data_path = Path(keep.data_yaml)
+                context["keep"] = {**keep.to_dict(), "held": held_params}
             ov = _validate_overrides({
                 **overrides, "model": resolved, "data": str(data_path.resolve()), "epochs": epochs, "imgsz": imgsz,
                 "batch": batch, "seed": seed, "project": str(Path(project).resolve()), "name": name, "exist_ok": False,
@@ -252,6 +274,8 @@ def train_preset(
                 data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
                       "names": {str(k): v for k, v in names.items()}},
                 seed=seed, params=_param_counts(anatomy, plan), epochs_requested=epochs,
+                keep=context.get("keep") or {},
+                retention={"data": str(Path(retention_data).resolve())} if retention_data else {},
             )
         from yolo_transfer.training.meter import EpochMeter
         from yolo_transfer.training.trainer import TransferTrainer
@@ -284,8 +308,8 @@ def train_preset(
                 # its tie-break (the cheaper preset) and auto's cost see the whole run
                 from yolo_transfer.training.timed import loop_seconds, rows_before
 
-                held = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
-                spent["before"] = max(spent["before"], held)
+                counted = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
+                spent["before"] = max(spent["before"], counted)
             record.write(run_dir)
 
         def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
@@ -387,7 +411,8 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
     """Verify the frozen tensors, finalise the record; a failed verification is in the result, not raised."""
     from yolo_transfer.verify import verify_run
 
-    v = verify_run(run_dir / "weights", plan, record.bn_policy, source)
+    held = tuple((record.keep or {}).get("held", ()))
+    v = verify_run(run_dir / "weights", plan, record.bn_policy, source, held)
     record.verification = v.to_dict()
     if not record.history:
         record.history = epoch_history(run_dir, [], {})
@@ -400,8 +425,68 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
         what = v.changed or v.missing or [v.note]
         record.error = (f"frozen tensors changed in {run_dir}: {', '.join(what[:5])}{' ...' if len(what) > 5 else ''} "
                         f"({len(what)} in all; see {run_dir / TRANSFER_JSON})")
+    best = run_dir / "weights" / "best.pt"
+    if v.ok and record.keep.get("method") == "exact" and source is not None and best.is_file():
+        _check_old_outputs(record, source, best, run_dir)
+    if record.status == "complete" and record.retention.get("data") and source is not None and best.is_file():
+        from yolo_transfer.training.retention import measure_retention
+
+        old = {_norm(n) for n in (record.source_names or {}).values()}
+        new = [n for n in (record.keep.get("names") or record.data.get("names", {}).values()) if _norm(n) not in old]
+        record.retention = measure_retention(source, best, record.retention["data"],
+                                             imgsz=int(record.args.get("imgsz") or 640), new_classes=new,
+                                             final_val=record.final_val)
     record.write(run_dir)
     return result_of(run_dir, record)
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def _check_old_outputs(record: TransferRecord, source: Path, best: Path, run_dir: Path) -> None:
+    """Keep-classes' exact method: the old classes' outputs of best.pt against the source model's, bit for bit, on
+    the run's val images (and the retention images): a change fails the run like a changed frozen tensor."""
+    from yolo_transfer.training.keep import verify_old_outputs
+    from yolo_transfer.utils.walk import walk_files
+
+    data_root = Path(record.keep["data_yaml"]).parent
+    images = sorted(walk_files(data_root / "images" / "val"))[:8]
+    if record.retention.get("data"):
+        images += check_data_yaml(record.retention["data"]).require_images("val")[:8]
+    check = verify_old_outputs(source, best, images, imgsz=int(record.args.get("imgsz") or 640))
+    record.keep["old_outputs"] = check.to_dict()
+    if not check.ok:
+        record.status = "verification failed"
+        what = check.changed or ["no image could be read to compare on"]
+        record.error = (f"old-class outputs changed in {run_dir}: {', '.join(what[:3])} ({len(what)} in all; the "
+                        f"exact method must leave them bit-identical; see {run_dir / TRANSFER_JSON})")
+
+
+def _keep_plan(keep_classes: bool, method: str, replay, retention_data, preset: str, source_names, spec):
+    """The keep-classes plan, or None; every bad combination refused in one line before anything trains."""
+    from yolo_transfer.training.keep import check_method, keep_plan
+
+    check_method(method)
+    if retention_data is not None:
+        from yolo_transfer.training.retention import check_retention_data
+
+        check_retention_data(retention_data, source_names)
+    if not keep_classes:
+        if replay is not None:
+            raise UserError("--replay feeds the source domain's images to --keep-classes --keep-method distill; "
+                            "add those options or drop --replay")
+        return None
+    if source_names is None:
+        raise UserError("--keep-classes keeps a checkpoint's classes: start from a .pt checkpoint (a YAML has none)")
+    if method == "exact" and str(preset) not in ("frozen-backbone", "head-only"):
+        raise UserError(f"--keep-method exact trains only new class branches (the checkpoint's outputs stay exactly "
+                        f"as they were), so --preset {preset} has nothing to do; drop --preset, or use "
+                        f"--keep-method distill to train the backbone too")
+    if replay is not None and method != "distill":
+        raise UserError(f"--replay is for --keep-method distill (the {method} method does not train on it)")
+    return keep_plan(source_names, dict(enumerate(spec.names)), method,
+                     str(Path(replay).resolve()) if replay is not None else None)
 
 
 def _csv_keys(run_dir: Path) -> set[str]:

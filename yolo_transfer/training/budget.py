@@ -19,9 +19,10 @@ from typing import Any, Mapping, Sequence
 
 from yolo_transfer.errors import UserError
 
-TIMED_BATCHES = 3  # real batches of the train set, each stepped REPEATS times per preset; the median step counts
-REPEATS = 2
-VAL_IMAGES = 8  # val images timed through the eval forward pass + NMS
+TIMED_BATCHES = 2  # real batches of the train set, at the run's batch size (per image, a step at batch 8 read 20 %
+# cheaper than at 16 at 640 px: docs/evidence/budget.md), each stepped once per preset; the median step counts
+REPEATS = 1
+VAL_IMAGES = 16  # val images timed through Ultralytics' val loader, the eval forward pass and its NMS
 # Per-epoch work beside the checkpoint saves (timed) that the parts leave out (metrics, results.csv, the loader's
 # restart), seconds; measured: docs/evidence/budget.md
 EPOCH_OVERHEAD_S = 0.1
@@ -158,7 +159,7 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
     keep = {k: v for k, v in overrides.items() if k not in ("time", "epochs", "data", "model", "device")}
     cfg = get_cfg(overrides={**keep, "imgsz": imgsz, "batch": batch, "data": str(spec.yaml_path)})
     ds = build_yolo_dataset(cfg, d["train"], batch, d, mode="train", stride=32)
-    loader = build_dataloader(ds, batch, 0, shuffle=True)
+    loader = build_dataloader(ds, batch, 0, shuffle=True)  # no workers: Ultralytics trains on a CPU with none
     batches = []
     t0 = time.perf_counter()
     for i, b in enumerate(loader):
@@ -170,13 +171,16 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
     net = DetectionModel(yolo.model.yaml, nc=len(d["names"]), verbose=False)
     net.load(yolo.model, verbose=False)
     net.args = cfg
+    val_cfg = get_cfg(overrides={**keep, "imgsz": imgsz, "batch": batch, "data": str(spec.yaml_path), "rect": True})
+    val_ds = build_yolo_dataset(val_cfg, d.get("val") or d["train"], batch * 2, d, mode="val", stride=32)
+    net.val_loader = build_dataloader(val_ds, min(batch * 2, VAL_IMAGES), 0, shuffle=False)
     return net.to(dev).float(), batches, load_s
 
 
 def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     """Seconds per image of a training step with only `trainable` layers trainable (frozen BatchNorm in eval, as
-    training runs them): the median over REPEATS passes over the batches (the first step of a new set of trainable
-    layers is not timed: autograd builds its graph anew)."""
+    training runs them): the median over REPEATS passes over the batches (one warm-up step of the whole model comes
+    first, `estimate_budget`)."""
     import torch
 
     net.train()
@@ -191,7 +195,7 @@ def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-6, momentum=0.9) if params else None
     times = []
-    for k, b in enumerate([batches[0], *batches * REPEATS]):
+    for k, b in enumerate([*batches * REPEATS]):
         b = {**b, "img": b["img"].to(dev, non_blocking=True).float() / 255}
         t0 = time.perf_counter()
         loss, _ = net.loss(b)
@@ -201,27 +205,35 @@ def _time_steps(net, batches, trainable: frozenset, dev) -> float:
             opt.zero_grad(set_to_none=True)
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        if k:
-            times.append((time.perf_counter() - t0) / len(b["img"]))
+        times.append((time.perf_counter() - t0) / len(b["img"]))
     return sorted(times)[len(times) // 2]
 
 
 def _time_val(net, batches, dev) -> float:
-    """Seconds per image of validation: the eval forward pass and NMS at Ultralytics' val settings."""
+    """Seconds per image of validation as Ultralytics runs it inside training: its val loader (decode, rectangular
+    letterbox), the eval forward pass, the val loss (box assignment included) and its NMS (conf 0.001, one box per
+    class above it: multi-label)."""
     import torch
     from ultralytics.utils.nms import non_max_suppression
 
     net.eval()
-    x = batches[0]["img"][:VAL_IMAGES].to(dev).float() / 255
     with torch.no_grad():
-        net(x[:1])  # warm-up
+        net(batches[0]["img"][:1].to(dev).float() / 255)  # warm-up
         t0 = time.perf_counter()
-        y = net(x)
-        y = y[0] if isinstance(y, (list, tuple)) else y
-        non_max_suppression(y, conf_thres=0.001, iou_thres=0.7, max_det=300)
+        n = 0
+        for b in net.val_loader:
+            x = b["img"].to(dev).float() / 255
+            out = net(x)
+            y, preds = (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+            if preds is not None:
+                net.loss({**b, "img": x}, preds)
+            non_max_suppression(y, conf_thres=0.001, iou_thres=0.7, multi_label=True, max_det=300)
+            n += len(x)
+            if n >= VAL_IMAGES:
+                break
         if dev.type == "cuda":
             torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / len(x)
+    return (time.perf_counter() - t0) / max(n, 1)
 
 
 def _time_save(net) -> float:

@@ -217,11 +217,22 @@ class ClassBranches(nn.Module):
         return torch.cat([self.old(x), self.new(x)], 1)
 
 
-def graft(model, n_new: int) -> list[str]:
-    """Give every class head of `model`'s Detect layer a new branch per level for `n_new` classes; returns the
-    parameter-name prefixes (inside the head) of what the old model had there, to hold frozen."""
+def held_prefixes(model) -> list[str]:
+    """State-dict name prefixes of everything in `model`'s Detect layer the exact method holds frozen: all of it but
+    the new class branches (`<class head>.<level>.new.`), which `graft` adds."""
+    h = len(model.model) - 1
+    head = model.model[h]
+    held = [f"model.{h}.{name}." for name, _ in head.named_children() if name not in ("cv3", "one2one_cv3")]
+    for attr in ("cv3", "one2one_cv3"):
+        if getattr(head, attr, None) is not None:
+            held += [f"model.{h}.{attr}.{i}.old." for i in range(head.nl)]
+    return held
+
+
+def graft(model, n_new: int) -> None:
+    """Give every class head of `model`'s Detect layer a new branch per level for `n_new` classes: the old branch's
+    layers copied as the start, a new last layer for the new classes at Ultralytics' prior bias."""
     head = model.model[-1]
-    held = []
     for attr in ("cv3", "one2one_cv3"):
         branches = getattr(head, attr, None)
         if branches is None:
@@ -233,11 +244,8 @@ def graft(model, n_new: int) -> list[str]:
             s = float(head.stride[i]) if len(getattr(head, "stride", [])) > i else 8.0 * 2**i
             nn.init.constant_(new[-1].bias, math.log(5 / max(head.nc + n_new, 1) / (640 / s) ** 2))
             branches[i] = ClassBranches(old, new)
-            held.append(f"{attr}.{i}.old.")
-    held += [name + "." for name, _ in head.named_children() if name not in ("cv3", "one2one_cv3")]
     head.nc += n_new
     head.no = head.nc + head.reg_max * 4
-    return held
 
 
 def old_outputs(model, x) -> list:

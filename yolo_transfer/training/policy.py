@@ -10,7 +10,9 @@ Two ways to hold a layer still:
 - DDP (world size > 1): DistributedDataParallel only syncs parameters that required grad when it was built, so a
   layer that unfreezes later must keep `requires_grad=True`; its gradients are dropped before each optimizer step
   instead (`drop_frozen_grads`), which also keeps SGD weight decay and momentum off it.
-Layers the plan never trains are always `requires_grad=False`.
+Layers the plan never trains are always `requires_grad=False`, and so are `held` parameters inside trained layers
+(keep-classes' exact method: the checkpoint's own head branches, beside the new ones that train), whose BatchNorm
+layers stay in eval mode too.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ def _layers(model: nn.Module) -> nn.Sequential:
 
 
 class FreezePolicy:
-    def __init__(self, plan: FreezePlan, bn_policy: str = "frozen", ddp: bool = False):
+    def __init__(self, plan: FreezePlan, bn_policy: str = "frozen", ddp: bool = False, held: tuple[str, ...] = ()):
         self.plan = plan
         self.bn_policy = check_bn_policy(bn_policy)
         self.ddp = ddp
+        self.held = tuple(held)  # state-dict name prefixes ("model.23.cv2.") that never train, in any layer
         self._frozen_params: list[nn.Parameter] = []
 
     def initial_freeze_list(self) -> list[int]:
@@ -60,7 +63,9 @@ class FreezePolicy:
             for name, p in layer.named_parameters():
                 if not p.dtype.is_floating_point or any(f in f".{name}" for f in ALWAYS_FROZEN):
                     continue
-                if i in trainable:
+                if self.held and f"model.{i}.{name}".startswith(self.held):
+                    p.requires_grad_(False)
+                elif i in trainable:
                     p.requires_grad_(True)
                 elif self.ddp and i not in never:
                     p.requires_grad_(True)
@@ -77,6 +82,7 @@ class FreezePolicy:
         trainable = self.plan.trainable_in(stage)
         for i, layer in enumerate(_layers(model)):
             train_stats = self.bn_policy == "train" or (self.bn_policy == "frozen" and i in trainable)
-            for m in layer.modules():
+            for name, m in layer.named_modules():
                 if isinstance(m, _BatchNorm):  # BatchNorm1d/2d/3d and SyncBatchNorm alike
-                    m.train(train_stats and model.training)
+                    held = bool(self.held) and f"model.{i}.{name}.".startswith(self.held)
+                    m.train(train_stats and not held and model.training)

@@ -47,6 +47,8 @@ class TransferRecord:
     freeze_mode: str | None = None
     cpu_threads: int | None = None  # torch threads of a CPU run (utils.env.cpu_train_threads); None on a GPU
     resumed_at_epoch: list[int] = field(default_factory=list)
+    keep: dict = field(default_factory=dict)  # keep-classes: training.keep.KeepPlan + held prefixes + the output check
+    retention: dict = field(default_factory=dict)  # source classes' mAP before / after (training.retention)
     train_seconds: float | None = None
     peak_memory_mb: float | None = None
     verification: dict = field(default_factory=dict)  # verify.Verification.to_dict()

@@ -1,7 +1,8 @@
 """`TransferTrainer`: Ultralytics' `DetectionTrainer` plus a freeze plan, through its override points only.
 
 - `get_model` / `set_model_names_for_load`: keep a copy of the source tensors (for the head record and the freeze
-  verification) and apply an explicit class map before Ultralytics loads the weights;
+  verification) and apply an explicit class map before Ultralytics loads the weights; keep-classes' exact method
+  builds the model from the checkpoint itself and gives its class heads new branches (`training.keep.graft`);
 - `_model_train`: BatchNorm modes per the plan and `--bn-policy` (every BN kind, SyncBN included);
 - `build_optimizer`: per-layer learning-rate multiples (discriminative fine-tuning);
 - `optimizer_step`: keeps those multiples through bias warm-up and drops gradients of held layers under DDP;
@@ -82,7 +83,10 @@ class TransferTrainer(DetectionTrainer):
         self.context = context
         self.plan = FreezePlan.from_dict(context["plan"])
         super().__init__(cfg, overrides, _callbacks)
-        self.policy = FreezePolicy(self.plan, context.get("bn_policy", "frozen"), ddp=self.world_size > 1)
+        self.keep = context.get("keep")  # keep-classes: KeepPlan.to_dict() + the held parameter prefixes
+        self.held = tuple((self.keep or {}).get("held", ()))
+        self.policy = FreezePolicy(self.plan, context.get("bn_policy", "frozen"), ddp=self.world_size > 1,
+                                   held=self.held)
         self.current_stage: int | None = None  # the stage the epoch in progress trains in (`stage_for`)
         self.source_sd: dict[str, torch.Tensor] | None = None
         self.source_names: dict[int, str] | None = None
@@ -102,7 +106,27 @@ class TransferTrainer(DetectionTrainer):
             src = weights.get("ema") or weights.get("model") if isinstance(weights, dict) else weights
             self.source_sd = {k: v.detach().clone().cpu() for k, v in src.state_dict().items()}
             self.source_names = dict(getattr(src, "names", {}) or {})
+            if self.keep and self.keep["method"] == "exact":
+                return self._keep_exact_model(src)
         return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+    def _keep_exact_model(self, src):
+        """The checkpoint's own model, every weight and statistic as it was, with a new class branch per level for
+        the new classes (a resumed run's checkpoint has them already)."""
+        import copy
+
+        from yolo_transfer.training.keep import ClassBranches, graft
+
+        model = copy.deepcopy(src).float()
+        head = model.model[-1]
+        if not isinstance(head.cv3[0], ClassBranches):
+            graft(model, len(self.keep["names"]) - len(self.keep["source_names"]))
+        model.names = dict(enumerate(self.keep["names"]))
+        model.nc = head.nc
+        model.yaml["nc"] = head.nc
+        for p in model.parameters():
+            p.requires_grad_(True)  # as Ultralytics builds a model; the freeze policy decides from here
+        return model
 
     def set_model_names_for_load(self, model):
         model = super().set_model_names_for_load(model)
@@ -129,7 +153,7 @@ class TransferTrainer(DetectionTrainer):
         """Snapshot never-trained tensors the source checkpoint cannot vouch for (all of them, when from a YAML)."""
         from yolo_transfer.verify import REFERENCE_FILE, frozen_keys
 
-        keys = frozen_keys(model.state_dict(), self.plan, self.context.get("bn_policy", "frozen"))
+        keys = frozen_keys(model.state_dict(), self.plan, self.context.get("bn_policy", "frozen"), self.held)
         src = self.source_sd or {}
         sd = model.state_dict()
         missing = {k: sd[k].detach().cpu().clone() for k in keys if k not in src or src[k].shape != sd[k].shape}

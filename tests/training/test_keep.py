@@ -1,0 +1,143 @@
+"""Keep-classes: new classes trained into the official COCO checkpoint without losing its own, and retention measured.
+
+The new classes come from the generated defect set (scratch, spot, crack); retention is measured on coco8, which is
+labelled with COCO's classes. Small sizes and one or two epochs: these tests check the mechanism and the proofs; the
+measured quality per method is in docs/evidence/keep.md (`python bench/keep_classes.py`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from yolo_transfer.cli import main
+from yolo_transfer.errors import UserError
+from yolo_transfer.training.api import train_preset
+from yolo_transfer.training.keep import ClassBranches, keep_plan
+
+FAST = {"imgsz": 96, "batch": 8, "device": "cpu", "workers": 0, "plots": False, "seed": 0, "amp": False}
+COCO = {0: "person", 1: "bicycle", 2: "car"}
+
+
+def test_one_names_table_a_source_class_keeps_its_id():
+    p = keep_plan(COCO, {0: "scratch", 1: "Person", 2: "crack"}, "exact")
+    assert p.names == ["person", "bicycle", "car", "scratch", "crack"] and p.new == ["scratch", "crack"]
+    assert p.data_to_combined == {0: 3, 1: 0, 2: 4}  # 'Person' is COCO's person
+
+
+@pytest.mark.parametrize("names, method, msg", [
+    ({0: "Person", 1: "person"}, "exact", "are the same class"),  # a clash inside the dataset
+    ({0: "person", 1: "car"}, "exact", "no new class to add"),
+    ({0: "scratch"}, "magic", "--keep-method magic: unknown"),
+])
+def test_bad_keep_input_is_one_line(names, method, msg):
+    with pytest.raises(UserError, match=msg) as e:
+        keep_plan(COCO, names, method)
+    assert "\n" not in str(e.value)
+
+
+TRAINABLE: dict[str, bool] = {}
+
+
+@pytest.fixture(scope="module")
+def exact_run(coco_weights, synth_yaml, coco8_yaml, tmp_path_factory):
+    def record_trainable(trainer):  # what the optimizer may move, as the first epoch starts
+        TRAINABLE.update({k: p.requires_grad for k, p in trainer.model.named_parameters()})
+
+    return train_preset(coco_weights, synth_yaml, preset="frozen-backbone", epochs=2,
+                        project=tmp_path_factory.mktemp("keep-exact"), keep_classes=True, keep_method="exact",
+                        retention_data=coco8_yaml, callbacks={"on_train_epoch_start": record_trainable}, **FAST)
+
+
+def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(exact_run, coco_weights):
+    r = exact_run
+    assert r.ok, r.error
+    k = r.record.keep
+    assert k["method"] == "exact" and len(k["names"]) == 83 and k["names"][80:] == ["scratch", "spot", "crack"]
+    assert k["old_outputs"]["ok"] and k["old_outputs"]["images"] >= 8 and k["old_outputs"]["tensors"] > 0
+    v = r.record.verification
+    assert v["ok"] and v["changed"] == [] and v["checked_tensors"] > 1000  # the whole model but the new branches
+    from yolo_transfer.verify import load_model
+
+    trained, source = load_model(r.best), load_model(coco_weights)
+    head = trained.model[-1]
+    assert head.nc == 83 and isinstance(head.cv3[0], ClassBranches) and isinstance(head.one2one_cv3[0], ClassBranches)
+    old = source.model[-1]
+    for i in range(head.nl):  # the old branches are the checkpoint's, exactly; the new ones moved from their start
+        for a, b in zip(head.cv3[i].old.state_dict().values(), old.cv3[i].state_dict().values()):
+            assert torch.equal(a.float(), b.float())
+    # what trains is exactly the new branches, in both class heads: every other parameter is held
+    trainable = {k for k, on in TRAINABLE.items() if on}
+    assert trainable and all(".new." in k for k in trainable)
+    assert any(".cv3.0.new." in k for k in trainable) and any(".one2one_cv3.0.new." in k for k in trainable)
+    t = r.record.retention  # by construction the checkpoint's classes score what they scored
+    assert t["before"] > 0 and t["after"] == pytest.approx(t["before"], abs=1e-6) and t["retention"] == pytest.approx(1)
+
+
+def test_exact_fails_when_an_old_output_changes(coco_weights, synth_yaml, tmp_path):
+    """Verified like frozen layers are: a run that moved an old-class weight (here a callback does) is refused."""
+    def tamper(trainer):
+        head = trainer.model.model[-1]
+        with torch.no_grad():
+            head.cv3[0].old[-1].bias += 0.5
+        trainer.ema.ema.model[-1].cv3[0].old[-1].bias.data += 0.5
+
+    r = train_preset(coco_weights, synth_yaml, epochs=1, project=tmp_path, keep_classes=True,
+                     callbacks={"on_train_epoch_end": tamper}, **FAST)
+    assert not r.ok and r.record.status == "verification failed"
+    assert "changed" in r.error
+
+
+def test_export_and_predict_take_the_kept_model_unchanged(exact_run, synth_yaml, tmp_path):
+    from yolo_transfer.exporter.api import export
+    from yolo_transfer.inference.api import predict
+
+    e = export(exact_run.best, "onnx", out_dir=tmp_path, parity_images=synth_yaml.parent / "images" / "val",
+               parity_conf=0.01, device="cpu")
+    assert e.passed, e.parity.summary()
+    s = predict(e.path, synth_yaml.parent / "images" / "val", tmp_path / "pred", conf=0.01, show_progress=False)
+    assert s.processed == 8 and len(s.model) > 0
+    names = set(json.loads((tmp_path / "pred" / "summary.json").read_text())["per_class"])
+    assert names and names <= set(exact_run.record.keep["names"])
+
+
+def test_plain_fine_tuning_forgets_and_retention_says_so(coco_weights, synth_yaml, coco8_yaml, tmp_path):
+    """Without keep-classes the model's names table is the dataset's: COCO's classes are gone (retention 0)."""
+    r = train_preset(coco_weights, synth_yaml, epochs=1, project=tmp_path, retention_data=coco8_yaml, **FAST)
+    t = r.record.retention
+    assert r.ok and t["before"] > 0 and t["after"] == 0 and t["retention"] == 0
+
+
+def test_distill_adds_pseudo_labels_and_replay_images(coco_weights, synth_yaml, coco8_yaml, tmp_path):
+    r = train_preset(coco_weights, synth_yaml, preset="full", epochs=1, project=tmp_path, keep_classes=True,
+                     keep_method="distill", replay=coco8_yaml, **FAST)
+    assert r.ok, r.error
+    from pathlib import Path
+
+    root = Path(r.record.keep["data_yaml"]).parent
+    replayed = list((root / "images" / "train").glob("replay_*"))
+    assert len(replayed) == 4  # coco8's train split joined the training set, labelled with COCO ids
+    labels = (root / "labels" / "train" / f"{replayed[0].stem}.txt").read_text().split()
+    assert labels and int(labels[0]) < 80
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--keep-method", "distill", "--replay", "{coco8}"], None),
+    (["--replay", "{coco8}"], "--replay feeds the source domain's images"),
+    (["--keep-classes", "--preset", "full"], "--keep-method exact trains only new class branches"),
+    (["--retention-data", "{synth}"], "none of its classes"),
+    (["--keep-classes", "--model", "yolo11n.yaml"], "start from a .pt checkpoint"),
+])
+def test_cli_bad_keep_options_are_one_line(args, msg, coco_weights, synth_yaml, coco8_yaml, tmp_path):
+    if msg is None:
+        return  # a valid combination (exercised above)
+    argv = ["train", "--data", str(synth_yaml), "--model", str(coco_weights), "--project", str(tmp_path / "runs"),
+            "--epochs", "1", *[a.format(coco8=coco8_yaml, synth=synth_yaml) for a in args]]
+    if "--model" in args:
+        argv[3:5] = []  # the model the case gives instead
+    res = CliRunner().invoke(main, argv)
+    assert res.exit_code == 2 and msg in res.output and res.output.count("\n") == 1, res.output
+    assert not (tmp_path / "runs").exists()
