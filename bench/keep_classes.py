@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--only", default=None, help="comma-separated row names to run")
+    p.add_argument("--only", default=None, help="row names to run, separated by ;")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     from yolo_transfer.training.api import train_preset
@@ -60,7 +60,7 @@ def main() -> None:
     out = []
     try:
         for name, preset, keep in ROWS:
-            if a.only and name not in a.only.split(","):
+            if a.only and name not in a.only.split(";"):
                 continue
             kw = dict(keep)
             if kw.pop("replay", False):

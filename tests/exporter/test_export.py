@@ -389,3 +389,22 @@ def test_export_of_a_real_run_records_what_it_was_trained_from(tiny_model, synth
     assert meta["pretrained_from"] == str(Path(tiny_model).resolve())
     assert meta["pretrained_sha256"] == sha256_file(tiny_model)
     assert meta["preset"] == "frozen-backbone" and meta["source_sha256"] == sha256_file(run.best)
+
+
+def test_an_export_whose_gate_stops_leaves_no_stale_verdict_beside_it(tiny_run, synth_images, tmp_path, monkeypatch):
+    """A second export into the same folder replaces the export first; if its gate is then stopped (Ctrl-C) the
+    first export's parity report must not stand beside the new export as if it were its verdict."""
+    import yolo_transfer.exporter.api as api
+
+    first = export(tiny_run, "onnx", imgsz=64, parity_images=synth_images, parity_conf=0.001, out_dir=tmp_path,
+                   device="cpu")
+    assert first.parity_path.is_file()
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "check_parity", stop)
+    with pytest.raises(KeyboardInterrupt):
+        export(tiny_run, "onnx", imgsz=64, parity_images=synth_images, out_dir=tmp_path, device="cpu")
+    assert first.path.is_file() and not first.parity_path.exists()
+    assert not list(tmp_path.glob(".export-*"))  # no half-built folder either

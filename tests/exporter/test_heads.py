@@ -151,3 +151,23 @@ def test_int8_of_the_default_head_passes_the_int8_gate(coco26_pt, coco128_val_ya
     assert e2e.head == heads.END2END and e2e.parity.heads == {"reference": heads.END2END, "exported": heads.END2END}
     if not e2e.passed:  # measured here: it fails on scores; the user is told what to do instead
         assert any("export without --end2end" in n for n in e2e.notes)
+
+
+def test_precision_goes_through_quantize_with_no_deprecation_in_the_logs(coco26_pt, coco128_val_images, tmp_path):
+    """Ultralytics 8.4 deprecates `half=`/`int8=` for `quantize=`: our exports, gates and logs use the new argument,
+    so a user's log carries no deprecation warning."""
+    res = CliRunner().invoke(main, ["export", str(coco26_pt), "--quantize", "16", "--imgsz", str(IMGSZ), "--out-dir",
+                                    str(tmp_path), "--parity-images", str(coco128_val_images), "--quiet"])
+    assert res.exit_code == 0, res.output
+    log = (tmp_path / "export.log").read_text().lower()
+    assert "ultralytics" in log and "deprecat" not in log, [ln for ln in log.splitlines() if "deprecat" in ln]
+    meta = json.loads((tmp_path / "yolo26n.onnx.parity.json").read_text())
+    assert meta["precision"] == "fp16"
+
+
+def test_the_package_ships_its_type_information():
+    from pathlib import Path
+
+    import yolo_transfer
+
+    assert (Path(yolo_transfer.__file__).parent / "py.typed").is_file()

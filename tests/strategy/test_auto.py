@@ -374,3 +374,30 @@ def test_resuming_an_auto_run_refuses_changed_options(tmp_path):
     (tmp_path / "auto.json").write_text('{"status": "interrupted"}')
     r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path), "lr0=0.01"])
     assert r.exit_code == 2 and "goes on with the options it started with; drop lr0" in r.output, r.output
+
+
+@pytest.mark.parametrize("cheapest, refused", [(6.0, False), (2.9, True)])
+def test_auto_takes_any_budget_its_cheapest_candidate_fits_3_epochs_of(cheapest, refused, monkeypatch, synth_yaml,
+                                                                     tiny_model, tmp_path):
+    """One estimator (training.budget) for recommend, compare and auto: a budget where full fits only 2 epochs but the
+    frozen backbone 6 is taken (before, a forward-pass guess refused budgets a frozen run fit 8 epochs of)."""
+    import yolo_transfer
+    from yolo_transfer.strategy.auto import run as auto_run
+    from yolo_transfer.training import budget
+
+    fits = {"head-only": cheapest + 1, "frozen-backbone": cheapest, "progressive": 2.5, "full": 2.0}
+    fake = budget.BudgetEstimate(1.0, 64, 8, "cpu", 1, 16, 8, 0.001, 0.01, {p: 0.01 for p in fits}, 0.01,
+                                 {p: 60 / e for p, e in fits.items()}, fits)
+    calls = []
+    monkeypatch.setattr(budget, "estimate_budget", lambda *a, **k: calls.append(a) or fake)
+    seen = {}
+    monkeypatch.setattr(auto_run, "_run", lambda state, *a, **k: seen.setdefault("state", state))
+    kw = dict(preset="auto", budget_minutes=1, imgsz=64, batch=8, device="cpu", workers=0, project=tmp_path)
+    if refused:
+        with pytest.raises(UserError, match="fits only ~2.9 epochs of the cheapest candidate"):
+            yolo_transfer.train(tiny_model, synth_yaml, **kw)
+        return
+    yolo_transfer.train(tiny_model, synth_yaml, **kw)
+    state = seen["state"]
+    assert state.budget_estimate["epochs"] == fits and len(calls) == 1  # recommend's estimate, reused by auto
+    assert state.epochs == 2  # Ultralytics' first guess: the dearest candidate's (refitted by time mode)

@@ -367,7 +367,7 @@ def test_the_frozen_reference_is_written_whole_or_not_at_all(tmp_path, monkeypat
 
     model = load_detection_model("yolo11n.yaml").model
     fake = SimpleNamespace(plan=make_plan("frozen-backbone", Anatomy.of(model)), context={"bn_policy": "frozen"},
-                           source_sd=None, wdir=tmp_path)
+                           source_sd=None, wdir=tmp_path, held=())
 
     def full_disk(src, dst):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -188,7 +188,14 @@ def detect_format(source: Path) -> str:
 def convert(source: str | Path, output: str | Path, fmt: str | None = None, classes: Sequence[str] | None = None,
             link: bool = False, drop_difficult: bool = False, keep_crowd: bool = False,
             show_progress: bool | None = None) -> ConversionReport:
-    """Convert `source` (VOC folder, COCO JSON file or folder) into a new YOLO dataset folder at `output`."""
+    """Convert `source` (a Pascal VOC folder in any layout, a COCO JSON file or folder, a CVAT XML export or a LabelMe
+    JSON folder; `fmt` picks one when detection is ambiguous) into a new YOLO dataset folder at `output`.
+
+    `classes` fixes the class order (default: discovered; VOC sorted by name, COCO by category id); `link` symlinks
+    images instead of copying; VOC `difficult` objects are kept unless `drop_difficult`; COCO `iscrowd` regions are
+    skipped unless `keep_crowd`. Every fix (clipped boxes, skipped objects and images) is listed in the returned report
+    and in `conversion.json` / `conversion.md`; the output is built in a temporary folder and appears only when whole.
+    """
     source, output = Path(source), Path(output)
     if not source.exists():
         raise UserError(f"{source}: source dataset not found; pass a VOC, CVAT or LabelMe folder or a COCO JSON "

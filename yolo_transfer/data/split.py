@@ -124,6 +124,9 @@ def assign_groups(presence: np.ndarray, group: np.ndarray, ratios: Sequence[floa
 def split_dataset(data_yaml: str | Path, output: str | Path, ratios: str | Sequence[float] = (0.8, 0.2),
                   seed: int = 0, link: bool = False, max_distance: int = DEFAULT_MAX_DISTANCE,
                   show_progress: bool | None = None, min_similarity: float = MIN_SIMILARITY) -> SplitReport:
+    """Pool every image of `data_yaml` and re-split them into a new dataset at `output` by `ratios` (train,val[,test]):
+    seeded, stratified by class presence, and near-duplicates (perceptual hash within `max_distance` bits, confirmed
+    at `min_similarity`) kept in one split so that none leaks across them."""
     ratio_map = parse_ratios(ratios)
     spec = load_data_yaml(resolve_data_yaml(data_yaml)).require_ok()
     output = Path(output)

@@ -11,23 +11,12 @@ Boxes are paired greedily per class (`yolo_transfer.detections.match`). Both sid
 below the gate's `conf`, so a box scoring 0.251 on one side and 0.249 on the other is paired, not "missing". The gate
 then looks at every box scoring >= `conf` on either side.
 
-Thresholds per precision the export RUNS at (`yolo_transfer.runtimes.THRESHOLDS`, documented in the README too):
-
-| precision | min IoU of matched boxes | score error max / mean | unmatched boxes allowed | mAP50-95 difference |
-|---|---|---|---|---|
-| FP32 | 0.95 | 0.01 / 0.002 | 0 | 0.5 points |
-| FP16 | 0.90 | 0.02 / 0.005 | 2 % | 1.0 point |
-| BF16 (explicit choice) | 0.90 | 0.03 / 0.008 | 3 % | 1.0 point |
-| INT8 | 0.50 | 0.30 / 0.10 | 25 % | 3.0 points |
-
-The export runs at the precision it claims: an FP32 OpenVINO IR is compiled with INFERENCE_PRECISION_HINT=f32, even
-on CPUs where OpenVINO would pick bf16 by itself. When Ultralytics' own runner would pick a lower precision on this
-machine, the gate also runs the export that way and reports it (`ultralytics_runner`, not part of the verdict).
-
-INT8 is looser because quantising the head's class scores moves single scores a lot while the boxes and the mAP
-barely change: yolov8s-fall at 160 px calibrated on coco128 kept mAP50-95 within 0.33 points with a mean score error
-of 0.067 and a worst one of 0.25. The same export calibrated on only coco8's 4 images had a worst score error of 0.39
-and fails the gate, as it should.
+Thresholds are per precision the export RUNS at (`yolo_transfer.runtimes.THRESHOLDS`; the table:
+docs/reference/tables.md#parity-thresholds). The export runs at the precision it claims (an FP32 OpenVINO IR is
+compiled at f32 even where OpenVINO would pick bf16); where Ultralytics' own runner would pick a lower precision on
+this machine, the gate also runs it that way and reports it outside the verdict (`ultralytics_runner`). Both sides
+run the same detection head (`yolo_transfer.heads`): the reference follows the export's. INT8's looser limits and
+the measurements behind every limit: docs/evidence/export.md.
 """
 
 from __future__ import annotations

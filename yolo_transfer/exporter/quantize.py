@@ -7,30 +7,10 @@ IoU >= 0.99). Here the backbone and neck, and the class branch, run in INT8 whil
 the DFL, the anchor decode and the final concat stay FP32; everything is calibrated on the user's own images,
 letterboxed exactly as inference letterboxes them.
 
-That alone still moved single class scores too much at 640 px (yolov8s-fall, gate on 32 coco128 val images: one of
-92 boxes moved by 0.351 > the INT8 limit 0.30). The error is not in the head (keeping all of it FP32 did not help)
-but enters at the very start: per-tensor U8 activations of the full-resolution layers. ONNX Runtime's
-qdq_loss_debug shows activation SQNR vs FP32 of 28 dB after model.0, 19-20 dB after model.1 and ~12 dB from
-model.2 on, flat after that. So the backbone's stem (every module before the stride-8 Conv: `stem_nodes`, found
-from the Conv strides, modules 0-2 of YOLOv8/11) stays FP32 too. Measured on yolov8s-fall at 640, calibrated on
-64 coco128 train images (`python -m yolo_transfer export ... --int8 --data coco128.yaml --dynamic`):
-
-| recipe (all: QDQ, per-channel S8 weights, U8 activations) | gate score err max | mAP50-95 (.pt 8.70) | speed vs FP32 |
-|---|---|---|---|
-| head box branch FP32, minmax (before)                     | 0.351 FAIL         | 8.46               | 2.43x |
-| + stem FP32, minmax (default)                             | 0.150 PASS         | 8.33               | 2.17x |
-
-(speed: `bench/int8_speed.py`, model-only, batch 1, 1 thread, 8 rect coco128 val images, AMD EPYC, ORT 1.32.)
-On a quicker gate-like check (the same 32 val images vs the FP32 ONNX, worst matched-pair score error; before 0.40,
-default 0.18) these were worse: quantising only Conv 0.40; percentile calibration 0.32 (16 images, head box branch
-FP32) / 0.39 (64 images, stem FP32 too); keeping only model.0-1 FP32 0.31; keeping the neck's outputs to the head
-(model.15/18/21) FP32 instead of the stem 0.33. Keeping the stem up to stride 8 (model.0-4) was no better (0.21)
-and only 1.7x faster.
-
-Not a guarantee beyond those 32 images: on the other 96 coco128 val images the same check still has one crowded
-image (a dozen overlapping boxes of one class) where NMS keeps different overlapping boxes and a pair differs by
-0.45 (before 0.42; stride-8 stem 0.42), while the mean pair error drops 0.055 -> 0.040 and the worst per-anchor
-raw score error 0.45 -> 0.32. Read the parity report of your own model and data before deploying INT8.
+The backbone's high-resolution stem (every module before the stride-8 Conv: `stem_nodes`) stays FP32 too: most of
+the quantisation error enters there. YOLO26's one-to-one branches (`one2one_cv2/3`) are found like the one-to-many
+ones. Recipes tried, the gate's numbers for each, and why this one: docs/evidence/export.md#int8. Read the parity
+report of your own model and data before deploying INT8.
 
     from yolo_transfer.exporter.quantize import quantize_onnx
     result = quantize_onnx("best.onnx", "best_int8.onnx", calibration="data.yaml")

@@ -13,37 +13,14 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 | 5 | `mid-domain` | domain not near (>= NEAR, and not within 1.5x the reference's) and below FAR, fewest images of a class >= SMALL | `full` |
 | 6 | `default` | otherwise (near domain, or moderate data on a far domain) | `frozen-backbone` |
 
-Evidence (yolov8s-fall.pt, 2 CPU cores, `bench/strategy_eval.py`: `compare` at equal wall time, 192 px): at 3 min
-per run the frozen backbone was best or within 0.01 of the best on every set measured — coco128, BCCD, cavity (full
-0.320, frozen 0.319) and 10 % of BCCD — ahead of head-only by 0.02-0.15 and of discriminative by 0.02 (BCCD 10 %);
-full fine-tuning closed the gap with budget (BCCD: 0.060 behind at 3 min, 0.006 at 8 min). On cavity at 8 min,
-progressive (0.363) and full (0.359) beat the frozen backbone (0.346): the one set and budget that reach `mid-domain`
-(cavity reads 0.10, between NEAR and FAR), and it held. So compute comes first, tiny data stays frozen whatever the
-domain, and moderate data on a far domain (BCCD, 117 images of the rarest class) stays frozen too. Three rules were
-dropped on this evidence because their preset never won where measured: `budget-very-short` -> head-only (it fired on
-cavity, where the frozen backbone ran 6 epochs and won by 0.08), `far-domain-small-data` -> discriminative, and
-`tiny-data-near` -> head-only, Ultralytics' guide's "very small data, similar to COCO: retrain the head only": coco128
-is exactly that case (COCO images, the rarest class in 1 image, distance 0.019) and head-only reached 0.020 against the
-frozen backbone's 0.041 (full 0.021) at 3 min (seed 1: 0.027 vs 0.044). A second seed at 2 threads (more epochs per
-budget) agreed: cavity at 3 min now fits 11 epochs of full, past MIN_EPOCHS, and progressive (0.331) and full (0.326)
-beat frozen (0.312), as `mid-domain` says. `far-domain` (full) was measured once, on BCCD re-split 85:15 (171 images of
-the rarest class) at 5 min: full 0.605, progressive 0.601, frozen 0.593, as it says. `large-data` (full) is not
-measured: no shared set has 1000+ images per class. Rule 5 said `progressive` until 2026-11-24, when progressive's
-stages turned out to have been placed in the time budget's first guess of the epoch count (the backbone thawed at
-epoch 5 of 17 on cavity): what won on cavity was a short warm-up then full fine-tuning. Placed in thirds of the run,
-as meant, progressive lost to full by 0.03 there (0.323 vs 0.352, seed 3), and full was within 0.01 of the best on
-every cavity set/budget measured (5), so rule 5 now says `full`, like rule 3.
+Why this order and these thresholds (compare at equal wall time, per set and budget, on yolov8s-fall.pt and
+yolo26n.pt): docs/evidence/strategy.md; every change to them is dated in docs/changelog.md#rule-history.
 
 Domain thresholds are in units of the backbone's mean symmetric KL between the user's BatchNorm input statistics and
-the checkpoint's running statistics (`domain.py`), always measured at DOMAIN_IMGSZ (320 px), the size they were
-calibrated at, whatever the training size: with a COCO-derived YOLOv8s (`yolov8s-fall.pt`, 64 train images) COCO
-images (coco128) read 0.019, dental photos (cavity) 0.101, blood-cell microscopy (BCCD) 0.339. The same images read
-otherwise at other sizes — at 640 px 0.011, 0.228, 0.634 (far sets about twice as far: the early stages see finer
-texture), at 192 px coco128 0.053 — so a measurement at the training size moved a set across NEAR or FAR with
-`--imgsz` alone (cavity was "far" at 640 and "mid" at 192). NEAR (0.05) is ~2.5x the in-domain value; FAR (0.2) sits
-between the dental photos and microscopy. With `--reference` images, "near" also covers distances within 1.5x of
-theirs (small samples read higher for in-domain images too). "Fewest images of a class" counts classes that have
-training images. When the distance was not measured (NaN), the domain rules do not fire.
+the checkpoint's running statistics (`domain.py`), always measured at DOMAIN_IMGSZ (320 px), the size they were set
+at: the same images read otherwise at other sizes (docs/evidence/strategy.md#domain-distance). "Fewest images of a
+class" counts classes that have training images. When the distance was not measured (NaN), the domain rules do not
+fire.
 """
 
 from __future__ import annotations
@@ -115,9 +92,6 @@ RULES: list[Rule] = [
                    f"{f.min_images_per_class}+ images per class there is enough data to adapt it; fine-tune everything"),
     Rule("large-data", lambda f: f.min_images_per_class >= LARGE, "full",
          lambda f: f"{f.min_images_per_class}+ images per class (>= {LARGE}): enough data to fine-tune everything"),
-    # `progressive` until 2026-11-24: its evidence (cavity, 4 of 4) was measured with progressive's stages placed in
-    # the time budget's first guess, i.e. a short warm-up then full fine-tuning; placed in thirds of the run as
-    # meant, it lost to full by 0.03 on cavity (seed 3), and full was within 0.01 of the best on all 5 cavity rows
     Rule("mid-domain", lambda f: _measured(f) and not near(f) and f.min_images_per_class >= SMALL,
          "full",
          lambda f: f"{_dd(f)} between {near_limit(f):.3g} and {FAR} with {f.min_images_per_class}+ images per class: the "

@@ -37,9 +37,15 @@ def check_bn_policy(policy: str) -> str:
     return policy
 
 
-def _layers(model: nn.Module) -> nn.Sequential:
+def detection_model(model: nn.Module) -> nn.Module:
+    """The DetectionModel being trained, inside DDP's wrapper and Ultralytics' `DistillationModel` (`distill_model=`:
+    the teacher is never trained, the student is)."""
     inner = getattr(model, "module", model)  # DDP wraps the DetectionModel
-    return inner.model
+    return getattr(inner, "student_model", inner)
+
+
+def _layers(model: nn.Module) -> nn.Sequential:
+    return detection_model(model).model
 
 
 class FreezePolicy:

@@ -65,6 +65,8 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
                 if c in mapping:
                     rows.append(" ".join([str(mapping[c]), *parts[1:]]))
         (root / "labels" / f"{Path(f).stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+    if not mapping:  # the model has none of these classes: each scores 0, nothing to validate
+        return {n: 0.0 for n in sorted(present)}
     import yaml
 
     (root / "data.yaml").write_text(yaml.safe_dump({"path": str(root), "train": "images", "val": "images",
