@@ -9,6 +9,10 @@ epoch counts as one, as Ultralytics validates it). Goal (issue 27): within +-25 
         --set bccd=/work/sets/BCCD/data.yaml --set cavity=/work/sets/cavity_coco/data.yaml \\
         --imgsz 320 --imgsz 640 --budget-minutes 2 --json /tmp/budget_error.json
 
+The same table without training, from strategy evaluations' recommend estimates and compare runs:
+
+    python bench/budget_error.py --from-eval runs/strategy-eval/s0 runs/strategy-eval/s1
+
 BCCD and cavity are the shared sets converted with `yolo-transfer data convert` (VOC, COCO JSON).
 """
 
@@ -30,7 +34,10 @@ SHARED = Path(os.environ.get("YOLO_TRANSFER_SHARED", REPO.parent / "shared"))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--set", action="append", required=True, help="name=path/to/data.yaml")
+    p.add_argument("--set", action="append", help="name=path/to/data.yaml")
+    p.add_argument("--from-eval", nargs="+", metavar="DIR",
+                   help="no training: the same table from bench/strategy_eval.py results (recommend's estimate vs the "
+                        "epochs each compare run ran)")
     p.add_argument("--weights", default=str(SHARED / "weights" / "yolo26n.pt"))
     p.add_argument("--imgsz", type=int, action="append")
     p.add_argument("--presets", default="frozen-backbone,full")
@@ -38,6 +45,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--json", default=None)
     a = p.parse_args()
+    if a.from_eval:
+        return from_eval(a.from_eval)
+    if not a.set:
+        p.error("give --set name=data.yaml (or --from-eval DIR)")
     from yolo_transfer.training.api import train_preset
     from yolo_transfer.training.budget import estimate_budget, first_guess
 
@@ -85,6 +96,27 @@ def main() -> None:
                                                 "weights": a.weights, "rows": rows}, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def from_eval(dirs: list[str]) -> None:
+    """Estimated vs run epochs from strategy evaluations: recommend's `epochs_in_budget` against the epochs of each
+    compare run of the same budget (one estimate per set, timed before the runs, on the same machine)."""
+    rows = []
+    for d in dirs:
+        res = json.loads((Path(d) / "results.json").read_text())
+        for name, s in res["sets"].items():
+            est = (s.get("recommend") or {}).get("facts", {}).get("epochs_in_budget", {})
+            for preset, c in (s.get("compare") or {}).items():
+                if preset in est and c.get("epochs"):
+                    rows.append((name, s.get("imgsz", res["imgsz"]), res.get("seed", 0), preset, est[preset],
+                                 c["epochs"], est[preset] / c["epochs"] - 1))
+    print(f"| set | imgsz | seed | preset | estimated epochs | ran | error |\n|---|---:|---:|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]} | {r[6]:+.0%} |")
+    errs = sorted(abs(r[6]) for r in rows)
+    if errs:
+        print(f"\n{len(rows)} runs: |error| median {errs[len(errs) // 2]:.0%}, max {errs[-1]:.0%}; within 25 %: "
+              f"{sum(e <= 0.25 for e in errs)}/{len(errs)}")
 
 
 if __name__ == "__main__":

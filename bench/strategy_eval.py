@@ -209,7 +209,8 @@ def analyse(path: Path, tol: float) -> None:
                + (f"{cost_run:.2f}x a run" if cost_run else "-") + f" ({cost:.2f}x the budget) |"
                if a else "- |"))
     n = tally["sets"]
-    md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {res['imgsz']}",
+    sizes = sorted({s.get("imgsz", res["imgsz"]) for s in res["sets"].values()})
+    md = [f"# Strategy evaluation: equal wall time ({budget:g} min per run), imgsz {'/'.join(map(str, sizes))}",
           "", f"CPU: {res['cpu']}; weights `{res['weights']}`; seed {res.get('seed', 0)}; mAP50-95 of best.pt on each set's val split; "
           f"a choice is right within {tol} of the best preset.", "",
           "| set | train images / rarest class | domain distance | " + " | ".join(COLUMNS) + " | best | recommend (rules when run) | recommend (rules now) | always freeze | always full | "
