@@ -263,3 +263,17 @@ def test_keep_variants_side_by_side_with_retention_as_an_axis(coco_weights, synt
     assert "## Retention: what the checkpoint knew" in report and "head-only-keep-exact" in report
     rows = (r.dir / "summary.csv").read_text().splitlines()
     assert "retention" in rows[0]
+
+
+def test_a_budget_is_estimated_for_keep_variants_by_their_preset(synth_yaml, monkeypatch):
+    """`full+keep-distill` under a budget costs as `full`: the estimator was handed the variant's name and refused
+    every budgeted compare with a keep variant ("unknown preset")."""
+    from yolo_transfer.comparison import plan
+    from yolo_transfer.training import budget
+
+    seen = {}
+    monkeypatch.setattr(budget, "estimate_budget", lambda w, d, presets, *a, **k: seen.setdefault("presets", presets))
+    s = plan.CompareSettings(str(synth_yaml), "yolo11n.yaml", ["frozen-backbone", "full", "full+keep-distill"],
+                             budget_minutes=4)
+    plan.check_budget(s)
+    assert seen["presets"] == ["frozen-backbone", "full"]

@@ -96,8 +96,8 @@ def compare(
         epochs=epochs, budget_minutes=budget_minutes, seeds=parse_list(seeds, int, "seeds"),
         fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
         overrides=dict(overrides),
-        retention_data=str(Path(retention_data).resolve()) if retention_data is not None else None,
-        replay=str(Path(replay).resolve()) if replay is not None else None,
+        retention_data=str(resolve_data_yaml(retention_data).resolve()) if retention_data is not None else None,
+        replay=str(resolve_data_yaml(replay).resolve()) if replay is not None else None,
     )
     spec, _ = validate(settings, presets_file)
     estimate = check_budget(settings, presets_file) if budget_minutes is not None else None

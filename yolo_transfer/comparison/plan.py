@@ -190,6 +190,7 @@ def check_budget(settings: CompareSettings, presets_file: str | os.PathLike | No
     refuses a budget in which not even one epoch of the cheapest preset fits."""
     from yolo_transfer.training.budget import estimate_budget
 
-    return estimate_budget(settings.weights, settings.data, settings.presets, settings.budget_minutes,
+    presets = list(dict.fromkeys(split_keep(p)[0] for p in settings.presets))  # `full+keep-distill` costs as `full`
+    return estimate_budget(settings.weights, settings.data, presets, settings.budget_minutes,
                            imgsz=settings.imgsz, batch=settings.batch, device=settings.device,
                            presets_file=presets_file, overrides=settings.overrides)

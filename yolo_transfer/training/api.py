@@ -429,19 +429,17 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
     if v.ok and record.keep.get("method") == "exact" and source is not None and best.is_file():
         _check_old_outputs(record, source, best, run_dir)
     if record.status == "complete" and record.retention.get("data") and source is not None and best.is_file():
+        from yolo_transfer.training.keep import norm_name as _norm
         from yolo_transfer.training.retention import measure_retention
 
         old = {_norm(n) for n in (record.source_names or {}).values()}
         new = [n for n in (record.keep.get("names") or record.data.get("names", {}).values()) if _norm(n) not in old]
         record.retention = measure_retention(source, best, record.retention["data"],
                                              imgsz=int(record.args.get("imgsz") or 640), new_classes=new,
+                                             device=record.args.get("device"),
                                              final_val=record.final_val)
     record.write(run_dir)
     return result_of(run_dir, record)
-
-
-def _norm(name: str) -> str:
-    return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
 def _check_old_outputs(record: TransferRecord, source: Path, best: Path, run_dir: Path) -> None:

@@ -21,7 +21,6 @@ from yolo_transfer.errors import UserError
 
 TIMED_BATCHES = 2  # real batches of the train set, at the run's batch size (per image, a step at batch 8 read 20 %
 # cheaper than at 16 at 640 px: docs/evidence/budget.md), each stepped once per preset; the median step counts
-REPEATS = 1
 VAL_IMAGES = 16  # val images timed through Ultralytics' val loader, the eval forward pass and its NMS
 # Per-epoch work beside the checkpoint saves (timed) that the parts leave out (metrics, results.csv, the loader's
 # restart), seconds; measured: docs/evidence/budget.md
@@ -179,7 +178,7 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
 
 def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     """Seconds per image of a training step with only `trainable` layers trainable (frozen BatchNorm in eval, as
-    training runs them): the median over REPEATS passes over the batches (one warm-up step of the whole model comes
+    training runs them): the median over the batches (one warm-up step of the whole model comes
     first, `estimate_budget`)."""
     import torch
 
@@ -195,7 +194,7 @@ def _time_steps(net, batches, trainable: frozenset, dev) -> float:
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-6, momentum=0.9) if params else None
     times = []
-    for k, b in enumerate([*batches * REPEATS]):
+    for b in batches:
         b = {**b, "img": b["img"].to(dev, non_blocking=True).float() / 255}
         t0 = time.perf_counter()
         loss, _ = net.loss(b)

@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 
 from torch import nn
 
+from yolo_transfer.data.yolo_layout import label_path
 from yolo_transfer.errors import UserError
 
 METHODS = ("exact", "distill", "plain")
@@ -37,7 +38,8 @@ PSEUDO_CONF = 0.5  # the source model's boxes at or above this score become labe
 NEW_BRANCH = "new"  # the submodule name of a new class branch inside `ClassBranches`
 
 
-def _norm(name: str) -> str:
+def norm_name(name: str) -> str:
+    """A class name as names are matched across checkpoint and datasets: case, spaces, `-` and `_` ignored."""
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
@@ -85,11 +87,11 @@ def keep_plan(source_names: Mapping[int, str], data_names: Mapping[int, str], me
     src = [str(source_names[i]) for i in sorted(source_names)]
     lookup = {}
     for i, n in enumerate(src):
-        lookup.setdefault(_norm(n), i)
+        lookup.setdefault(norm_name(n), i)
     names, mapping, seen = list(src), {}, {}
     for i in sorted(data_names):
         n = str(data_names[i])
-        key = _norm(n)
+        key = norm_name(n)
         if key in seen:
             raise UserError(f"data classes '{seen[key]}' and '{n}' are the same class once case and separators are "
                             f"ignored; rename one in the data YAML")
@@ -139,16 +141,6 @@ def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None
     return folder / "data.yaml"
 
 
-def _label_of(image: Path, spec) -> Path:
-    """Ultralytics' rule: the label of `.../images/x.jpg` is `.../labels/x.txt` (last `images` path part)."""
-    parts = list(image.parts)
-    k = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None
-    if k is None:
-        return image.with_suffix(".txt")
-    parts[k] = "labels"
-    return Path(*parts).with_suffix(".txt")
-
-
 def _link_split(files: Sequence[Path], spec, root: Path, split: str, mapping: Mapping[int, int],
                 prefix: str = "") -> None:
     (root / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -158,7 +150,7 @@ def _link_split(files: Sequence[Path], spec, root: Path, split: str, mapping: Ma
         link = root / "images" / split / name
         if not link.exists():
             os.symlink(os.path.abspath(f), link)
-        src = _label_of(Path(f), spec)
+        src = label_path(Path(f))
         rows = []
         if src.is_file():
             for line in src.read_text().splitlines():
@@ -175,7 +167,7 @@ def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz
     model = YOLO(source)
     added = 0
     for img in sorted(images.iterdir()):
-        (r,) = model.predict(str(img), imgsz=imgsz, conf=PSEUDO_CONF, device=device or "cpu", verbose=False)
+        (r,) = model.predict(str(img), imgsz=imgsz, conf=PSEUDO_CONF, device=device, verbose=False)
         if r.boxes is None or not len(r.boxes):
             continue
         rows = [f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}"
@@ -191,8 +183,8 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
     from yolo_transfer.training.api import check_data_yaml
 
     replay = check_data_yaml(plan.replay)
-    lookup = {_norm(n): i for i, n in enumerate(plan.names)}
-    mapping = {i: lookup[_norm(n)] for i, n in enumerate(replay.names) if _norm(n) in lookup}
+    lookup = {norm_name(n): i for i, n in enumerate(plan.names)}
+    mapping = {i: lookup[norm_name(n)] for i, n in enumerate(replay.names) if norm_name(n) in lookup}
     if not mapping:
         raise UserError(f"--replay {plan.replay}: none of its classes is one of the checkpoint's or the dataset's; "
                         f"replay images must be labelled with the source classes (e.g. coco128.yaml for a COCO model)")

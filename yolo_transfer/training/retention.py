@@ -17,13 +17,10 @@ from typing import Mapping, Sequence
 from yolo_transfer.errors import UserError
 
 
-def _norm(name: str) -> str:
-    return "".join(ch for ch in str(name).lower() if ch.isalnum())
-
-
 def check_retention_data(data: str | os.PathLike, source_names: Mapping[int, str] | None):
     """The retention set must exist and be labelled with some of the checkpoint's classes."""
     from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.training.keep import norm_name as _norm
 
     spec = check_data_yaml(data)
     if source_names is None:
@@ -43,7 +40,8 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
     name (a class the model does not have is left out of its labels, and scores 0)."""
     from ultralytics import YOLO
 
-    from yolo_transfer.training.keep import _label_of, _norm as norm
+    from yolo_transfer.data.yolo_layout import label_path
+    from yolo_transfer.training.keep import norm_name as norm
     from yolo_transfer.utils.console import ultralytics_logs_off
 
     model = YOLO(str(model_path))
@@ -56,7 +54,7 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
     for f in spec.require_images("val"):
         os.symlink(os.path.abspath(f), root / "images" / Path(f).name)
         rows = []
-        src = _label_of(Path(f), spec)
+        src = label_path(Path(f))
         for line in (src.read_text().splitlines() if src.is_file() else []):
             parts = line.split()
             if parts:
@@ -82,7 +80,7 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
 
 
 def measure_retention(source: str | os.PathLike, trained: str | os.PathLike, data: str | os.PathLike, *,
-                      imgsz: int = 640, device: str = "cpu", new_classes: Sequence[str] = (),
+                      imgsz: int = 640, device: str | None = "cpu", new_classes: Sequence[str] = (),
                       final_val: Mapping | None = None) -> dict:
     """Source classes' mAP50-95 before (the checkpoint) and after (`trained`) on `data`'s val split; retention =
     after / before; plus the new classes' mAP50-95 from the run's final validation (`final_val`)."""

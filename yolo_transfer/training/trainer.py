@@ -179,9 +179,8 @@ class TransferTrainer(DetectionTrainer):
     def build_optimizer(self, model, name="auto", lr=0.001, momentum=0.9, decay=1e-5, iterations=1e5):
         nc = self.data.get("nc")
         if name == "auto" and self.keep:
-            # Ultralytics' `auto` fits lr0 to the class count (0.01 / (4 + nc)); a keep-classes run learns the
-            # dataset's classes, not the combined table's 80 + k: with 83, exact's new classes reached 0.03 mAP50-95
-            # in 10 epochs on BCCD where the dataset's lr gave ... (docs/evidence/keep.md)
+            # Ultralytics' `auto` fits lr0 to the class count; a keep-classes run learns the dataset's classes, not
+            # the combined table's 80 + k, whose lr starved them (docs/evidence/keep.md)
             self.data["nc"] = len(self.keep["data_names"])
         try:
             optimizer = super().build_optimizer(model, name, lr, momentum, decay, iterations)

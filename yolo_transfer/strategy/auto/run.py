@@ -90,7 +90,6 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str
     bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
 
     auto_dir = _unique(Path(project) / name)
-    auto_dir.mkdir(parents=True, exist_ok=True)  # (a race for the same name: the lock below decides)
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (a lower bound)
     length = policy.NOMINAL if hours else epochs
     plan = [(length, 1)] if deferred else policy.rungs(length, len(cands))
