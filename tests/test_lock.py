@@ -59,3 +59,27 @@ def test_nested_in_one_process_and_no_trace_when_nothing_was_written(tmp_path):
     with folder_lock(kept, "predict"):
         (kept / "result.txt").write_text("x")
     assert sorted(p.name for p in kept.iterdir()) == ["result.txt"]
+
+
+def test_a_dead_users_lock_in_a_sticky_folder_is_taken_not_a_traceback(tmp_path, monkeypatch):
+    """Another user's lock file left in a sticky folder (/tmp): we can neither open it for writing nor remove it.
+    Nobody holds its lock, so it is ours; before, the unlink's PermissionError came out as a traceback."""
+    from yolo_transfer.utils import lock
+
+    (tmp_path / lock.LOCK_NAME).write_text("{}\n")
+    real_open, real_unlink = os.open, os.unlink
+
+    def open_(path, flags, *a):
+        if str(path).endswith(lock.LOCK_NAME) and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a)
+
+    def unlink(path, *a, **k):
+        if str(path).endswith(lock.LOCK_NAME):
+            raise PermissionError(1, "Operation not permitted")
+        return real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(lock.os, "open", open_)
+    monkeypatch.setattr(lock.os, "unlink", unlink)
+    with lock.folder_lock(tmp_path, "predict") as held:
+        assert held == tmp_path

@@ -69,7 +69,10 @@ def _open_locked(path: Path) -> tuple[int | None, dict]:
     except PermissionError:  # another user's lock file (shared storage): theirs if they still run, else stale
         fd = os.open(path, os.O_RDONLY)
         if _try_lock(fd):  # nobody holds it: left by a run that died; replace it with one of our own
-            os.unlink(path)
+            try:
+                os.unlink(path)
+            except PermissionError:  # a sticky folder (/tmp) keeps the file theirs; the lock on it is ours
+                return fd, {}
             _unlock(fd)
             os.close(fd)
             return None, {}
