@@ -141,3 +141,26 @@ def test_cli_bad_keep_options_are_one_line(args, msg, coco_weights, synth_yaml, 
     res = CliRunner().invoke(main, argv)
     assert res.exit_code == 2 and msg in res.output and res.output.count("\n") == 1, res.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_images_of_the_same_name_in_two_folders_keep_their_own_labels(tmp_path):
+    """The derived dataset flattened images by file name: `a/x.jpg` and `b/x.jpg` shared one label file, the second's
+    labels overwriting the first's (keep) or the link failing (retention). Each now keeps its own."""
+    from pathlib import Path
+
+    from yolo_transfer.training.keep import link_split
+
+    files = []
+    for sub, cls in (("a", 0), ("b", 1)):
+        img = tmp_path / "src" / "images" / sub / "x.jpg"
+        img.parent.mkdir(parents=True)
+        img.write_bytes(b"jpg")
+        lab = tmp_path / "src" / "labels" / sub / "x.txt"
+        lab.parent.mkdir(parents=True)
+        lab.write_text(f"{cls} 0.5 0.5 0.1 0.1\n")
+        files.append(img)
+    seen = link_split(files, tmp_path / "out", "val", {0: 10, 1: 11})
+    out = tmp_path / "out"
+    pairs = {Path(p).resolve().parent.name: (out / "labels" / "val" / f"{p.stem}.txt").read_text().split()[0]
+             for p in sorted((out / "images" / "val").iterdir())}
+    assert pairs == {"a": "10", "b": "11"} and seen == {0, 1}

@@ -127,7 +127,7 @@ def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None
     with atomic_dir(folder) as tmp:
         for split in ("train", "val"):
             files = spec.require_images(split) if spec.splits.get(split) else []
-            _link_split(files, spec, tmp, split, plan.data_to_combined)
+            link_split(files, tmp, split, plan.data_to_combined)
         if plan.method == "distill":
             if source is not None:
                 _pseudo_label(source, tmp / "images" / "train", tmp / "labels" / "train", plan, imgsz, device)
@@ -141,23 +141,34 @@ def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None
     return folder / "data.yaml"
 
 
-def _link_split(files: Sequence[Path], spec, root: Path, split: str, mapping: Mapping[int, int],
-                prefix: str = "") -> None:
-    (root / "images" / split).mkdir(parents=True, exist_ok=True)
-    (root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    for f in files:
-        name = f"{prefix}{f.stem}{f.suffix}"
-        link = root / "images" / split / name
-        if not link.exists():
-            os.symlink(os.path.abspath(f), link)
-        src = label_path(Path(f))
+def link_split(files: Sequence[Path], root: Path, split: str, mapping: Mapping[int, int], prefix: str = "") -> set[int]:
+    """Link `files` into `root/images/<split>` with their labels rewritten through `mapping` (classes it lacks are
+    left out); returns the class ids the labels held. Names are made unique in the split (`a_1.jpg` beside `a.jpg`),
+    as two images of the same name in different folders would otherwise share one label file."""
+    images, labels = root / "images" / split, root / "labels" / split
+    images.mkdir(parents=True, exist_ok=True)
+    labels.mkdir(parents=True, exist_ok=True)
+    taken = {p.stem.lower() for p in images.iterdir()}
+    seen: set[int] = set()
+    for f in map(Path, files):
+        stem = name = f"{prefix}{f.stem}"
+        k = 0
+        while name.lower() in taken:
+            k += 1
+            name = f"{stem}_{k}"
+        taken.add(name.lower())
+        os.symlink(os.path.abspath(f), images / f"{name}{f.suffix}")
         rows = []
-        if src.is_file():
-            for line in src.read_text().splitlines():
-                parts = line.split()
-                if parts and int(float(parts[0])) in mapping:
-                    rows.append(" ".join([str(mapping[int(float(parts[0]))]), *parts[1:]]))
-        (root / "labels" / split / f"{prefix}{f.stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+        src = label_path(f)
+        for line in (src.read_text().splitlines() if src.is_file() else []):
+            parts = line.split()
+            if parts:
+                c = int(float(parts[0]))
+                seen.add(c)
+                if c in mapping:
+                    rows.append(" ".join([str(mapping[c]), *parts[1:]]))
+        (labels / f"{name}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+    return seen
 
 
 def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz: int, device: str | None) -> int:
@@ -188,7 +199,7 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
     if not mapping:
         raise UserError(f"--replay {plan.replay}: none of its classes is one of the checkpoint's or the dataset's; "
                         f"replay images must be labelled with the source classes (e.g. coco128.yaml for a COCO model)")
-    _link_split(replay.require_images("train"), replay, root, "train", mapping, prefix="replay_")
+    link_split(replay.require_images("train"), root, "train", mapping, prefix="replay_")
 
 
 # ------------------------------------------------------------------------------------------------ the exact method

@@ -40,34 +40,19 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
     name (a class the model does not have is left out of its labels, and scores 0)."""
     from ultralytics import YOLO
 
-    from yolo_transfer.data.yolo_layout import label_path
-    from yolo_transfer.training.keep import norm_name as norm
+    from yolo_transfer.training.keep import link_split, norm_name as norm
     from yolo_transfer.utils.console import ultralytics_logs_off
 
     model = YOLO(str(model_path))
     ids = {norm(n): int(i) for i, n in dict(model.names).items()}
     mapping = {i: ids[norm(n)] for i, n in enumerate(spec.names) if norm(n) in ids}
     root = work / Path(model_path).stem
-    (root / "images").mkdir(parents=True)
-    (root / "labels").mkdir()
-    present = set()
-    for f in spec.require_images("val"):
-        os.symlink(os.path.abspath(f), root / "images" / Path(f).name)
-        rows = []
-        src = label_path(Path(f))
-        for line in (src.read_text().splitlines() if src.is_file() else []):
-            parts = line.split()
-            if parts:
-                c = int(float(parts[0]))
-                present.add(spec.names[c])
-                if c in mapping:
-                    rows.append(" ".join([str(mapping[c]), *parts[1:]]))
-        (root / "labels" / f"{Path(f).stem}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+    present = {spec.names[c] for c in link_split(spec.require_images("val"), root, "val", mapping)}
     if not mapping:  # the model has none of these classes: each scores 0, nothing to validate
         return {n: 0.0 for n in sorted(present)}
     import yaml
 
-    (root / "data.yaml").write_text(yaml.safe_dump({"path": str(root), "train": "images", "val": "images",
+    (root / "data.yaml").write_text(yaml.safe_dump({"path": str(root), "train": "images/val", "val": "images/val",
                                                     "names": dict(model.names)}))
     with ultralytics_logs_off(True):
         m = model.val(data=str(root / "data.yaml"), imgsz=imgsz, batch=8, device=device, plots=False,
