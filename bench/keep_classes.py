@@ -6,7 +6,9 @@ New classes from --data (default: BCCD converted, three blood-cell classes COCO 
 
 - plain frozen-backbone / plain full: what users get today (the dataset's names only: the COCO classes are gone);
 - full, combined head (`--keep-method plain`): the checkpoint's names kept in the table, no protection;
-- exact (`--keep-classes`): only new class branches train; the old outputs bit-identical by construction;
+- exact (`--keep-classes`, on frozen-backbone): a copy of the neck and new class branches train for the new classes;
+  the old outputs bit-identical by construction; `exact on head-only`: only new class branches (no copy);
+  `exact on full`: a copy of every layer after the stem (new classes trained like a full fine-tune);
 - distill (`--keep-classes --keep-method distill` on full, `--replay` coco128's train split): the backbone trains,
   the old classes kept by pseudo-labels and replayed source images.
 
@@ -36,6 +38,8 @@ ROWS = [  # (name, preset, train_preset keep options)
     ("plain full", "full", {}),
     ("full, combined head (plain)", "full", {"keep_classes": True, "keep_method": "plain"}),
     ("exact", "frozen-backbone", {"keep_classes": True, "keep_method": "exact"}),
+    ("exact on head-only", "head-only", {"keep_classes": True, "keep_method": "exact"}),
+    ("exact on full", "full", {"keep_classes": True, "keep_method": "exact"}),
     ("distill (full + replay)", "full", {"keep_classes": True, "keep_method": "distill", "replay": True}),
 ]
 
@@ -66,7 +70,8 @@ def main() -> None:
             if kw.pop("replay", False):
                 kw["replay"] = a.replay or a.retention_data
             r = train_preset(a.weights, a.data, preset=preset, epochs=a.epochs, imgsz=a.imgsz, batch=a.batch,
-                             device="cpu", project=work, name=name.split()[0], verbose=False, plots=False,
+                             device="cpu", project=work, name="-".join(name.split()[:3]).strip(","),
+                             verbose=False, plots=False,
                              retention_data=a.retention_data, **kw)
             t = r.record.retention
             new_map = t.get("new_classes_map50_95")
@@ -74,17 +79,23 @@ def main() -> None:
                 new_map = (r.record.final_val or {}).get("mAP50-95")
             row = {"row": name, "ok": r.ok, "error": r.error, "retention": t.get("retention"),
                    "source_before": t.get("before"), "source_after": t.get("after"), "new_map50_95": new_map,
-                   "seconds": r.seconds, "old_outputs": (r.record.keep or {}).get("old_outputs", {}).get("ok")}
+                   "seconds": r.seconds, "old_outputs": (r.record.keep or {}).get("old_outputs", {}).get("ok"),
+                   "params": _params(r.best) if r.best else None}
             out.append(row)
             print(f"{name:30s} retention {row['retention'] if row['retention'] is not None else '-':>6} "
                   f"(source mAP50-95 {row['source_before']} -> {row['source_after']}), new classes mAP50-95 "
-                  f"{new_map}, {r.seconds:.0f} s{'' if r.ok else ' FAILED: ' + str(r.error)}", flush=True)
+                  f"{new_map}, {row['params']} parameters, {r.seconds:.0f} s"
+                  f"{'' if r.ok else ' FAILED: ' + str(r.error)}", flush=True)
             shutil.rmtree(r.run_dir, ignore_errors=True)
         by = {r["row"]: r for r in out}
         ratios = {}
         if "exact" in by and "plain frozen-backbone" in by and by["plain frozen-backbone"]["new_map50_95"]:
             ratios["exact_new_vs_plain_frozen"] = round(by["exact"]["new_map50_95"] /
                                                         by["plain frozen-backbone"]["new_map50_95"], 3)
+        for row, base in (("exact on head-only", "plain frozen-backbone"), ("exact on full", "plain full")):
+            if row in by and base in by and by[base]["new_map50_95"] and by[row]["new_map50_95"] is not None:
+                ratios[f"{row.replace(' ', '_')}_new_vs_{base.replace(' ', '_')}"] = round(
+                    by[row]["new_map50_95"] / by[base]["new_map50_95"], 3)
         d = "distill (full + replay)"
         if d in by and "plain full" in by and by["plain full"]["new_map50_95"]:
             ratios["distill_new_vs_plain_full"] = round(by[d]["new_map50_95"] / by["plain full"]["new_map50_95"], 3)
@@ -94,6 +105,12 @@ def main() -> None:
                                                indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _params(weights) -> int:
+    from yolo_transfer.verify import load_model
+
+    return sum(p.numel() for p in load_model(weights).parameters())
 
 
 if __name__ == "__main__":

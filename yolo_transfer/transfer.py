@@ -77,7 +77,8 @@ def train(
         **overrides: any other Ultralytics training argument (`lr0=0.01`, `time=0.25` hours, `workers=4` ...).
 
         keep_classes: keep the checkpoint's classes and add the dataset's (one names table); `keep_method`: `exact`
-            (the old outputs unchanged by construction, verified), `distill` (the backbone may train; the old classes
+            (the old outputs unchanged by construction, verified; the new classes train a copy of the layers the
+            preset trains and new class branches), `distill` (the backbone may train; the old classes
             kept by the source model's pseudo-labels and `replay` images), or `plain` (no protection, for contrast).
         retention_data: a dataset labelled with the checkpoint's classes (e.g. coco128.yaml): the record then holds
             the source classes' mAP50-95 before and after, and retention = after / before.

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from yolo_transfer.cli import main
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.api import train_preset
-from yolo_transfer.training.keep import ClassBranches, keep_plan
+from yolo_transfer.training.keep import ClassBranches, branch_point, graft, keep_plan, old_outputs
+from yolo_transfer.training.keep_head import KeepDetect
 
 FAST = {"imgsz": 96, "batch": 8, "device": "cpu", "workers": 0, "plots": False, "seed": 0, "amp": False}
 COCO = {0: "person", 1: "bicycle", 2: "car"}
@@ -65,16 +66,67 @@ def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(e
     trained, source = load_model(r.best), load_model(coco_weights)
     head = trained.model[-1]
     assert head.nc == 83 and isinstance(head.cv3[0], ClassBranches) and isinstance(head.one2one_cv3[0], ClassBranches)
+    assert isinstance(head, KeepDetect) and head.branch.start == 11  # frozen-backbone: the neck, copied
     old = source.model[-1]
     for i in range(head.nl):  # the old branches are the checkpoint's, exactly; the new ones moved from their start
         for a, b in zip(head.cv3[i].old.state_dict().values(), old.cv3[i].state_dict().values()):
             assert torch.equal(a.float(), b.float())
-    # what trains is exactly the new branches, in both class heads: every other parameter is held
+    # what trains is exactly the new path: the neck's copy and the new branches of both class heads
     trainable = {k for k, on in TRAINABLE.items() if on}
-    assert trainable and all(".new." in k for k in trainable)
+    assert trainable and all(".new." in k or ".branch." in k for k in trainable)
     assert any(".cv3.0.new." in k for k in trainable) and any(".one2one_cv3.0.new." in k for k in trainable)
+    assert any(k.startswith("model.23.branch.m.") for k in trainable)
     t = r.record.retention  # by construction the checkpoint's classes score what they scored
     assert t["before"] > 0 and t["after"] == pytest.approx(t["before"], abs=1e-6) and t["retention"] == pytest.approx(1)
+
+
+@pytest.mark.parametrize("preset, start", [("head-only", None), ("frozen-backbone", 11), ("full", 1),
+                                           ("freeze:6", 6)])
+def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, start, coco_weights):
+    """However far the new path branches off, moving everything it trains leaves the old classes' boxes and logits
+    bit-identical through the model's own forward; moving one source tensor does not."""
+    import copy
+
+    from yolo_transfer.anatomy import Anatomy
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.verify import load_model
+
+    source = load_model(coco_weights).float().eval()
+    anatomy = Anatomy.of(source)
+    assert branch_point(make_plan(preset, anatomy, epochs=4), anatomy) == start
+    model = copy.deepcopy(source)
+    graft(model, 2, start)
+    head = model.model[-1]
+    assert (start is None) != isinstance(head, KeepDetect)
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # everything the new path trains, moved well away from its start
+            if ".new." in name or ".branch." in name:
+                p.add_(torch.randn_like(p))
+    for a, b in zip(old_outputs(source, x, 80), old_outputs(model, x, 80)):
+        assert torch.equal(a, b)
+    assert model.eval()(x)[0].shape[1] == 4 + 82  # and the new classes are scored beside them
+    with torch.no_grad():
+        head.cv2[0][0].conv.weight.add_(1e-3)  # a source tensor in the head moved: the check sees it
+    assert not all(torch.equal(a, b) for a, b in zip(old_outputs(source, x, 80), old_outputs(model, x, 80)))
+
+
+def test_exact_refuses_a_preset_without_one_block_to_copy(coco_weights):
+    from yolo_transfer.anatomy import Anatomy
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.verify import load_model
+
+    anatomy = Anatomy.of(load_model(coco_weights))
+    for preset in ("progressive", "discriminative"):
+        with pytest.raises(UserError, match="does not train one block of layers") as e:
+            branch_point(make_plan(preset, anatomy, epochs=4), anatomy)
+        assert "\n" not in str(e.value)
+
+
+def test_exact_on_full_trains_a_whole_copy_and_proves_the_old_outputs(coco_weights, synth_yaml, tmp_path):
+    r = train_preset(coco_weights, synth_yaml, preset="full", epochs=1, project=tmp_path, keep_classes=True, **FAST)
+    assert r.ok, r.error
+    assert r.record.keep["branch_from"] == 1 and r.record.keep["old_outputs"]["ok"]
 
 
 def test_exact_fails_when_an_old_output_changes(coco_weights, synth_yaml, tmp_path):
@@ -127,7 +179,7 @@ def test_distill_adds_pseudo_labels_and_replay_images(coco_weights, synth_yaml, 
 @pytest.mark.parametrize("args, msg", [
     (["--keep-method", "distill", "--replay", "{coco8}"], None),
     (["--replay", "{coco8}"], "--replay feeds the source domain's images"),
-    (["--keep-classes", "--preset", "full"], "--keep-method exact trains only new class branches"),
+    (["--keep-classes", "--preset", "progressive"], "does not train one block of layers"),
     (["--retention-data", "{synth}"], "none of its classes"),
     (["--keep-classes", "--model", "yolo11n.yaml"], "start from a .pt checkpoint"),
 ])

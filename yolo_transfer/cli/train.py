@@ -71,8 +71,9 @@ def _parse_extra(extra: tuple[str, ...], own: dict[str, str | None] = OWN) -> di
               help="Keep the checkpoint's classes and add the dataset's: one model, one names table (a dataset class "
                    "named like a checkpoint class is that class).")
 @click.option("--keep-method", type=click.Choice(["exact", "distill", "plain"]), default="exact", show_default=True,
-              help="exact: the checkpoint's outputs unchanged (verified), only new class branches train; distill: "
-                   "the backbone may train, old classes kept by pseudo-labels (+ --replay); plain: no protection.")
+              help="exact: the checkpoint's outputs unchanged (verified); the new classes train a copy of what "
+                   "--preset trains (the neck on frozen-backbone) and new class branches; distill: the backbone may "
+                   "train, old classes kept by pseudo-labels (+ --replay); plain: no protection.")
 @click.option("--retention-data", type=click.Path(), default=None,
               help="A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): records the source "
                    "classes' mAP before and after training (retention).")

@@ -244,8 +244,11 @@ def train_preset(
             keep = _keep_plan(keep_classes, keep_method, replay, retention_data, preset, source_names, spec)
             held_params = []
             if keep is not None and keep.method == "exact":
-                from yolo_transfer.training.keep import held_prefixes
+                from yolo_transfer.training.keep import branch_point, held_prefixes
 
+                # the new classes' path copies what the preset trains; the source's trains nothing
+                keep.branch_from = branch_point(make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file),
+                                                anatomy)
                 held_params = held_prefixes(yolo.model)
             plan = make_plan("head-only" if keep and keep.method == "exact" else preset, anatomy, epochs=epochs,
                              presets_file=presets_file)
@@ -477,10 +480,6 @@ def _keep_plan(keep_classes: bool, method: str, replay, retention_data, preset: 
         return None
     if source_names is None:
         raise UserError("--keep-classes keeps a checkpoint's classes: start from a .pt checkpoint (a YAML has none)")
-    if method == "exact" and str(preset) not in ("frozen-backbone", "head-only"):
-        raise UserError(f"--keep-method exact trains only new class branches (the checkpoint's outputs stay exactly "
-                        f"as they were), so --preset {preset} has nothing to do; drop --preset, or use "
-                        f"--keep-method distill to train the backbone too")
     if replay is not None and method != "distill":
         raise UserError(f"--replay is for --keep-method distill (the {method} method does not train on it)")
     return keep_plan(source_names, dict(enumerate(spec.names)), method,

@@ -5,9 +5,11 @@ in their order (so a source class keeps its id), then the dataset's classes it d
 same name as a source class is that class). Three methods (`METHODS`):
 
 - `exact`: the source model's outputs for its own classes are unchanged by construction. Every source weight and
-  BatchNorm statistic stays frozen; each class head (YOLO26: both, `cv3` and `one2one_cv3`) gets a new branch per
-  level for the new classes (`ClassBranches`), the only thing that trains. After training the old-class outputs are
-  compared with the source model's on real images, like frozen layers are: any change fails the run.
+  BatchNorm statistic stays frozen; the new classes get a path of their own that trains: the layers the preset trains,
+  copied (`Branch`: the neck on `frozen-backbone`, every layer after the stem on `full`, none on `head-only`), and a
+  new class branch per level in each class head (YOLO26: both, `cv3` and `one2one_cv3`; `ClassBranches`). After
+  training the old-class outputs are compared with the source model's on real images, like frozen layers are: any
+  change fails the run.
 - `distill`: the backbone may train (for far domains). The source model's own boxes on the new images become labels
   of its classes (pseudo-labels at `PSEUDO_CONF`), and `replay` images of the source domain with their labels join the
   training set, so the old classes keep being taught.
@@ -54,6 +56,7 @@ class KeepPlan:
     data_to_combined: dict[int, int]  # dataset class id -> combined id
     replay: str | None = None
     data_yaml: str = ""  # the derived dataset training reads (labels in combined ids)
+    branch_from: int | None = None  # exact: the first source layer copied into the new classes' path (None: head only)
 
     @property
     def old_nc(self) -> int:
@@ -207,35 +210,75 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
 
 class ClassBranches(nn.Module):
     """A class head of one level with the checkpoint's branch (`old`, frozen) and a branch for the new classes
-    (`new`), their outputs stacked: the old classes' logits are the old branch's, unchanged."""
+    (`new`), their outputs stacked: the old classes' logits are the old branch's, unchanged. With a `Branch` (`split`
+    set) the level's input is the source's features and the copy's, stacked on channels: each branch reads its own."""
 
-    def __init__(self, old: nn.Module, new: nn.Module):
+    def __init__(self, old: nn.Module, new: nn.Module, split: int | None = None):
         super().__init__()
         self.old = old
         self.new = new
+        self.split = split
 
     def forward(self, x):
         import torch
 
-        return torch.cat([self.old(x), self.new(x)], 1)
+        c = getattr(self, "split", None)  # runs saved before branches existed have none
+        if c is None:
+            return torch.cat([self.old(x), self.new(x)], 1)
+        return torch.cat([self.old(x[:, :c]), self.new(x[:, c:])], 1)
 
 
 def held_prefixes(model) -> list[str]:
     """State-dict name prefixes of everything in `model`'s Detect layer the exact method holds frozen: all of it but
-    the new class branches (`<class head>.<level>.new.`), which `graft` adds."""
+    the new class branches (`<class head>.<level>.new.`) and the copied layers (`branch.`), which `graft` adds."""
     h = len(model.model) - 1
     head = model.model[h]
-    held = [f"model.{h}.{name}." for name, _ in head.named_children() if name not in ("cv3", "one2one_cv3")]
+    held = [f"model.{h}.{name}." for name, _ in head.named_children()
+            if name not in ("cv3", "one2one_cv3", "branch")]
     for attr in ("cv3", "one2one_cv3"):
         if getattr(head, attr, None) is not None:
             held += [f"model.{h}.{attr}.{i}.old." for i in range(head.nl)]
     return held
 
 
-def graft(model, n_new: int) -> None:
+def branch_point(plan, anatomy) -> int | None:
+    """The first layer the exact method copies for the new classes: the first layer `plan` trains (the stem, whose
+    input is the image, stays shared), None when only the head trains. Presets that change what trains over the run
+    or scale learning rates per layer have no single copy to make: refused in one line."""
+    trained = plan.trainable_at(0)
+    h = anatomy.num_layers - 1
+    start = min(trained) if trained else h
+    if len(plan.stages) > 1 or trained != set(range(start, h + 1)) or len(set(plan.lr_scale)) > 1:
+        raise UserError(f"--keep-method exact copies the layers a preset trains for the new classes; --preset "
+                        f"{plan.preset} does not train one block of layers through the head at one rate: use "
+                        f"head-only, frozen-backbone (default), full or freeze:N")
+    return None if start >= h else max(start, 1)
+
+
+def graft(model, n_new: int, branch_from: int | None = None) -> None:
     """Give every class head of `model`'s Detect layer a new branch per level for `n_new` classes: the old branch's
-    layers copied as the start, a new last layer for the new classes at Ultralytics' prior bias."""
+    layers copied as the start, a new last layer for the new classes at Ultralytics' prior bias. With `branch_from`,
+    layers `branch_from`.. before the head are copied too (`Branch`) and the new branches read the copies."""
+    import torch
+    from ultralytics.nn.modules.head import Detect
+
+    from yolo_transfer.training.keep_head import Branch, KeepDetect
+
     head = model.model[-1]
+    split = [None] * head.nl
+    if branch_from is not None:
+        if type(head) is not Detect:
+            raise UserError(f"--keep-method exact on this preset copies layers into the head; the model's "
+                            f"{type(head).__name__} head is not Ultralytics' Detect: use --preset head-only")
+        with torch.no_grad():
+            split = [int(f.shape[1]) for f in _head_inputs(model, torch.zeros(1, 3, 64, 64))]
+        nl = head.nl
+        branch = Branch(model.model[branch_from:-1], branch_from, head.f[:nl])
+        head.__class__ = KeepDetect
+        head.branch = branch
+        head.split = split
+        head.f = list(head.f[:nl]) + branch.ins
+        model.save = sorted(set(model.save) | set(branch.ins))
     for attr in ("cv3", "one2one_cv3"):
         branches = getattr(head, attr, None)
         if branches is None:
@@ -246,28 +289,21 @@ def graft(model, n_new: int) -> None:
             new[-1] = nn.Conv2d(last.in_channels, n_new, 1)
             s = float(head.stride[i]) if len(getattr(head, "stride", [])) > i else 8.0 * 2**i
             nn.init.constant_(new[-1].bias, math.log(5 / max(head.nc + n_new, 1) / (640 / s) ** 2))
-            branches[i] = ClassBranches(old, new)
+            branches[i] = ClassBranches(old, new, split[i])
     head.nc += n_new
     head.no = head.nc + head.reg_max * 4
 
 
-def old_outputs(model, x) -> list:
-    """The tensors a model computes for the old classes: each head's raw boxes and its class logits, per level."""
+def old_outputs(model, x, old_nc: int) -> list:
+    """The tensors a model's own forward computes for the first `old_nc` classes: each head's raw boxes (all levels)
+    and those classes' logits, from the whole model as it predicts, so the check covers how the head is wired too."""
     import torch
 
-    head = model.model[-1]
-    outs = []
     with torch.no_grad():
-        feats = _head_inputs(model, x)
-        for box_attr, cls_attr in (("cv2", "cv3"), ("one2one_cv2", "one2one_cv3")):
-            boxes, classes = getattr(head, box_attr, None), getattr(head, cls_attr, None)
-            if boxes is None or classes is None:
-                continue
-            for i, f in enumerate(feats):
-                outs.append(boxes[i](f))
-                c = classes[i]
-                outs.append(c.old(f) if isinstance(c, ClassBranches) else c(f))
-    return outs
+        out = model.eval()(x)
+    preds = out[1] if isinstance(out, (tuple, list)) else out
+    heads = [preds[k] for k in ("one2many", "one2one") if k in preds] or [preds]
+    return [t for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
 
 
 def _head_inputs(model, x):
@@ -299,7 +335,7 @@ class OutputCheck:
 def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, images: Sequence[Path],
                        imgsz: int = 640, limit: int = 16) -> OutputCheck:
     """Run both models on up to `limit` of `images` (letterboxed as training does) and compare every old-class
-    tensor bit for bit: boxes and class logits of every level of every head."""
+    tensor bit for bit: boxes and the old classes' logits of every head, from each model's own forward."""
     import cv2
     import numpy as np
     import torch
@@ -308,6 +344,7 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
     from yolo_transfer.verify import load_model
 
     a, b = load_model(source), load_model(trained)
+    old_nc = int(a.model[-1].nc)
     check = OutputCheck(True, 0, 0)
     for p in list(images)[:limit]:
         img = cv2.imread(str(p))
@@ -315,7 +352,7 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
             continue
         x, _ = preprocess([img], (imgsz, imgsz))
         t = torch.from_numpy(np.ascontiguousarray(x))
-        for k, (u, v) in enumerate(zip(old_outputs(a, t), old_outputs(b, t))):
+        for k, (u, v) in enumerate(zip(old_outputs(a, t, old_nc), old_outputs(b, t, old_nc))):
             check.tensors += 1
             if not torch.equal(u, v):
                 diff = float((u - v).abs().max())

@@ -111,8 +111,9 @@ class TransferTrainer(DetectionTrainer):
         return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
 
     def _keep_exact_model(self, src):
-        """The checkpoint's own model, every weight and statistic as it was, with a new class branch per level for
-        the new classes (a resumed run's checkpoint has them already)."""
+        """The checkpoint's own model, every weight and statistic as it was, with the new classes' path grafted on
+        (`training.keep.graft`: copies of the layers the preset trains, a new class branch per level; a resumed run's
+        checkpoint has them already)."""
         import copy
 
         from yolo_transfer.training.keep import ClassBranches, graft
@@ -120,7 +121,7 @@ class TransferTrainer(DetectionTrainer):
         model = copy.deepcopy(src).float()
         head = model.model[-1]
         if not isinstance(head.cv3[0], ClassBranches):
-            graft(model, len(self.keep["names"]) - len(self.keep["source_names"]))
+            graft(model, len(self.keep["names"]) - len(self.keep["source_names"]), self.keep.get("branch_from"))
         model.names = dict(enumerate(self.keep["names"]))
         model.nc = head.nc
         model.yaml["nc"] = head.nc
