@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from yolo_transfer.cli import main
 from yolo_transfer.errors import UserError
 from yolo_transfer.training.api import train_preset
-from yolo_transfer.training.keep import ClassBranches, branch_point, graft, keep_plan, old_outputs
+from yolo_transfer.training.keep import HeadBranches, branch_point, graft, keep_plan, old_outputs
 from yolo_transfer.training.keep_head import KeepDetect
 
 FAST = {"imgsz": 96, "batch": 8, "device": "cpu", "workers": 0, "plots": False, "seed": 0, "amp": False}
@@ -27,6 +27,13 @@ def test_one_names_table_a_source_class_keeps_its_id():
     p = keep_plan(COCO, {0: "scratch", 1: "Person", 2: "crack"}, "exact")
     assert p.names == ["person", "bicycle", "car", "scratch", "crack"] and p.new == ["scratch", "crack"]
     assert p.data_to_combined == {0: 3, 1: 0, 2: 4}  # 'Person' is COCO's person
+
+
+def test_a_class_map_makes_a_dataset_class_the_checkpoint_class_it_names():
+    p = keep_plan(COCO, {0: "pedestrian", 1: "scratch"}, "exact", class_map={"Pedestrian": "person"})
+    assert p.names == ["person", "bicycle", "car", "scratch"] and p.data_to_combined == {0: 0, 1: 3}
+    with pytest.raises(UserError, match="--class-map applied"):
+        keep_plan(COCO, {0: "pedestrian", 1: "person"}, "exact", class_map={"pedestrian": "person"})
 
 
 @pytest.mark.parametrize("names, method, msg", [
@@ -65,7 +72,7 @@ def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(e
 
     trained, source = load_model(r.best), load_model(coco_weights)
     head = trained.model[-1]
-    assert head.nc == 83 and isinstance(head.cv3[0], ClassBranches) and isinstance(head.one2one_cv3[0], ClassBranches)
+    assert head.nc == 83 and isinstance(head.cv2[0], HeadBranches) and isinstance(head.one2one_cv3[0], HeadBranches)
     assert isinstance(head, KeepDetect) and head.branch.start == 11  # frozen-backbone: the neck, copied
     old = source.model[-1]
     for i in range(head.nl):  # the old branches are the checkpoint's, exactly; the new ones moved from their start
@@ -75,6 +82,7 @@ def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(e
     trainable = {k for k, on in TRAINABLE.items() if on}
     assert trainable and all(".new." in k or ".branch." in k for k in trainable)
     assert any(".cv3.0.new." in k for k in trainable) and any(".one2one_cv3.0.new." in k for k in trainable)
+    assert any(".cv2.0.new." in k for k in trainable)  # the new classes' boxes are their own
     assert any(k.startswith("model.23.branch.m.") for k in trainable)
     t = r.record.retention  # by construction the checkpoint's classes score what they scored
     assert t["before"] > 0 and t["after"] == pytest.approx(t["before"], abs=1e-6) and t["retention"] == pytest.approx(1)
@@ -97,7 +105,7 @@ def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, 
     model = copy.deepcopy(source)
     graft(model, 2, start)
     head = model.model[-1]
-    assert (start is None) != isinstance(head, KeepDetect)
+    assert isinstance(head, KeepDetect) and (head.branch is None) == (start is None)
     x = torch.rand(2, 3, 96, 96)
     with torch.no_grad():
         for name, p in model.named_parameters():  # everything the new path trains, moved well away from its start
@@ -107,7 +115,7 @@ def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, 
         assert torch.equal(a, b)
     assert model.eval()(x)[0].shape[1] == 4 + 82  # and the new classes are scored beside them
     with torch.no_grad():
-        head.cv2[0][0].conv.weight.add_(1e-3)  # a source tensor in the head moved: the check sees it
+        head.cv2[0].old[0].conv.weight.add_(1e-3)  # a source tensor in the head moved: the check sees it
     assert not all(torch.equal(a, b) for a, b in zip(old_outputs(source, x, 80), old_outputs(model, x, 80)))
 
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.exporter.formats import ExportFormat, get_format, precision_of
-from yolo_transfer.exporter.parity import ParityFailed, ParityReport, check_parity
+from yolo_transfer.exporter.parity import ParityFailed, ParityReport, check_parity, report_paths
 import yolo_transfer.heads as heads
 from yolo_transfer.runtimes import THRESHOLDS
 from yolo_transfer.utils.hashing import sha256_file
@@ -242,7 +242,7 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
             if fmt.name in METADATA_WRITERS:
                 METADATA_WRITERS[fmt.name](built, extra)
             target = out_dir / built.name
-            for old in (target.with_name(target.name + f".parity.{ext}") for ext in ("json", "md", "png")):
+            for old in report_paths(target).values():
                 old.unlink(missing_ok=True)  # the last export's verdict must not stand beside this one if the gate stops
             _move_into_place(built, target)
     finally:
@@ -262,7 +262,7 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
                               device=device or fmt.export_device, runtime_precision=runtime_precision,
                               head=head)
         result.parity = report
-        result.parity_path = target.with_name(target.name + ".parity.json")
+        result.parity_path = report_paths(target)["json"]
         if report.runner_note:
             result.notes.append(report.runner_note)
         if not report.passed and precision != "fp32" and got == heads.END2END:

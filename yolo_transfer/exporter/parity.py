@@ -283,14 +283,19 @@ class ParityReport:
 
     def write(self, base: Path) -> Path:
         """Write `<base>.parity.json`, `.parity.md` and `.parity.png` atomically; returns the JSON path."""
-        base = Path(base)
-        json_path = base.with_name(base.name + ".parity.json")
-        atomic_write_text(base.with_name(base.name + ".parity.md"), self.to_markdown())
+        paths = report_paths(base)
+        atomic_write_text(paths["md"], self.to_markdown())
         png = _plot(self)
         if png is not None:
-            atomic_write_bytes(base.with_name(base.name + ".parity.png"), png)
-        atomic_write_json(json_path, self.to_dict())
-        return json_path
+            atomic_write_bytes(paths["png"], png)
+        atomic_write_json(paths["json"], self.to_dict())
+        return paths["json"]
+
+
+def report_paths(export: str | Path) -> dict[str, Path]:
+    """The parity report's files beside an export: `<export>.parity.json`, `.md` and `.png`."""
+    export = Path(export)
+    return {ext: export.with_name(f"{export.name}.parity.{ext}") for ext in ("json", "md", "png")}
 
 
 def _fmt(v: float | None) -> str:

@@ -241,7 +241,10 @@ def train_preset(
             anatomy = Anatomy.of(yolo.model)
             is_ckpt = resolved.endswith(".pt")
             source_names = dict(yolo.model.names) if is_ckpt else None
-            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, preset, source_names, spec)
+            cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
+            names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
+            check_class_map(cmap, names, source_names)
+            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, source_names, spec, cmap)
             held_params = []
             if keep is not None and keep.method == "exact":
                 from yolo_transfer.training.keep import branch_point, held_prefixes
@@ -252,9 +255,6 @@ def train_preset(
                 held_params = held_prefixes(yolo.model)
             plan = make_plan("head-only" if keep and keep.method == "exact" else preset, anatomy, epochs=epochs,
                              presets_file=presets_file)
-            cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
-            names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
-            check_class_map(cmap, names, source_names)
             del yolo
             context = {"plan": plan.to_dict(), "bn_policy": bn_policy, "class_map": cmap}
             if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
@@ -464,7 +464,7 @@ def _check_old_outputs(record: TransferRecord, source: Path, best: Path, run_dir
                         f"exact method must leave them bit-identical; see {run_dir / TRANSFER_JSON})")
 
 
-def _keep_plan(keep_classes: bool, method: str, replay, retention_data, preset: str, source_names, spec):
+def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_names, spec, class_map):
     """The keep-classes plan, or None; every bad combination refused in one line before anything trains."""
     from yolo_transfer.training.keep import check_method, keep_plan
 
@@ -483,7 +483,7 @@ def _keep_plan(keep_classes: bool, method: str, replay, retention_data, preset: 
     if replay is not None and method != "distill":
         raise UserError(f"--replay is for --keep-method distill (the {method} method does not train on it)")
     return keep_plan(source_names, dict(enumerate(spec.names)), method,
-                     str(Path(replay).resolve()) if replay is not None else None)
+                     str(Path(replay).resolve()) if replay is not None else None, class_map)
 
 
 def _csv_keys(run_dir: Path) -> set[str]:

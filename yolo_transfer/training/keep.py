@@ -83,10 +83,12 @@ def check_method(method: str) -> str:
 
 
 def keep_plan(source_names: Mapping[int, str], data_names: Mapping[int, str], method: str,
-              replay: str | None = None) -> KeepPlan:
-    """The combined names table; a dataset whose classes clash (two of them the same source class, or the same name
-    twice) is refused in one line."""
+              replay: str | None = None, class_map: Mapping[str, str] | None = None) -> KeepPlan:
+    """The combined names table; a dataset class renamed by `class_map` (`--class-map`: dataset name -> checkpoint
+    name) is the checkpoint class it names. A dataset whose classes clash (two of them the same source class, or the
+    same name twice) is refused in one line."""
     check_method(method)
+    alias = {norm_name(k): str(v) for k, v in (class_map or {}).items()}
     src = [str(source_names[i]) for i in sorted(source_names)]
     lookup = {}
     for i, n in enumerate(src):
@@ -94,10 +96,10 @@ def keep_plan(source_names: Mapping[int, str], data_names: Mapping[int, str], me
     names, mapping, seen = list(src), {}, {}
     for i in sorted(data_names):
         n = str(data_names[i])
-        key = norm_name(n)
+        key = norm_name(alias.get(norm_name(n), n))
         if key in seen:
             raise UserError(f"data classes '{seen[key]}' and '{n}' are the same class once case and separators are "
-                            f"ignored; rename one in the data YAML")
+                            f"ignored{' (and --class-map applied)' if alias else ''}; rename one in the data YAML")
         seen[key] = n
         if key in lookup:
             mapping[i] = lookup[key]
@@ -180,8 +182,12 @@ def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz
 
     model = YOLO(source)
     added = 0
-    for img in sorted(images.iterdir()):
-        (r,) = model.predict(str(img), imgsz=imgsz, conf=PSEUDO_CONF, device=device, verbose=False)
+    files = [str(p) for p in sorted(images.iterdir())]
+    if not files:
+        return 0
+    # streamed in batches of 8: one batch in memory at a time; links keep their names (Ultralytics does not resolve)
+    for r in model.predict(files, stream=True, batch=8, imgsz=imgsz, conf=PSEUDO_CONF, device=device, verbose=False):
+        img = Path(r.path)
         if r.boxes is None or not len(r.boxes):
             continue
         rows = [f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}"
@@ -208,36 +214,34 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
 # ------------------------------------------------------------------------------------------------ the exact method
 
 
-class ClassBranches(nn.Module):
-    """A class head of one level with the checkpoint's branch (`old`, frozen) and a branch for the new classes
-    (`new`), their outputs stacked: the old classes' logits are the old branch's, unchanged. With a `Branch` (`split`
-    set) the level's input is the source's features and the copy's, stacked on channels: each branch reads its own."""
+class HeadBranches(nn.Module):
+    """One level of a box or class head: the checkpoint's branch (`old`, frozen) and the new classes' (`new`), which
+    `training.keep_head.KeepDetect` runs on their own features and anchors. (Called as one module, as runs saved
+    before the new classes had their own anchors do: the two class outputs stacked on the same input.)"""
 
-    def __init__(self, old: nn.Module, new: nn.Module, split: int | None = None):
+    def __init__(self, old: nn.Module, new: nn.Module):
         super().__init__()
         self.old = old
         self.new = new
-        self.split = split
 
     def forward(self, x):
         import torch
 
-        c = getattr(self, "split", None)  # runs saved before branches existed have none
-        if c is None:
-            return torch.cat([self.old(x), self.new(x)], 1)
-        return torch.cat([self.old(x[:, :c]), self.new(x[:, c:])], 1)
+        return torch.cat([self.old(x), self.new(x)], 1)
+
+
+ClassBranches = HeadBranches  # the name checkpoints of the first exact runs were saved under
 
 
 def held_prefixes(model) -> list[str]:
     """State-dict name prefixes of everything in `model`'s Detect layer the exact method holds frozen: all of it but
-    the new class branches (`<class head>.<level>.new.`) and the copied layers (`branch.`), which `graft` adds."""
+    the new branches (`<head>.<level>.new.`) and the copied layers (`branch.`), which `graft` adds."""
     h = len(model.model) - 1
     head = model.model[h]
-    held = [f"model.{h}.{name}." for name, _ in head.named_children()
-            if name not in ("cv3", "one2one_cv3", "branch")]
-    for attr in ("cv3", "one2one_cv3"):
-        if getattr(head, attr, None) is not None:
-            held += [f"model.{h}.{attr}.{i}.old." for i in range(head.nl)]
+    heads = [a for a in ("cv2", "cv3", "one2one_cv2", "one2one_cv3") if getattr(head, a, None) is not None]
+    held = [f"model.{h}.{name}." for name, _ in head.named_children() if name not in (*heads, "branch")]
+    for attr in heads:
+        held += [f"model.{h}.{attr}.{i}.old." for i in range(head.nl)]
     return held
 
 
@@ -256,54 +260,57 @@ def branch_point(plan, anatomy) -> int | None:
 
 
 def graft(model, n_new: int, branch_from: int | None = None) -> None:
-    """Give every class head of `model`'s Detect layer a new branch per level for `n_new` classes: the old branch's
-    layers copied as the start, a new last layer for the new classes at Ultralytics' prior bias. With `branch_from`,
-    layers `branch_from`.. before the head are copied too (`Branch`) and the new branches read the copies."""
+    """Give `model`'s Detect layer the new classes' own path (`training.keep_head.KeepDetect`): layers
+    `branch_from`.. before the head copied (`Branch`; none when None), and per level a new box branch and a new class
+    branch (copies of the old ones, the class branch with a new last layer at Ultralytics' prior bias) on the copied
+    features, predicting on anchors of their own beside the checkpoint's."""
     import torch
     from ultralytics.nn.modules.head import Detect
 
     from yolo_transfer.training.keep_head import Branch, KeepDetect
 
     head = model.model[-1]
-    split = [None] * head.nl
+    if type(head) is not Detect:
+        raise UserError(f"--keep-method exact grafts onto Ultralytics' Detect head; this model's is a "
+                        f"{type(head).__name__}: use --keep-method distill")
+    nl, n_old = head.nl, head.nc
+    head.__class__ = KeepDetect
+    head.branch, head.split = None, None
     if branch_from is not None:
-        if type(head) is not Detect:
-            raise UserError(f"--keep-method exact on this preset copies layers into the head; the model's "
-                            f"{type(head).__name__} head is not Ultralytics' Detect: use --preset head-only")
         with torch.no_grad():
-            split = [int(f.shape[1]) for f in _head_inputs(model, torch.zeros(1, 3, 64, 64))]
-        nl = head.nl
-        branch = Branch(model.model[branch_from:-1], branch_from, head.f[:nl])
-        head.__class__ = KeepDetect
-        head.branch = branch
-        head.split = split
-        head.f = list(head.f[:nl]) + branch.ins
-        model.save = sorted(set(model.save) | set(branch.ins))
-    for attr in ("cv3", "one2one_cv3"):
+            head.split = [int(f.shape[1]) for f in _head_inputs(model, torch.zeros(1, 3, 64, 64))]
+        head.branch = Branch(model.model[branch_from:-1], branch_from, head.f[:nl])
+        head.f = list(head.f[:nl]) + head.branch.ins
+        model.save = sorted(set(model.save) | set(head.branch.ins))
+    for attr in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
         branches = getattr(head, attr, None)
         if branches is None:
             continue
         for i, old in enumerate(branches):
-            new = copy.deepcopy(old)  # the old branch's features as the start; a new last layer for the new classes
-            last = new[-1]
-            new[-1] = nn.Conv2d(last.in_channels, n_new, 1)
-            s = float(head.stride[i]) if len(getattr(head, "stride", [])) > i else 8.0 * 2**i
-            nn.init.constant_(new[-1].bias, math.log(5 / max(head.nc + n_new, 1) / (640 / s) ** 2))
-            branches[i] = ClassBranches(old, new, split[i])
-    head.nc += n_new
+            new = copy.deepcopy(old)  # the old branch as the start
+            if attr.endswith("cv3"):  # a class head: a new last layer for the new classes only
+                new[-1] = nn.Conv2d(new[-1].in_channels, n_new, 1)
+                nn.init.constant_(new[-1].bias, math.log(5 / (n_old + n_new) / (640 / float(head.stride[i])) ** 2))
+            branches[i] = HeadBranches(old, new)
+    head.n_old = n_old
+    head.stride = torch.cat([head.stride, head.stride])  # the new anchors' levels follow the checkpoint's
+    head.shape = None  # Detect caches its anchors by input shape: twice as many now
+    head.nc = n_old + n_new
     head.no = head.nc + head.reg_max * 4
 
 
 def old_outputs(model, x, old_nc: int) -> list:
-    """The tensors a model's own forward computes for the first `old_nc` classes: each head's raw boxes (all levels)
-    and those classes' logits, from the whole model as it predicts, so the check covers how the head is wired too."""
+    """What a model's own forward computes for the checkpoint's first `old_nc` classes: each head's raw boxes and
+    those classes' logits on the checkpoint's anchors (a kept model's new anchors, which follow them, score the old
+    classes at `keep_head.NEVER` by construction). From the whole model as it predicts, so the wiring is checked too."""
     import torch
 
     with torch.no_grad():
         out = model.eval()(x)
     preds = out[1] if isinstance(out, (tuple, list)) else out
     heads = [preds[k] for k in ("one2many", "one2one") if k in preds] or [preds]
-    return [t for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
+    n = getattr(model.model[-1], "old_anchors", lambda p: None)(heads[0])
+    return [t[..., :n] for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
 
 
 def _head_inputs(model, x):

@@ -1,6 +1,6 @@
-"""The exact keep-classes method's head: the new classes' own copy of the layers a preset trains (`Branch`), run by
-a `Detect` that feeds each class head both paths (`KeepDetect`). Built by `training.keep.graft`; a model saved with
-them needs this module to unpickle."""
+"""The exact keep-classes method's head: the new classes' own copy of the layers a preset trains (`Branch`), and a
+`Detect` that runs the checkpoint's path and theirs side by side, each on its own anchors (`KeepDetect`). Built by
+`training.keep.graft`; a model saved with them needs this module to unpickle."""
 
 from __future__ import annotations
 
@@ -48,21 +48,41 @@ def _sources(m) -> list[int]:
     return [_absolute(j, m.i) if j != -1 else m.i - 1 for j in ([m.f] if isinstance(m.f, int) else m.f)]
 
 
+NEVER = -1.0e4  # the logit an anchor gives the classes of the other path: sigmoid 0, even in FP16
+
+
 class KeepDetect(Detect):
-    """Detect whose inputs are the source's features, then the layers its `branch` reads. Each level's two feature
-    maps go on stacked by channel: box heads read the source's (the first `split[i]` channels), class heads both
-    (`training.keep.ClassBranches`)."""
+    """Detect with the new classes' own path beside the checkpoint's. Inputs: the checkpoint's features, then the
+    layers `branch` reads (with no `branch` the new branches read the checkpoint's features). Each head's levels are
+    `training.keep.HeadBranches`: the old branches predict the old classes on the checkpoint's anchors, exactly as
+    before; the new ones predict the new classes, with boxes of their own, on a second set of anchors that follows
+    (`stride` lists the levels twice). Each set scores the other's classes at NEVER, so an old-class detection can
+    only come from the checkpoint's path."""
 
     def forward(self, x):
         n = self.nl
-        x = [torch.cat([a, b], 1) for a, b in zip(x[:n], self.branch(x[n:]))]
+        if self.branch is not None:  # stacked by channel, so Detect's own handling (detach for one2one) covers both
+            x = [torch.cat([a, b], 1) for a, b in zip(x[:n], self.branch(x[n:]))]
         return super().forward(x)
 
     def forward_head(self, x, box_head=None, cls_head=None):
         if box_head is None or cls_head is None:  # as Detect: a head that fusion removed
             return {}
-        bs = x[0].shape[0]
-        boxes = torch.cat([box_head[i](x[i][:, : self.split[i]]).view(bs, 4 * self.reg_max, -1)
-                           for i in range(self.nl)], dim=-1)
-        scores = torch.cat([cls_head[i](x[i]).view(bs, self.nc, -1) for i in range(self.nl)], dim=-1)
-        return {"boxes": boxes, "scores": scores, "feats": x}
+        if self.split is None:
+            old, new = x, x
+        else:
+            old = [xi[:, :c] for xi, c in zip(x, self.split)]
+            new = [xi[:, c:] for xi, c in zip(x, self.split)]
+        bs, n_new = x[0].shape[0], self.nc - self.n_old
+        boxes, scores = [], []
+        for feats, path in ((old, "old"), (new, "new")):
+            for i in range(self.nl):
+                boxes.append(getattr(box_head[i], path)(feats[i]).view(bs, 4 * self.reg_max, -1))
+                s = getattr(cls_head[i], path)(feats[i]).view(bs, self.n_old if path == "old" else n_new, -1)
+                other = s.new_full((bs, n_new if path == "old" else self.n_old, s.shape[-1]), NEVER)
+                scores.append(torch.cat([s, other] if path == "old" else [other, s], 1))
+        return {"boxes": torch.cat(boxes, -1), "scores": torch.cat(scores, -1), "feats": old + new}
+
+    def old_anchors(self, preds) -> int:
+        """How many of the anchors in `preds` are the checkpoint's (they come first)."""
+        return preds["boxes"].shape[-1] // 2

@@ -116,11 +116,11 @@ class TransferTrainer(DetectionTrainer):
         checkpoint has them already)."""
         import copy
 
-        from yolo_transfer.training.keep import ClassBranches, graft
+        from yolo_transfer.training.keep import HeadBranches, graft
 
         model = copy.deepcopy(src).float()
         head = model.model[-1]
-        if not isinstance(head.cv3[0], ClassBranches):
+        if not isinstance(head.cv3[0], HeadBranches):
             graft(model, len(self.keep["names"]) - len(self.keep["source_names"]), self.keep.get("branch_from"))
         model.names = dict(enumerate(self.keep["names"]))
         model.nc = head.nc
