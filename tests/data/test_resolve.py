@@ -15,7 +15,7 @@ from yolo_transfer.cli import main
 from yolo_transfer.data.check import check_dataset
 from yolo_transfer.data.yolo_layout import resolve_data_yaml
 from yolo_transfer.errors import UserError
-from yolo_transfer.training.api import check_data_yaml
+from yolo_transfer.data.yolo_layout import check_data_yaml
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from yolo_transfer.data.check import check_dataset
 from yolo_transfer.data.convert import convert
 from yolo_transfer.data.split import split_dataset
 from yolo_transfer.data.stats import dataset_stats
-from yolo_transfer.training.api import check_data_yaml
+from yolo_transfer.data.yolo_layout import check_data_yaml
 
 
 def _link(at, to):

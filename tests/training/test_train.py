@@ -338,7 +338,7 @@ def test_a_train_folder_without_images_is_refused_before_anything(synth_yaml, tm
     """Ultralytics failed inside the run (exit 1, a docs link) after making the run folder; now one line, exit 2."""
     import shutil
 
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.transfer import train as train_any
 
     data = tmp_path / "data"

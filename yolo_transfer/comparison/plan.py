@@ -114,7 +114,8 @@ def parse_list(text: str | list | tuple | None, kind: type, what: str) -> list:
 def validate(settings: CompareSettings, presets_file: str | os.PathLike | None = None):
     """Check everything that can be checked without training; returns (DataYaml, Anatomy)."""
     from yolo_transfer.presets import make_plan
-    from yolo_transfer.training.api import _validate_overrides, check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
+    from yolo_transfer.training.api import _validate_overrides
 
     s = settings
     if len(s.presets) < 2:

@@ -380,3 +380,23 @@ class YoloWriter:
 def format_box(cls: int, x1: float, y1: float, x2: float, y2: float, w: int, h: int) -> str:
     """A YOLO label line from pixel xyxy in a w x h image."""
     return f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}"
+
+
+def check_data_yaml(data: str | os.PathLike):
+    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback.
+
+    Returns the resolved `DataYaml` (the one reader `data check` uses too)."""
+    p = resolve_data_yaml(data)
+    if not p.is_file():
+        raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")
+    spec = load_data_yaml(p).require_ok()
+    for key in ("train", "val"):
+        sources = spec.splits.get(key, [])
+        for src in sources:
+            if not src.exists():
+                raise UserError(f"data YAML {p}:{spec.line(key)}: {key} path {src} does not exist")
+        if sources and not spec.has_images(key):  # else Ultralytics fails after the run folder is made, exit 1
+            where = ", ".join(str(s) for s in sources)
+            raise UserError(f"data YAML {p}:{spec.line(key)}: {key} {where} holds no images; put the images there "
+                            f"or point '{key}' at the folder that has them")
+    return spec

@@ -41,7 +41,7 @@ class Recommendation:
 def check_inputs(data, weights, budget_minutes=None, reference=None, images=200, device=None):
     """Everything that can be wrong with the arguments, in one line, before any work. Returns (DataYaml, weights)."""
     from yolo_transfer.strategy.domain import sample_images
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.utils.env import check_device
     from yolo_transfer.weights import resolve_weights
 

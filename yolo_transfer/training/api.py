@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.data.yolo_layout import check_data_yaml
 from yolo_transfer.presets import is_auto
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
 from yolo_transfer.training.results import read_results
@@ -99,28 +100,6 @@ class TrainResult:
         if self.record.status == "verification failed":
             raise VerificationError(self.error)
         raise TrainingFailed(self.error)
-
-
-def check_data_yaml(data: str | os.PathLike):
-    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback.
-
-    Returns the resolved `DataYaml` (the one reader `data check` uses too)."""
-    from yolo_transfer.data.yolo_layout import load_data_yaml, resolve_data_yaml
-
-    p = resolve_data_yaml(data)
-    if not p.is_file():
-        raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")
-    spec = load_data_yaml(p).require_ok()
-    for key in ("train", "val"):
-        sources = spec.splits.get(key, [])
-        for src in sources:
-            if not src.exists():
-                raise UserError(f"data YAML {p}:{spec.line(key)}: {key} path {src} does not exist")
-        if sources and not spec.has_images(key):  # else Ultralytics fails after the run folder is made, exit 1
-            where = ", ".join(str(s) for s in sources)
-            raise UserError(f"data YAML {p}:{spec.line(key)}: {key} {where} holds no images; put the images there "
-                            f"or point '{key}' at the folder that has them")
-    return spec
 
 
 def _validate_overrides(overrides: Mapping[str, Any]) -> dict:

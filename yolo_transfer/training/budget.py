@@ -78,7 +78,7 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
 
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import make_plan
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.utils.env import cpu_train_threads, torch_threads
 
     if not budget_minutes > 0:

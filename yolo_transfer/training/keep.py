@@ -6,10 +6,10 @@ same name as a source class is that class). Three methods (`METHODS`):
 
 - `exact`: the source model's outputs for its own classes are unchanged by construction. Every source weight and
   BatchNorm statistic stays frozen; the new classes get a path of their own that trains: the layers the preset trains,
-  copied (`Branch`: the neck on `frozen-backbone`, every layer after the stem on `full`, none on `head-only`), and a
-  new class branch per level in each class head (YOLO26: both, `cv3` and `one2one_cv3`; `ClassBranches`). After
-  training the old-class outputs are compared with the source model's on real images, like frozen layers are: any
-  change fails the run.
+  copied (`keep_head.Branch`: the neck on `frozen-backbone`, every layer after the stem on `full`, none on
+  `head-only`), and per level a new box and class branch in each head (YOLO26: both; `HeadBranches`) predicting on
+  anchors of their own (`keep_head.KeepDetect`). After training the old-class outputs are compared with the source
+  model's on real images, like frozen layers are: any change fails the run.
 - `distill`: the backbone may train (for far domains). The source model's own boxes on the new images become labels
   of its classes (pseudo-labels at `PSEUDO_CONF`), and `replay` images of the source domain with their labels join the
   training set, so the old classes keep being taught.
@@ -37,7 +37,6 @@ from yolo_transfer.errors import UserError
 
 METHODS = ("exact", "distill", "plain")
 PSEUDO_CONF = 0.5  # the source model's boxes at or above this score become labels of its classes (distill)
-NEW_BRANCH = "new"  # the submodule name of a new class branch inside `ClassBranches`
 
 
 def norm_name(name: str) -> str:
@@ -200,7 +199,7 @@ def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz
 
 
 def _add_replay(plan: KeepPlan, root: Path) -> None:
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
 
     replay = check_data_yaml(plan.replay)
     lookup = {norm_name(n): i for i, n in enumerate(plan.names)}
@@ -346,19 +345,20 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
     import cv2
     import numpy as np
     import torch
+    from ultralytics.data.augment import LetterBox
 
-    from yolo_transfer.exporter.standalone import preprocess
     from yolo_transfer.verify import load_model
 
     a, b = load_model(source), load_model(trained)
     old_nc = int(a.model[-1].nc)
+    letterbox = LetterBox((imgsz, imgsz), auto=False)  # as Ultralytics' validation pads a square batch
     check = OutputCheck(True, 0, 0)
     for p in list(images)[:limit]:
         img = cv2.imread(str(p))
         if img is None:
             continue
-        x, _ = preprocess([img], (imgsz, imgsz))
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        x = letterbox(image=img)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
+        t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(0) / 255
         for k, (u, v) in enumerate(zip(old_outputs(a, t, old_nc), old_outputs(b, t, old_nc))):
             check.tensors += 1
             if not torch.equal(u, v):

@@ -19,7 +19,7 @@ from yolo_transfer.errors import UserError
 
 def check_retention_data(data: str | os.PathLike, source_names: Mapping[int, str] | None):
     """The retention set must exist and be labelled with some of the checkpoint's classes."""
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.training.keep import norm_name as _norm
 
     spec = check_data_yaml(data)

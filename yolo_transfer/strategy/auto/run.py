@@ -33,7 +33,7 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str
     (batch, seed, bn_policy, Ultralytics arguments such as `time=` hours)."""
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import make_plan
-    from yolo_transfer.training.api import check_data_yaml
+    from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.weights import resolve_model
 
     t_start = time.time()
