@@ -89,7 +89,7 @@ def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(e
 
 
 @pytest.mark.parametrize("preset, start", [("head-only", None), ("frozen-backbone", 11), ("full", 1),
-                                           ("freeze:6", 6)])
+                                           ("freeze:6", 6), ("freeze:18", 18)])  # 18: a head input (16) before it
 def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, start, coco_weights):
     """However far the new path branches off, moving everything it trains leaves the old classes' boxes and logits
     bit-identical through the model's own forward; moving one source tensor does not."""
@@ -113,6 +113,8 @@ def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, 
                 p.add_(torch.randn_like(p))
     for a, b in zip(old_outputs(source, x, 80), old_outputs(model, x, 80)):
         assert torch.equal(a, b)
+    (a,), (b,) = old_outputs(source, x, 80, decoded=True), old_outputs(model, x, 80, decoded=True)
+    assert torch.allclose(a, b, rtol=1e-6, atol=1e-5)  # decoded on the right anchors, up to float rounding
     assert model.eval()(x)[0].shape[1] == 4 + 82  # and the new classes are scored beside them
     with torch.no_grad():
         head.cv2[0].old[0].conv.weight.add_(1e-3)  # a source tensor in the head moved: the check sees it
@@ -129,6 +131,40 @@ def test_exact_refuses_a_preset_without_one_block_to_copy(coco_weights):
         with pytest.raises(UserError, match="does not train one block of layers") as e:
             branch_point(make_plan(preset, anatomy, epochs=4), anatomy)
         assert "\n" not in str(e.value)
+
+
+def test_exact_refuses_moving_bn_statistics_and_a_kept_checkpoint(coco_weights, synth_yaml, tmp_path):
+    import copy
+
+    with pytest.raises(UserError, match="--bn-policy train lets the frozen layers' BatchNorm") as e:
+        train_preset(coco_weights, synth_yaml, epochs=1, project=tmp_path, keep_classes=True, bn_policy="train", **FAST)
+    assert "\n" not in str(e.value)
+    ckpt = torch.load(coco_weights, weights_only=False)  # our own test asset: trusted
+    kept = copy.deepcopy(ckpt["model"]).float()
+    graft(kept, 2, None)
+    torch.save({**ckpt, "model": kept, "ema": None}, tmp_path / "kept.pt")
+    for kw in ({"keep_classes": True}, {}):  # more classes, or a plain fine-tune: its new path would not load
+        with pytest.raises(UserError, match="already holds a keep-classes head"):
+            train_preset(tmp_path / "kept.pt", synth_yaml, epochs=1, project=tmp_path, **kw, **FAST)
+
+
+def test_exact_trains_only_the_new_classes_boxes_and_validates_all(synth_yaml, tmp_path):
+    """A dataset class that is a checkpoint class (here 'spot' renamed 'person') cannot train under exact: its boxes
+    are left out of the train labels (they would only dilute the new classes' loss) and kept in val."""
+    from yolo_transfer.data.yolo_layout import check_data_yaml
+    from yolo_transfer.training.keep import build_data
+
+    text = synth_yaml.read_text().replace("spot", "person")
+    (synth_yaml.parent / "as_person.yaml").write_text(text)
+    spec = check_data_yaml(synth_yaml.parent / "as_person.yaml")
+    plan = keep_plan(COCO, dict(enumerate(spec.names)), "exact")
+    out = build_data(spec, plan, tmp_path / "keep")
+
+    def ids(split):
+        return {int(line.split()[0]) for f in (out.parent / "labels" / split).glob("*.txt")
+                for line in f.read_text().splitlines() if line.strip()}
+
+    assert 0 not in ids("train") and ids("train") <= {3, 4} and 0 in ids("val")
 
 
 def test_exact_on_full_trains_a_whole_copy_and_proves_the_old_outputs(coco_weights, synth_yaml, tmp_path):

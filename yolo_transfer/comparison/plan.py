@@ -154,11 +154,12 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
     anatomy = anatomy_for_checks(s.weights)
     for p in s.presets:
         preset, keep = split_keep(p)
-        make_plan(preset, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises if bad
+        plan = make_plan(preset, anatomy, epochs=max(int(s.epochs or 10), 1), presets_file=presets_file)  # raises
         if keep is not None:
-            from yolo_transfer.training.keep import check_method
+            from yolo_transfer.training.keep import branch_point, check_method
 
-            check_method(keep)
+            if check_method(keep) == "exact":
+                branch_point(plan, anatomy)  # a preset with no one block of layers to copy: refused now, not mid-run
     return spec, anatomy
 
 

@@ -81,7 +81,7 @@ def stem_nodes(nodes: Sequence, max_stride: int = 4) -> list[str]:
 
 def fp32_nodes(node_names: Sequence[str], keep: str = "box") -> list[str]:
     """Nodes to exclude from quantisation. `box`: the head minus its class branches (`cv3.*`, YOLO26's
-    `one2one_cv3.*`); `head`: all of it."""
+    `one2one_cv3.*`); `head`: all of it. A keep-classes model's copied neck (`branch/`) is quantised like the neck."""
     if keep not in KEEP_CHOICES:
         raise UserError(f"keep={keep!r}: choose one of {', '.join(KEEP_CHOICES)}")
     if keep == "none":
@@ -91,7 +91,9 @@ def fp32_nodes(node_names: Sequence[str], keep: str = "box") -> list[str]:
         raise UserError("cannot find the Detect head in this ONNX graph (no /model.N/dfl or /model.N/cv2 nodes); "
                         "INT8 needs an Ultralytics YOLO detection export")
     cls_branches = (f"{prefix}cv3.", f"{prefix}one2one_cv3.")
-    return [n for n in node_names if n.startswith(prefix) and (keep == "head" or not n.startswith(cls_branches))]
+    neck_copy = f"{prefix}branch/"  # a keep-classes model's copy of the neck (training.keep_head.Branch): a neck
+    return [n for n in node_names if n.startswith(prefix) and not n.startswith(neck_copy)
+            and (keep == "head" or not n.startswith(cls_branches))]
 
 
 def calibration_images(source: str | Path, limit: int = 64, split: str = "train") -> tuple[list[Path], str]:

@@ -8,7 +8,7 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 |---|---|---|---|
 | 1 | `budget-short` | a budget is given and `full` fits < MIN_EPOCHS (10) epochs in it | `frozen-backbone` |
 | 2 | `tiny-data` | fewest images of a class < TINY (30) | `frozen-backbone` |
-| 3 | `far-domain` | domain far (>= FAR) and fewest images of a class >= SMALL (150) | `full` |
+| 3 | `far-domain` | domain far (>= FAR) and fewest images of a class >= SMALL (100) | `full` |
 | 4 | `large-data` | fewest images of a class >= LARGE (1000) | `full` |
 | 5 | `mid-domain` | domain not near (>= NEAR, and not within 1.5x the reference's) and below FAR, fewest images of a class >= SMALL | `full` |
 | 6 | `default` | otherwise (near domain, or moderate data on a far domain) | `frozen-backbone` |
@@ -32,7 +32,8 @@ from typing import Callable
 from yolo_transfer.strategy.facts import Facts
 
 TINY = 30  # images per class: too few to adapt the backbone (head-only, training less still, lost where measured)
-SMALL = 150  # images per class: from here a far domain justifies training the backbone
+SMALL = 100  # images per class: from here a domain beyond near justifies training the backbone (BCCD, 117: full won
+# at budgets fitting 21-22 epochs on both seeds, docs/evidence/strategy.md#yolo26n-at-budgets-that-fit-14-22-epochs)
 LARGE = 1000  # images per class: enough to fine-tune everything whatever the domain
 NEAR = 0.05  # domain distance: COCO-like images
 FAR = 0.2  # domain distance: clearly another kind of image (microscopy, X-ray, line-scan)

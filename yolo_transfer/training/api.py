@@ -223,7 +223,14 @@ def train_preset(
             cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
             names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
             check_class_map(cmap, names, source_names)
+            from yolo_transfer.training.keep import KEPT_SOURCE, is_kept
+
+            if is_ckpt and is_kept(yolo.model):  # its new classes' path would not load into a model built from YAML
+                raise UserError(f"{resolved}: {KEPT_SOURCE}")
             keep = _keep_plan(keep_classes, keep_method, replay, retention_data, source_names, spec, cmap)
+            if keep is not None and keep.method == "exact" and bn_policy != "frozen":
+                raise UserError(f"--bn-policy {bn_policy} lets the frozen layers' BatchNorm statistics move, and "
+                                f"--keep-method exact keeps the checkpoint's outputs exactly: drop --bn-policy")
             held_params = []
             if keep is not None and keep.method == "exact":
                 from yolo_transfer.training.keep import branch_point, held_prefixes

@@ -123,7 +123,8 @@ def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None
     from yolo_transfer.utils.io import atomic_dir, atomic_write_text
 
     key = hashlib.sha256(json.dumps({"data": str(spec.yaml_path), "mtime": os.path.getmtime(spec.yaml_path),
-                                     "plan": plan.to_dict() | {"data_yaml": ""}, "source": source, "imgsz": imgsz,
+                                     "plan": plan.to_dict() | {"data_yaml": "", "branch_from": None},
+                                     "source": source, "imgsz": imgsz,
                                      "pseudo": PSEUDO_CONF}, sort_keys=True).encode()).hexdigest()[:12]
     folder = Path(root) / f"keep-{plan.method}-{key}"
     if (folder / "data.yaml").is_file():
@@ -131,7 +132,10 @@ def build_data(spec, plan: KeepPlan, root: str | os.PathLike, source: str | None
     with atomic_dir(folder) as tmp:
         for split in ("train", "val"):
             files = spec.require_images(split) if spec.splits.get(split) else []
-            link_split(files, tmp, split, plan.data_to_combined)
+            mapping = plan.data_to_combined
+            if plan.method == "exact" and split == "train":  # the checkpoint's classes cannot train there: their
+                mapping = {i: c for i, c in mapping.items() if c >= plan.old_nc}  # boxes would only dilute the loss
+            link_split(files, tmp, split, mapping)
         if plan.method == "distill":
             if source is not None:
                 _pseudo_label(source, tmp / "images" / "train", tmp / "labels" / "train", plan, imgsz, device)
@@ -215,8 +219,8 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
 
 class HeadBranches(nn.Module):
     """One level of a box or class head: the checkpoint's branch (`old`, frozen) and the new classes' (`new`), which
-    `training.keep_head.KeepDetect` runs on their own features and anchors. (Called as one module, as runs saved
-    before the new classes had their own anchors do: the two class outputs stacked on the same input.)"""
+    `training.keep_head.KeepDetect` runs on their own features and anchors. (`forward` serves only class heads saved
+    before the new classes had their own path: the two outputs stacked on one input.)"""
 
     def __init__(self, old: nn.Module, new: nn.Module):
         super().__init__()
@@ -230,6 +234,16 @@ class HeadBranches(nn.Module):
 
 
 ClassBranches = HeadBranches  # the name checkpoints of the first exact runs were saved under
+
+
+KEPT_SOURCE = ("this checkpoint already holds a keep-classes head (another run's new classes beside its own); "
+               "training it again is not supported: train from the original checkpoint on the combined dataset")
+
+
+def is_kept(model) -> bool:
+    """Whether `model` came out of a keep-classes exact run (its head has the new classes' path)."""
+    head = model.model[-1]
+    return any(isinstance(m, HeadBranches) for m in head.modules())
 
 
 def held_prefixes(model) -> list[str]:
@@ -269,6 +283,8 @@ def graft(model, n_new: int, branch_from: int | None = None) -> None:
     from yolo_transfer.training.keep_head import Branch, KeepDetect
 
     head = model.model[-1]
+    if is_kept(model):
+        raise UserError(KEPT_SOURCE)
     if type(head) is not Detect:
         raise UserError(f"--keep-method exact grafts onto Ultralytics' Detect head; this model's is a "
                         f"{type(head).__name__}: use --keep-method distill")
@@ -276,8 +292,7 @@ def graft(model, n_new: int, branch_from: int | None = None) -> None:
     head.__class__ = KeepDetect
     head.branch, head.split = None, None
     if branch_from is not None:
-        with torch.no_grad():
-            head.split = [int(f.shape[1]) for f in _head_inputs(model, torch.zeros(1, 3, 64, 64))]
+        head.split = _head_channels(model)
         head.branch = Branch(model.model[branch_from:-1], branch_from, head.f[:nl])
         head.f = list(head.f[:nl]) + head.branch.ins
         model.save = sorted(set(model.save) | set(head.branch.ins))
@@ -298,10 +313,11 @@ def graft(model, n_new: int, branch_from: int | None = None) -> None:
     head.no = head.nc + head.reg_max * 4
 
 
-def old_outputs(model, x, old_nc: int) -> list:
-    """What a model's own forward computes for the checkpoint's first `old_nc` classes: each head's raw boxes and
-    those classes' logits on the checkpoint's anchors (a kept model's new anchors, which follow them, score the old
-    classes at `keep_head.NEVER` by construction). From the whole model as it predicts, so the wiring is checked too."""
+def old_outputs(model, x, old_nc: int, decoded: bool = False) -> list:
+    """What a model's own forward computes for the checkpoint's first `old_nc` classes on the checkpoint's anchors:
+    each head's raw boxes and those classes' logits (a kept model's new anchors follow them and score the old classes
+    at `keep_head.NEVER` by construction); with `decoded`, the boxes and probabilities as predict reads them, which
+    checks the anchors too. From the whole model as it predicts, so the head's wiring is checked with them."""
     import torch
 
     with torch.no_grad():
@@ -309,7 +325,26 @@ def old_outputs(model, x, old_nc: int) -> list:
     preds = out[1] if isinstance(out, (tuple, list)) else out
     heads = [preds[k] for k in ("one2many", "one2one") if k in preds] or [preds]
     n = getattr(model.model[-1], "old_anchors", lambda p: None)(heads[0])
+    if decoded:
+        y = out[0] if isinstance(out, (tuple, list)) else None
+        ok = y is not None and y.ndim == 3 and y.shape[-1] == heads[0]["boxes"].shape[-1]  # not an NMS-free top-k
+        return [y[:, : 4 + old_nc, :n]] if ok else []
     return [t[..., :n] for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
+
+
+def _head_channels(model) -> list[int]:
+    """The channels of each feature map the Detect layer receives, from one small forward in eval mode."""
+    import torch
+
+    p = next(model.parameters())
+    x = torch.zeros(1, int((getattr(model, "yaml", None) or {}).get("channels", 3)), 64, 64, device=p.device,
+                    dtype=p.dtype)
+    was = model.training
+    try:
+        with torch.no_grad():
+            return [int(f.shape[1]) for f in _head_inputs(model.eval(), x)]
+    finally:
+        model.train(was)
 
 
 def _head_inputs(model, x):
@@ -340,8 +375,9 @@ class OutputCheck:
 
 def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, images: Sequence[Path],
                        imgsz: int = 640, limit: int = 16) -> OutputCheck:
-    """Run both models on up to `limit` of `images` (letterboxed as training does) and compare every old-class
-    tensor bit for bit: boxes and the old classes' logits of every head, from each model's own forward."""
+    """Run both models on up to `limit` of `images` (letterboxed to a square) and compare every old-class
+    tensor bit for bit: boxes and the old classes' logits of every head, from each model's own forward; and the
+    decoded boxes and probabilities up to float rounding (1e-5)."""
     import cv2
     import numpy as np
     import torch
@@ -349,7 +385,8 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
 
     from yolo_transfer.verify import load_model
 
-    a, b = load_model(source), load_model(trained)
+    # the trained checkpoint holds the source's weights as Ultralytics saves them (FP16): compare with those
+    a, b = load_model(source).half().float(), load_model(trained)
     old_nc = int(a.model[-1].nc)
     letterbox = LetterBox((imgsz, imgsz), auto=False)  # as Ultralytics' validation pads a square batch
     check = OutputCheck(True, 0, 0)
@@ -359,12 +396,16 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
             continue
         x = letterbox(image=img)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
         t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(0) / 255
-        for k, (u, v) in enumerate(zip(old_outputs(a, t, old_nc), old_outputs(b, t, old_nc))):
+        raw = zip(old_outputs(a, t, old_nc), old_outputs(b, t, old_nc))
+        # decoded: the same numbers through elementwise kernels over a longer tensor, equal up to float rounding
+        dec = zip(old_outputs(a, t, old_nc, decoded=True), old_outputs(b, t, old_nc, decoded=True))
+        for k, (u, v, exact) in enumerate([(u, v, True) for u, v in raw] + [(u, v, False) for u, v in dec]):
             check.tensors += 1
-            if not torch.equal(u, v):
+            if not (torch.equal(u, v) if exact else torch.allclose(u, v, rtol=1e-6, atol=1e-5)):
                 diff = float((u - v).abs().max())
                 check.max_abs_diff = max(check.max_abs_diff, diff)
-                check.changed.append(f"{Path(p).name}: output {k} (max |diff| {diff:.3g})")
+                check.changed.append(f"{Path(p).name}: {'output' if exact else 'decoded output'} {k} "
+                                     f"(max |diff| {diff:.3g})")
         check.images += 1
     check.ok = not check.changed and check.images > 0
     return check

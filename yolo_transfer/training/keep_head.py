@@ -14,15 +14,15 @@ from ultralytics.nn.modules.head import Detect
 
 class Branch(nn.Module):
     """The source's layers from `start` to the head, copied: the new classes' own path, which trains while the
-    source's stays frozen. It reads the source's outputs of layers before `start` (`ins`, in order) and returns its
-    copies of the head's inputs (`outs`)."""
+    source's stays frozen. It reads the source's outputs of layers before `start` (`ins`, in order) and returns the
+    head's inputs (`outs`): its copies, or the source's own where a head input comes before `start`."""
 
     def __init__(self, layers: Sequence[nn.Module], start: int, outs: Sequence[int]):
         super().__init__()
         self.m = nn.ModuleList(copy.deepcopy(list(layers)))
         self.start = start
         self.outs = list(outs)
-        ins = {start - 1}
+        ins = {start - 1} | {j for j in self.outs if j < start}  # a head input before `start` is the trunk's own
         for m in self.m:
             ins |= {j for j in _sources(m) if j < start}
         self.ins = sorted(ins)
@@ -48,7 +48,8 @@ def _sources(m) -> list[int]:
     return [_absolute(j, m.i) if j != -1 else m.i - 1 for j in ([m.f] if isinstance(m.f, int) else m.f)]
 
 
-NEVER = -1.0e4  # the logit an anchor gives the classes of the other path: sigmoid 0, even in FP16
+NEVER = -20.0  # the logit an anchor gives the other path's classes: probability 2e-9, under any confidence threshold,
+# and small enough that an INT8 scale over a tensor holding it still resolves real logits
 
 
 class KeepDetect(Detect):
@@ -57,7 +58,7 @@ class KeepDetect(Detect):
     `training.keep.HeadBranches`: the old branches predict the old classes on the checkpoint's anchors, exactly as
     before; the new ones predict the new classes, with boxes of their own, on a second set of anchors that follows
     (`stride` lists the levels twice). Each set scores the other's classes at NEVER, so an old-class detection can
-    only come from the checkpoint's path."""
+    only come from the checkpoint's path (new classes can still take some of the `max_det` slots after it)."""
 
     def forward(self, x):
         n = self.nl

@@ -2,7 +2,7 @@
 
 - `get_model` / `set_model_names_for_load`: keep a copy of the source tensors (for the head record and the freeze
   verification) and apply an explicit class map before Ultralytics loads the weights; keep-classes' exact method
-  builds the model from the checkpoint itself and gives its class heads new branches (`training.keep.graft`);
+  builds the model from the checkpoint itself and grafts the new classes' path on (`training.keep.graft`);
 - `_model_train`: BatchNorm modes per the plan and `--bn-policy` (every BN kind, SyncBN included);
 - `build_optimizer`: per-layer learning-rate multiples (discriminative fine-tuning);
 - `optimizer_step`: keeps those multiples through bias warm-up and drops gradients of held layers under DDP;
@@ -116,11 +116,11 @@ class TransferTrainer(DetectionTrainer):
         checkpoint has them already)."""
         import copy
 
-        from yolo_transfer.training.keep import HeadBranches, graft
+        from yolo_transfer.training.keep import graft, is_kept
 
         model = copy.deepcopy(src).float()
         head = model.model[-1]
-        if not isinstance(head.cv3[0], HeadBranches):
+        if not is_kept(model):  # a resumed run's last.pt is kept already; a fresh run's source never is (api refuses)
             graft(model, len(self.keep["names"]) - len(self.keep["source_names"]), self.keep.get("branch_from"))
         model.names = dict(enumerate(self.keep["names"]))
         model.nc = head.nc
