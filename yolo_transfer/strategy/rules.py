@@ -33,7 +33,7 @@ from yolo_transfer.strategy.facts import Facts
 
 TINY = 30  # images per class: too few to adapt the backbone (head-only, training less still, lost where measured)
 SMALL = 100  # images per class: from here a domain beyond near justifies training the backbone (BCCD, 117: full won
-# at budgets fitting 21-22 epochs on both seeds, docs/evidence/strategy.md#yolo26n-at-budgets-that-fit-14-22-epochs)
+# at budgets fitting 21-22 epochs on both seeds, docs/evidence/strategy.md#yolo26n-at-budgets-that-fit-14-28-epochs-2026-12-04)
 LARGE = 1000  # images per class: enough to fine-tune everything whatever the domain
 NEAR = 0.05  # domain distance: COCO-like images
 FAR = 0.2  # domain distance: clearly another kind of image (microscopy, X-ray, line-scan)
