@@ -227,10 +227,7 @@ def train_preset(
 
             if is_ckpt and is_kept(yolo.model):  # its new classes' path would not load into a model built from YAML
                 raise UserError(f"{resolved}: {KEPT_SOURCE}")
-            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, source_names, spec, cmap)
-            if keep is not None and keep.method == "exact" and bn_policy != "frozen":
-                raise UserError(f"--bn-policy {bn_policy} lets the frozen layers' BatchNorm statistics move, and "
-                                f"--keep-method exact keeps the checkpoint's outputs exactly: drop --bn-policy")
+            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, source_names, spec, cmap, bn_policy)
             held_params = []
             if keep is not None and keep.method == "exact":
                 from yolo_transfer.training.keep import branch_point, held_prefixes
@@ -450,7 +447,8 @@ def _check_old_outputs(record: TransferRecord, source: Path, best: Path, run_dir
                         f"exact method must leave them bit-identical; see {run_dir / TRANSFER_JSON})")
 
 
-def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_names, spec, class_map):
+def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_names, spec, class_map,
+               bn_policy: str = "frozen"):
     """The keep-classes plan, or None; every bad combination refused in one line before anything trains."""
     from yolo_transfer.training.keep import check_method, keep_plan
 
@@ -466,6 +464,9 @@ def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_n
         return None
     if source_names is None:
         raise UserError("--keep-classes keeps a checkpoint's classes: start from a .pt checkpoint (a YAML has none)")
+    if method == "exact" and bn_policy != "frozen":
+        raise UserError(f"--bn-policy {bn_policy} lets the frozen layers' BatchNorm statistics move, and "
+                        f"--keep-method exact keeps the checkpoint's outputs exactly: drop --bn-policy")
     if replay is not None and method != "distill":
         raise UserError(f"--replay is for --keep-method distill (the {method} method does not train on it)")
     return keep_plan(source_names, dict(enumerate(spec.names)), method,

@@ -283,8 +283,6 @@ def graft(model, n_new: int, branch_from: int | None = None) -> None:
     from yolo_transfer.training.keep_head import Branch, KeepDetect
 
     head = model.model[-1]
-    if is_kept(model):
-        raise UserError(KEPT_SOURCE)
     if type(head) is not Detect:
         raise UserError(f"--keep-method exact grafts onto Ultralytics' Detect head; this model's is a "
                         f"{type(head).__name__}: use --keep-method distill")
@@ -318,18 +316,22 @@ def old_outputs(model, x, old_nc: int, decoded: bool = False) -> list:
     each head's raw boxes and those classes' logits (a kept model's new anchors follow them and score the old classes
     at `keep_head.NEVER` by construction); with `decoded`, the boxes and probabilities as predict reads them, which
     checks the anchors too. From the whole model as it predicts, so the head's wiring is checked with them."""
+    raw, dec = _old_outputs(model, x, old_nc)
+    return dec if decoded else raw
+
+
+def _old_outputs(model, x, old_nc: int) -> tuple[list, list]:
+    """`old_outputs`' raw and decoded tensors from one forward."""
     import torch
 
     with torch.no_grad():
         out = model.eval()(x)
-    preds = out[1] if isinstance(out, (tuple, list)) else out
+    y, preds = out if isinstance(out, (tuple, list)) else (None, out)
     heads = [preds[k] for k in ("one2many", "one2one") if k in preds] or [preds]
     n = getattr(model.model[-1], "old_anchors", lambda p: None)(heads[0])
-    if decoded:
-        y = out[0] if isinstance(out, (tuple, list)) else None
-        ok = y is not None and y.ndim == 3 and y.shape[-1] == heads[0]["boxes"].shape[-1]  # not an NMS-free top-k
-        return [y[:, : 4 + old_nc, :n]] if ok else []
-    return [t[..., :n] for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
+    raw = [t[..., :n] for p in heads for t in (p["boxes"], p["scores"][:, :old_nc])]
+    ok = y is not None and y.ndim == 3 and y.shape[-1] == heads[0]["boxes"].shape[-1]  # not an NMS-free top-k
+    return raw, [y[:, : 4 + old_nc, :n]] if ok else []
 
 
 def _head_channels(model) -> list[int]:
@@ -396,9 +398,10 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
             continue
         x = letterbox(image=img)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
         t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(0) / 255
-        raw = zip(old_outputs(a, t, old_nc), old_outputs(b, t, old_nc))
+        (raw_a, dec_a), (raw_b, dec_b) = _old_outputs(a, t, old_nc), _old_outputs(b, t, old_nc)
+        raw = zip(raw_a, raw_b)
         # decoded: the same numbers through elementwise kernels over a longer tensor, equal up to float rounding
-        dec = zip(old_outputs(a, t, old_nc, decoded=True), old_outputs(b, t, old_nc, decoded=True))
+        dec = zip(dec_a, dec_b)
         for k, (u, v, exact) in enumerate([(u, v, True) for u, v in raw] + [(u, v, False) for u, v in dec]):
             check.tensors += 1
             if not (torch.equal(u, v) if exact else torch.allclose(u, v, rtol=1e-6, atol=1e-5)):

@@ -112,7 +112,7 @@ class TransferTrainer(DetectionTrainer):
 
     def _keep_exact_model(self, src):
         """The checkpoint's own model, every weight and statistic as it was, with the new classes' path grafted on
-        (`training.keep.graft`: copies of the layers the preset trains, a new class branch per level; a resumed run's
+        (`training.keep.graft`: copies of the layers the preset trains, new box and class branches; a resumed run's
         checkpoint has them already)."""
         import copy
 
