@@ -3,15 +3,19 @@
 - `cavity-hp`: the shared dental set (cavity_coco, converted) seen through a high-pass filter in grayscale: the same
   objects and labels, with the low frequencies a COCO backbone's early layers key on removed (distance from COCO
   ~0.12 before -> farther after; `recommend` prints it);
+- `NAME=DATA:N` (`--subset`, repeatable): DATA with only N of its training images (seeded sample; val and test
+  whole), the same domain with less data, where the rules' data thresholds (TINY, SMALL) decide;
 - `defects`: the generated surface-defect set (`yolo_transfer.data.synth`: scratches, spots, cracks on metal, cast and
   woven textures) at --defect-images train images, far from anything in COCO.
 
     python bench/far_sets.py --cavity /work/sets/cavity_coco/data.yaml --out /work/sets
+    python bench/far_sets.py --out /work/sets --subset cavity-hp-60=/work/sets/cavity-hp/data.yaml:60
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 from pathlib import Path
 
@@ -55,13 +59,46 @@ def transform_set(src_yaml: Path, out: Path, fn) -> Path:
     return out / "data.yaml"
 
 
+def subsample(src_yaml: Path, out: Path, n: int, seed: int = 0) -> Path:
+    """A copy of the set at src_yaml with n of its training images (a seeded sample) and its val/test splits whole:
+    scores stay comparable with the full set's, only the training data shrinks."""
+    spec = yaml.safe_load(src_yaml.read_text())
+    root = src_yaml.parent
+    if out.exists():
+        shutil.rmtree(out)
+    for split in ("train", "val", "test"):
+        if split not in spec or not (root / spec[split]).is_dir():
+            continue
+        img_dir = root / spec[split]
+        lbl_dir = root / str(spec[split]).replace("images", "labels", 1)
+        files = sorted(f for f in img_dir.iterdir() if f.is_file())
+        if split == "train":
+            files = sorted(random.Random(seed).sample(files, min(n, len(files))))
+        (out / "images" / split).mkdir(parents=True)
+        (out / "labels" / split).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, out / "images" / split / f.name)
+            if (lbl_dir / (f.stem + ".txt")).exists():
+                shutil.copy(lbl_dir / (f.stem + ".txt"), out / "labels" / split / (f.stem + ".txt"))
+    new = {k: f"images/{k}" for k in ("train", "val", "test") if (out / "images" / k).is_dir()}
+    (out / "data.yaml").write_text(yaml.safe_dump({**new, "names": spec["names"]}, sort_keys=False))
+    return out / "data.yaml"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cavity", type=Path, help="cavity_coco converted to YOLO (its data.yaml)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--defect-images", type=int, default=0, help="train images of the generated defect set (0: skip)")
     p.add_argument("--defect-imgsz", type=int, default=320)
+    p.add_argument("--subset", action="append", default=[], metavar="NAME=DATA:N",
+                   help="a copy of DATA with N training images, at OUT/NAME (repeat)")
+    p.add_argument("--seed", type=int, default=0, help="the subsets' sample")
     a = p.parse_args()
+    for s in a.subset:
+        name, _, rest = s.partition("=")
+        data, _, n = rest.rpartition(":")
+        print(f"{name}:", subsample(Path(data), a.out / name, int(n), a.seed))
     if a.cavity:
         print("cavity-hp:", transform_set(a.cavity, a.out / "cavity-hp", high_pass))
     if a.defect_images:

@@ -7,11 +7,11 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 | # | rule | condition | preset |
 |---|---|---|---|
 | 1 | `budget-short` | a budget is given and `full` fits < MIN_EPOCHS (10) epochs in it | `frozen-backbone` |
-| 2 | `tiny-data` | fewest images of a class < TINY (30) | `frozen-backbone` |
-| 3 | `far-domain` | domain far (>= FAR) and fewest images of a class >= SMALL (100) | `full` |
+| 2 | `tiny-data` | fewest images of a class < TINY (10) | `frozen-backbone` |
+| 3 | `far-domain` | domain far (>= FAR) | `full` |
 | 4 | `large-data` | fewest images of a class >= LARGE (1000) | `full` |
-| 5 | `mid-domain` | domain not near (>= NEAR, and not within 1.5x the reference's) and below FAR, fewest images of a class >= SMALL | `full` |
-| 6 | `default` | otherwise (near domain, or moderate data on a far domain) | `frozen-backbone` |
+| 5 | `mid-domain` | domain not near (>= NEAR, and not within 1.5x the reference's) and below FAR | `full` |
+| 6 | `default` | otherwise (near domain, or the distance not measured) | `frozen-backbone` |
 
 Why this order and these thresholds (compare at equal wall time, per set and budget, on yolov8s-fall.pt and
 yolo26n.pt): docs/evidence/strategy.md; every change to them is dated in docs/changelog.md#rule-history.
@@ -31,9 +31,8 @@ from typing import Callable
 
 from yolo_transfer.strategy.facts import Facts
 
-TINY = 30  # images per class: too few to adapt the backbone (head-only, training less still, lost where measured)
-SMALL = 100  # images per class: from here a domain beyond near justifies training the backbone (BCCD, 117: full won
-# at budgets fitting 21-22 epochs on both seeds, docs/evidence/strategy.md#yolo26n-at-budgets-that-fit-14-28-epochs-2026-12-04)
+TINY = 10  # images per class: below it the backbone stays frozen (not measured there; from 14 images up, beyond a near
+# domain, full fine-tuning won or tied when 10+ epochs fit: docs/evidence/strategy.md#yolo26n-with-14-45-images-per-class-2026-12-05)
 LARGE = 1000  # images per class: enough to fine-tune everything whatever the domain
 NEAR = 0.05  # domain distance: COCO-like images
 FAR = 0.2  # domain distance: clearly another kind of image (microscopy, X-ray, line-scan)
@@ -88,20 +87,17 @@ RULES: list[Rule] = [
          lambda f: f"only {f.min_images_per_class} images of the rarest class (< {TINY}): "
                    f"too few to adapt the backbone without overfitting, far domain or not; keep it frozen, train "
                    f"neck and head"),
-    Rule("far-domain", lambda f: far(f) and f.min_images_per_class >= SMALL, "full",
+    Rule("far-domain", far, "full",
          lambda f: f"{_dd(f)} >= {FAR}: the backbone's features do not fit these images, and with "
                    f"{f.min_images_per_class}+ images per class there is enough data to adapt it; fine-tune everything"),
     Rule("large-data", lambda f: f.min_images_per_class >= LARGE, "full",
          lambda f: f"{f.min_images_per_class}+ images per class (>= {LARGE}): enough data to fine-tune everything"),
-    Rule("mid-domain", lambda f: _measured(f) and not near(f) and f.min_images_per_class >= SMALL,
-         "full",
+    Rule("mid-domain", lambda f: _measured(f) and not near(f), "full",
          lambda f: f"{_dd(f)} between {near_limit(f):.3g} and {FAR} with {f.min_images_per_class}+ images per class: the "
                    f"backbone's features only partly fit these images, and there is enough data to adapt them; "
                    f"fine-tune everything"),
     Rule("default", lambda f: True, "frozen-backbone",
          lambda f: (f"{_dd(f)} < {near_limit(f):.3g}: the checkpoint's features fit these images" if near(f) else
-                    f"{f.min_images_per_class} images of the rarest class (< {SMALL}) is not enough to justify "
-                    f"training the backbone" if _measured(f) or f.min_images_per_class < SMALL else
                     "the domain distance was not measured (no BatchNorm statistics to compare), so nothing shows "
                     "the backbone needs training") + "; freeze the backbone, train neck and head"),
 ]
