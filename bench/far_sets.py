@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import yaml
 
+from yolo_transfer.data.yolo_layout import is_image, label_path
+
 
 def high_pass(img: np.ndarray) -> np.ndarray:
     """Grayscale minus its Gaussian blur (sigma 1/30 of the image), re-centred on mid-grey: edges and shapes stay,
@@ -34,7 +36,9 @@ def high_pass(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(hp, cv2.COLOR_GRAY2BGR)
 
 
-def transform_set(src_yaml: Path, out: Path, fn) -> Path:
+def copy_set(src_yaml: Path, out: Path, image_fn=None, pick=None) -> Path:
+    """The set at src_yaml copied to out split by split with its labels: `pick(split, images)` chooses a split's images
+    (all by default); `image_fn` transforms each image (written as JPEG), or None to copy the files as they are."""
     spec = yaml.safe_load(src_yaml.read_text())
     root = src_yaml.parent
     if out.exists():
@@ -42,47 +46,33 @@ def transform_set(src_yaml: Path, out: Path, fn) -> Path:
     for split in ("train", "val", "test"):
         if split not in spec or not (root / spec[split]).is_dir():
             continue
-        img_dir = root / spec[split]
-        lbl_dir = root / str(spec[split]).replace("images", "labels", 1)
+        images = sorted(f for f in (root / spec[split]).iterdir() if is_image(f))
         (out / "images" / split).mkdir(parents=True)
         (out / "labels" / split).mkdir(parents=True)
-        for f in sorted(img_dir.iterdir()):
-            img = cv2.imread(str(f))
-            if img is None:
+        for f in pick(split, images) if pick else images:
+            if image_fn is None:
+                shutil.copy(f, out / "images" / split / f.name)
+            elif (img := cv2.imread(str(f))) is not None:
+                cv2.imwrite(str(out / "images" / split / (f.stem + ".jpg")), image_fn(img),
+                            [cv2.IMWRITE_JPEG_QUALITY, 95])
+            else:
                 continue
-            cv2.imwrite(str(out / "images" / split / (f.stem + ".jpg")), fn(img), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            lbl = lbl_dir / (f.stem + ".txt")
-            if lbl.exists():
+            if (lbl := label_path(f)).exists():
                 shutil.copy(lbl, out / "labels" / split / lbl.name)
     new = {k: f"images/{k}" for k in ("train", "val", "test") if (out / "images" / k).is_dir()}
     (out / "data.yaml").write_text(yaml.safe_dump({**new, "names": spec["names"]}, sort_keys=False))
     return out / "data.yaml"
 
 
+def transform_set(src_yaml: Path, out: Path, fn) -> Path:
+    return copy_set(src_yaml, out, image_fn=fn)
+
+
 def subsample(src_yaml: Path, out: Path, n: int, seed: int = 0) -> Path:
     """A copy of the set at src_yaml with n of its training images (a seeded sample) and its val/test splits whole:
     scores stay comparable with the full set's, only the training data shrinks."""
-    spec = yaml.safe_load(src_yaml.read_text())
-    root = src_yaml.parent
-    if out.exists():
-        shutil.rmtree(out)
-    for split in ("train", "val", "test"):
-        if split not in spec or not (root / spec[split]).is_dir():
-            continue
-        img_dir = root / spec[split]
-        lbl_dir = root / str(spec[split]).replace("images", "labels", 1)
-        files = sorted(f for f in img_dir.iterdir() if f.is_file())
-        if split == "train":
-            files = sorted(random.Random(seed).sample(files, min(n, len(files))))
-        (out / "images" / split).mkdir(parents=True)
-        (out / "labels" / split).mkdir(parents=True)
-        for f in files:
-            shutil.copy(f, out / "images" / split / f.name)
-            if (lbl_dir / (f.stem + ".txt")).exists():
-                shutil.copy(lbl_dir / (f.stem + ".txt"), out / "labels" / split / (f.stem + ".txt"))
-    new = {k: f"images/{k}" for k in ("train", "val", "test") if (out / "images" / k).is_dir()}
-    (out / "data.yaml").write_text(yaml.safe_dump({**new, "names": spec["names"]}, sort_keys=False))
-    return out / "data.yaml"
+    return copy_set(src_yaml, out, pick=lambda split, images: sorted(random.Random(seed).sample(
+        images, min(n, len(images)))) if split == "train" else images)
 
 
 def main() -> None:
@@ -98,6 +88,8 @@ def main() -> None:
     for s in a.subset:
         name, _, rest = s.partition("=")
         data, _, n = rest.rpartition(":")
+        if not (name and data and n.isdigit() and Path(data).is_file()):
+            p.error(f"--subset {s}: expected NAME=DATA:N with DATA an existing data.yaml and N a number of images")
         print(f"{name}:", subsample(Path(data), a.out / name, int(n), a.seed))
     if a.cavity:
         print("cavity-hp:", transform_set(a.cavity, a.out / "cavity-hp", high_pass))
