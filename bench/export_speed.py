@@ -45,7 +45,7 @@ def main() -> None:
 
     from yolo_transfer.exporter.benchmark import benchmark_models
     from yolo_transfer.exporter.api import export
-    from yolo_transfer.exporter.standalone import OnnxDetector
+    from yolo_transfer.utils.standalone import OnnxDetector
 
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         tmp = Path(tmp)

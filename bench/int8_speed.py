@@ -24,7 +24,7 @@ def main() -> None:
     import cv2
     import onnxruntime as ort
 
-    from yolo_transfer.exporter.standalone import OnnxDetector, preprocess
+    from yolo_transfer.utils.standalone import OnnxDetector, preprocess
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fp32", required=True, help="the FP32 ONNX export (dynamic)")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.options import CONF
 from yolo_transfer.weights import DEFAULT_MODEL
 
 # The budget: tuned so the first run (source model included) fits in ~5 minutes on 2 CPU cores. The same compact
@@ -68,7 +69,7 @@ def _new_dir(project: str | Path, name: str) -> Path:
 
 def run_demo(model: str = DEFAULT_MODEL, epochs: int = 8, imgsz: int = 128, project: str | Path = "runs",
              datasets: str | Path = "datasets", name: str = "demo", train_images: int = 160, val_images: int = 40,
-             batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = 0.25,
+             batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = CONF,
              echo: Callable[[str], None] | None = None) -> DemoResult:
     from yolo_transfer.comparison.api import compare
     from yolo_transfer.comparison.plan import TrialSpec

@@ -293,14 +293,45 @@ def _discriminative(anatomy: Anatomy, epochs: int, ratio: str = "0.1", decay: st
     return {"train": ["all"], "lr_scale": {"backbone": r, "neck": math.sqrt(r)}, "layer_decay": float(decay)}
 
 
+KEEP = "+keep-"  # `full+keep-distill`: the preset, trained keeping the checkpoint's classes (training.keep)
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """A preset as written, parsed once: `name[:arg][+keep-<method>]`, or `auto[:a,b,c]` (a choice among presets).
+
+    Attributes:
+        text: what was written; base: it without the keep modifier; name, arg: the registry name and its argument.
+        keep: the keep-classes method of a `+keep-<method>` modifier (train's --keep-classes --keep-method), or None.
+        auto: a choice among presets by the strategy layer; candidates: its presets (empty: the default ones).
+    """
+
+    text: str
+    base: str
+    name: str
+    arg: str = ""
+    keep: str | None = None
+    auto: bool = False
+    candidates: tuple[str, ...] = ()
+
+
+def parse_preset(spec: object) -> PresetSpec:
+    """The one reader of the preset grammar (train, compare, auto and the plan all call it)."""
+    text = str(spec).strip()
+    base, sep, method = text.partition(KEEP)
+    keep = (method.strip() or None) if sep else None
+    if sep and keep is None:
+        raise UserError(f"preset '{text}': {KEEP} needs a method, e.g. full+keep-distill")
+    name, _, arg = base.strip().partition(":")
+    name, arg = name.strip(), arg.strip()
+    auto = name == "auto"
+    cands = tuple(c.strip() for c in arg.split(",") if c.strip()) if auto else ()
+    return PresetSpec(text, base.strip(), name, arg, keep, auto, cands)
+
+
 def is_auto(spec: object) -> bool:
     """`auto` / `auto:a,b,c`: not a preset but a choice among presets, made by the strategy layer."""
-    return str(spec) == "auto" or str(spec).startswith("auto:")
-
-
-def _parse(spec: str) -> tuple[str, str]:
-    name, _, arg = spec.strip().partition(":")
-    return name.strip(), arg.strip()
+    return parse_preset(spec).auto
 
 
 def _kwargs(name: str, fn: PresetFn, arg: str) -> dict:
@@ -348,7 +379,8 @@ def available(presets_file: str | Path | None = None) -> dict[str, str]:
 
 def make_plan(spec: str, anatomy: Anatomy, epochs: int = 100, presets_file: str | Path | None = None) -> FreezePlan:
     """Turn a preset spec string into a validated `FreezePlan` for this model."""
-    name, arg = _parse(spec)
+    parsed = parse_preset(spec)
+    name, arg = parsed.name, parsed.arg
     user = load_presets_file(presets_file)
     if name in user:
         if arg:

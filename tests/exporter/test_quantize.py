@@ -79,7 +79,7 @@ def test_calibration_images_come_from_the_users_train_split(coco128_dir, tmp_pat
 
 def test_int8_keeps_the_boxes_of_fp32(fall_onnx_160, coco128_dir, tmp_path):
     """Calibrated on coco128 train, judged on val images it never saw: same boxes as FP32 (IoU), metadata kept."""
-    from yolo_transfer.exporter.standalone import OnnxDetector
+    from yolo_transfer.utils.standalone import OnnxDetector
 
     out = tmp_path / "fall_int8.onnx"
     import onnx
@@ -111,7 +111,7 @@ def test_histogram_calibration_takes_rect_images_of_different_shapes(fall_onnx_1
     """Percentile/entropy used to stack every image's tensors and failed on rect letterboxes of different sizes."""
     import onnx
 
-    from yolo_transfer.exporter.standalone import preprocess
+    from yolo_transfer.utils.standalone import preprocess
 
     files, _ = calibration_images(coco128_dir / "coco128.yaml", limit=8)
     shapes = {preprocess([cv2.imread(str(f))], (160, 160), auto=True)[0].shape for f in files}

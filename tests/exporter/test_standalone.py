@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from yolo_transfer.detections import Detections, match
-from yolo_transfer.exporter import standalone as sa
+from yolo_transfer.utils import standalone as sa
 from yolo_transfer.exporter.api import export
 from yolo_transfer.utils.hashing import sha256_file
 

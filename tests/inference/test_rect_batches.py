@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yolo_transfer.exporter.standalone import letterbox, letterbox_shape
+from yolo_transfer.utils.standalone import letterbox, letterbox_shape
 from yolo_transfer.inference.backends import Backend
 from yolo_transfer.inference.pipeline import InferenceSettings, Predictor
 from yolo_transfer.inference.sources import ImageRef

@@ -42,7 +42,7 @@ def test_distance_is_zero_when_running_stats_are_the_measured_ones(tiny_model, s
     from ultralytics import YOLO
 
     from yolo_transfer.data.yolo_layout import load_data_yaml
-    from yolo_transfer.exporter.standalone import preprocess
+    from yolo_transfer.utils.standalone import preprocess
 
     images = load_data_yaml(synth_yaml).require_images("train")[:8]
     yolo = YOLO(str(tiny_model))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from yolo_transfer.errors import UserError, from_os_error
+from yolo_transfer.errors import RERUN, Interrupted, UserError, from_os_error
 
 
 class _Group(click.Group):
@@ -25,9 +25,10 @@ class _Group(click.Group):
                 raise
             click.secho(f"Error: {err}", fg="red", err=True)
             ctx.exit(err.exit_code)
-        except KeyboardInterrupt:  # what each command leaves is whole (atomic writes, ledgers, records)
-            click.echo("Interrupted; rerun the same command to finish (predict goes on where it stopped).", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as e:  # what each command leaves is whole (atomic writes, ledgers, records)
+            click.echo(f"\nInterrupted; {Interrupted.at(e).how_to_go_on()}" if isinstance(e, Interrupted) else
+                       f"Interrupted; {RERUN}", err=True)
+            ctx.exit(Interrupted.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from yolo_transfer.options import CONF
 from yolo_transfer.weights import DEFAULT_MODEL
 
 
@@ -14,7 +15,7 @@ from yolo_transfer.weights import DEFAULT_MODEL
 @click.option("--epochs", default=8, show_default=True, type=click.IntRange(1), help="Epochs per strategy (same for all).")
 @click.option("--imgsz", default=128, show_default=True, type=click.IntRange(32))
 @click.option("--project", default="runs", show_default=True)
-@click.option("--conf", default=0.25, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--conf", default=CONF, show_default=True, type=click.FloatRange(0, 1),
               help="Score threshold of the batch inference at the end.")
 @click.option("--verbose", is_flag=True, help="Show Ultralytics' own output instead of writing it to log.txt.")
 def demo_cmd(model, epochs, imgsz, project, conf, verbose):

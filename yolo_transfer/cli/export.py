@@ -4,49 +4,19 @@ from __future__ import annotations
 
 import click
 
-from yolo_transfer.runtimes import EXPORT_NAMES as FORMAT_NAMES  # the runtime table (light import)
+from yolo_transfer.cli.schema import click_options, console_options
+from yolo_transfer.options import ExportOptions
+from yolo_transfer.runtimes import EXPORT_NAMES as FORMAT_NAMES  # noqa: F401 - the formats --format takes
 from yolo_transfer.runtimes import RUN_PRECISIONS
 
 
 @click.command("export")
 @click.argument("model")
-@click.option("--format", "fmt", default="onnx", show_default=True, metavar="|".join(FORMAT_NAMES),
-              help="Target runtime: onnx, openvino, or engine (TensorRT, needs an NVIDIA GPU).")
-@click.option("--quantize", type=click.Choice(["32", "16", "8"]), default="32", show_default=True,
-              help="Precision, as Ultralytics 8.4 names it: 32 FP32, 16 FP16 (looser parity thresholds), 8 INT8 "
-                   "calibrated on --data's images (loosest).")
+@click_options(ExportOptions)
 @click.option("--half", is_flag=True, hidden=True, help="Same as --quantize 16.")
 @click.option("--int8", is_flag=True, hidden=True, help="Same as --quantize 8.")
-@click.option("--end2end", is_flag=True,
-              help="Export YOLO26's NMS-free one-to-one head (Ultralytics' nms=False); the gate runs the .pt with "
-                   "that head too. Default: the one-to-many head + NMS, as `yolo export` and .pt predictions.")
-@click.option("--data", type=click.Path(), help="data.yaml: INT8 calibration, parity images and the mAP check.")
-@click.option("--dynamic/--static", default=None,
-              help="Dynamic input shapes (default for onnx/openvino: boxes match the .pt's rectangular letterbox) "
-                   "or a fixed square input (default for engine).")
-@click.option("--batch", type=int, default=1, show_default=True, help="Batch size (the fixed batch when static).")
-@click.option("--imgsz", type=int, help="Input size (default: the size the checkpoint was trained at).")
-@click.option("--nms", is_flag=True, help="Put NMS inside the exported graph (one-to-many head, output (B, N, 6)).")
-@click.option("--conf", type=float, default=0.25, show_default=True,
-              help="With --nms: score threshold baked into the graph (boxes below it are dropped).")
-@click.option("--iou", type=float, default=0.7, show_default=True, help="With --nms: NMS IoU baked into the graph.")
-@click.option("--parity/--no-parity", default=True, show_default=True, help="Run the parity gate.")
-@click.option("--parity-images", type=click.Path(), help="Image folder for the gate (default: --data val images, "
-                                                         "else Ultralytics' sample images).")
-@click.option("--parity-conf", type=float, default=0.25, show_default=True,
-              help="Boxes scoring at least this on either side must match.")
-@click.option("--parity-max-images", type=int, default=32, show_default=True)
-@click.option("--runtime-precision", type=click.Choice(RUN_PRECISIONS), default=None,
-              help="Gate the export run at this precision instead of the one it claims: bf16 for OpenVINO on CPUs "
-                   "with AVX512-bf16/AMX (faster, judged with the BF16 thresholds).")
-@click.option("--out-dir", type=click.Path(), help="Where to write the export (default: beside the checkpoint).")
-@click.option("--device", default=None, help="Device to export and gate on (default: the format's own: cpu for onnx and "
-                                             "openvino, 0 for engine).")
-@click.option("--quiet/--no-quiet", "quiet_flag", default=None,
-              help="Ultralytics' exporter log to <export dir>/export.log (default when stdout is not a terminal).")
-@click.option("--verbose", is_flag=True, help="Ultralytics' own output on the terminal (overrides --quiet).")
-def export_cmd(model, fmt, quantize, half, int8, end2end, data, dynamic, batch, imgsz, nms, conf, iou, parity, parity_images,
-               parity_conf, parity_max_images, runtime_precision, out_dir, device, quiet_flag, verbose) -> None:
+@console_options()
+def export_cmd(model, half, int8, quiet_flag, verbose, **options) -> None:
     """Export MODEL (.pt) for deployment and prove the export gives the same boxes (parity gate).
 
     Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
@@ -55,18 +25,17 @@ def export_cmd(model, fmt, quantize, half, int8, end2end, data, dynamic, batch, 
     from pathlib import Path
 
     from yolo_transfer.errors import UserError
-    from yolo_transfer.exporter.api import export
+    from yolo_transfer.exporter.api import run_export
     from yolo_transfer.utils.console import is_quiet, quiet
 
     if half and int8:
         raise UserError("--half and --int8 are exclusive: pick one precision (--quantize 16 or 8)")
-    q = 8 if int8 else 16 if half else int(quantize)
-    log = Path(out_dir or Path(model).parent) / "export.log" if is_quiet(quiet_flag, verbose) else None
+    opts = ExportOptions(**options)
+    if half or int8:  # Ultralytics' deprecated spellings of quantize=
+        opts = opts.replace(quantize=8 if int8 else 16)
+    log = Path(opts.out_dir or Path(model).parent) / "export.log" if is_quiet(quiet_flag, verbose) else None
     with quiet(log):
-        result = export(model, fmt, quantize=q, end2end=end2end, data=data, dynamic=dynamic, batch=batch, imgsz=imgsz,
-                        nms=nms, conf=conf, iou=iou, parity=parity, parity_images=parity_images,
-                        parity_conf=parity_conf, parity_max_images=parity_max_images, out_dir=out_dir, device=device,
-                        runtime_precision=runtime_precision)
+        result = run_export(model, opts)
     meta = result.metadata
     click.echo(f"Exported {result.path} ({result.format}, {result.precision.upper()}, {result.head} head, imgsz "
                f"{meta['imgsz']}, {'dynamic' if meta['dynamic'] else 'static'}) in {result.seconds:.1f}s")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from yolo_transfer.comparison.plan import CompareSettings, parse_list
 from yolo_transfer.comparison.summary import RULE, Trial
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import Interrupted, UserError
+from yolo_transfer.options import ENGINES, CompareOptions, takes
 from yolo_transfer.utils.io import check_folder_path
 from yolo_transfer.utils.lock import folder_lock
 from yolo_transfer.weights import DEFAULT_MODEL
@@ -43,31 +44,9 @@ class CompareResult:
     how: dict = field(default_factory=dict, repr=False)  # how the winner was reached (scores, margins, ties)
 
 
-def compare(
-    model: str | os.PathLike = DEFAULT_MODEL,
-    data: str | os.PathLike | None = None,
-    *,
-    presets: Sequence[str] | str = ("frozen-backbone", "full"),
-    epochs: int | None = None,
-    budget_minutes: float | None = None,
-    seeds: Sequence[int] | str = (0,),
-    fractions: Sequence[float] | str = (1.0,),
-    imgsz: int = 640,
-    batch: int = 16,
-    device: str | None = None,
-    project: str | os.PathLike = "runs",
-    name: str = "compare",
-    engine: str = "local",
-    ray_address: str | None = None,
-    callbacks: Mapping[str, Callable] | None = None,
-    verbose: bool = False,
-    presets_file: str | os.PathLike | None = None,
-    echo: Callable[[str], None] | None = None,
-    wait: bool = False,
-    retention_data: str | os.PathLike | None = None,
-    replay: str | os.PathLike | None = None,
-    **overrides: Any,
-) -> CompareResult:
+@takes(CompareOptions, overrides=True)
+def compare(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | None = None,
+            **kwargs: Any) -> CompareResult:
     """Train `model` on `data` once per preset (x seed x fraction) under one budget; returns the measured trade-off.
 
     A preset may carry `+keep-<method>` (`full+keep-distill`): that preset keeping the checkpoint's classes
@@ -78,37 +57,48 @@ def compare(
     last checkpoint. `overrides` are Ultralytics training arguments applied to every trial (`workers=0`, `lr0=...`).
     The compare folder has one writer at a time: while another process runs this comparison, this call raises
     `UserError` naming it, or with `wait=True` waits for it and then resumes (often only to report).
+
+    Args:
+        model: the checkpoint (COCO-pretrained) or Ultralytics name every trial starts from.
+        data: dataset YAML (Ultralytics YOLO layout) with train and val splits.
     """
+    opts, overrides = CompareOptions.split(kwargs)
+    return run_compare(model, data, opts, overrides)
+
+
+def run_compare(model: str | os.PathLike, data: str | os.PathLike | None, opts: CompareOptions,
+                overrides: dict) -> CompareResult:
+    """`compare` with its options typed: check everything, then run it holding the compare folder."""
     from yolo_transfer.comparison.plan import check_budget, validate
+    from yolo_transfer.data.yolo_layout import resolve_data_yaml
     from yolo_transfer.training.budget import first_guess as first_guess_epochs
 
-    echo = echo or (lambda s: None)
-    if engine not in ("local", "ray"):
-        raise UserError(f"--engine {engine}: use local or ray")
-    from yolo_transfer.data.yolo_layout import resolve_data_yaml
-
+    if opts.engine not in ENGINES:
+        raise UserError(f"--engine {opts.engine}: use one of {', '.join(ENGINES)}")
     if data is None:
         raise UserError("compare needs data: a dataset YAML with train and val splits")
-    folder = check_folder_path(Path(project).resolve() / name, "--project/--name")
-    weights_s = str(Path(model).resolve()) if Path(model).is_file() else str(model)
+    folder = check_folder_path(Path(opts.project).resolve() / opts.name, "--project/--name")
+    resolved = lambda p: str(resolve_data_yaml(p).resolve()) if p is not None else None  # noqa: E731
     settings = CompareSettings(  # a dataset name (coco8.yaml) resolves as in train, before anything is written
-        data=str(resolve_data_yaml(data).resolve()), weights=weights_s, presets=parse_list(presets, str, "presets"),
-        epochs=epochs, budget_minutes=budget_minutes, seeds=parse_list(seeds, int, "seeds"),
-        fractions=parse_list(fractions, float, "fractions"), imgsz=imgsz, batch=batch, device=device,
-        overrides=dict(overrides),
-        retention_data=str(resolve_data_yaml(retention_data).resolve()) if retention_data is not None else None,
-        replay=str(resolve_data_yaml(replay).resolve()) if replay is not None else None,
+        data=resolved(data), weights=str(Path(model).resolve()) if Path(model).is_file() else str(model),
+        presets=parse_list(opts.presets, str, "presets"), epochs=opts.epochs, budget_minutes=opts.budget_minutes,
+        seeds=parse_list(opts.seeds, int, "seeds"), fractions=parse_list(opts.fractions, float, "fractions"),
+        imgsz=opts.imgsz, batch=opts.batch, device=opts.device, overrides=dict(overrides),
+        retention_data=resolved(opts.retention_data), replay=resolved(opts.replay),
     )
-    spec, _ = validate(settings, presets_file)
-    estimate = check_budget(settings, presets_file) if budget_minutes is not None else None
+    spec, _ = validate(settings, opts.presets_file)
+    estimate = check_budget(settings, opts.presets_file) if opts.budget_minutes is not None else None
     first_guess = first_guess_epochs(estimate, estimate.dearest[0]) if estimate else None
-    with folder_lock(folder, "compare", wait=wait, other="pick another --name"):
-        return _compare(folder, settings, spec, first_guess, engine, ray_address, presets_file, callbacks, verbose,
-                        echo)
+    with folder_lock(folder, "compare", wait=opts.wait, other="pick another --name"):
+        try:
+            return _compare(folder, settings, spec, first_guess, opts)
+        except KeyboardInterrupt as e:
+            from yolo_transfer.comparison.runner import COMPARE_RESUME
+
+            raise Interrupted.at(e, hint=COMPARE_RESUME)
 
 
-def _compare(folder: Path, settings: CompareSettings, spec, first_guess, engine: str, ray_address, presets_file,
-             callbacks, verbose: bool, echo: Callable[[str], None]) -> CompareResult:
+def _compare(folder: Path, settings: CompareSettings, spec, first_guess, opts: CompareOptions) -> CompareResult:
     """`compare` once its input is checked and its folder is held by this process."""
     from yolo_transfer.comparison import fractions as frac
     from yolo_transfer.comparison.report import write_report
@@ -116,6 +106,7 @@ def _compare(folder: Path, settings: CompareSettings, spec, first_guess, engine:
     from yolo_transfer.comparison.summary import pick_winner, table, write_summary
 
     budget_minutes, epochs, weights_s = settings.budget_minutes, settings.epochs, settings.weights
+    engine, presets_file, echo = opts.engine, opts.presets_file, opts.echo or (lambda s: None)
     state = State(folder, settings)
     state.save()
     kwargs = settings.train_kwargs(first_guess)
@@ -129,11 +120,11 @@ def _compare(folder: Path, settings: CompareSettings, spec, first_guess, engine:
     if engine == "ray":
         from yolo_transfer.comparison.ray_engine import run_ray
 
-        trials = run_ray(specs, folder, data_for, weights_s, kwargs, address=ray_address, echo=echo)
+        trials = run_ray(specs, folder, data_for, weights_s, kwargs, address=opts.ray_address, echo=echo)
         for s, t in zip(specs, trials):
             state.set(s, run_dir=t.run_dir, status=t.status, error=t.error)
     else:
-        trials = run_local(specs, folder, state, data_for, weights_s, kwargs, callbacks, verbose, echo)
+        trials = run_local(specs, folder, state, data_for, weights_s, kwargs, opts.callbacks, opts.verbose, echo)
     winner, how = pick_winner(trials)
     tab = table(trials, winner)
     files = write_summary(folder, settings, trials, winner, how, engine)

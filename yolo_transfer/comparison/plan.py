@@ -14,25 +14,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.options import CompareOptions
 
 
 # Compare's own arguments, the one table for both faces: a CLI key=value for one of them would collide with the
 # option named here, and a Python override (compare(..., **overrides)) with what compare sets per trial.
-OWN = {"data": "--data", "model": "--model", "weights": "--model", "epochs": "--epochs", "imgsz": "--imgsz",
-       "batch": "--batch", "device": "--device", "project": "--project", "name": "--name", "seed": "--seeds",
-       "seeds": "--seeds", "time": "--budget-minutes", "preset": "--presets", "presets": "--presets",
-       "fraction": "--fractions", "fractions": "--fractions", "verbose": "--verbose", "engine": "--engine",
-       "ray_address": "--ray-address", "presets_file": "--presets-file", "freeze": "--presets (e.g. freeze:10)",
-       "resume": "compare: rerun the same command to resume", "exist_ok": None, "echo": None, "callbacks": None}
-
-
-KEEP = "+keep-"  # `full+keep-distill`: the preset, trained keeping the checkpoint's classes (training.keep)
+OWN = CompareOptions.own(data="--data", model="--model", weights="--model", seed="--seeds", time="--budget-minutes",
+                         preset="--presets", fraction="--fractions", freeze="--presets (e.g. freeze:10)",
+                         resume="compare: rerun the same command to resume", exist_ok=None)
 
 
 def split_keep(spec: str) -> tuple[str, str | None]:
-    """`full+keep-distill` -> ("full", "distill"); `full` -> ("full", None)."""
-    preset, sep, method = spec.partition(KEEP)
-    return preset, (method or None) if sep else None
+    """`full+keep-distill` -> ("full", "distill"); `full` -> ("full", None) (`presets.parse_preset`)."""
+    from yolo_transfer.presets import parse_preset
+
+    p = parse_preset(spec)
+    return p.base, p.keep
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,9 @@ def _png(fig) -> bytes:
 
 
 def _plt():
-    import matplotlib
+    from yolo_transfer.utils.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _f(v, fmt=".4f") -> str:

@@ -14,10 +14,12 @@ from typing import Callable, Mapping
 
 from yolo_transfer.comparison.plan import CompareSettings, TrialSpec, split_keep
 from yolo_transfer.comparison.summary import Trial
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import Interrupted, UserError
 from yolo_transfer.training.record import TransferRecord
 from yolo_transfer.utils.console import ultralytics_logs_off
 from yolo_transfer.utils.io import atomic_write_json
+
+COMPARE_RESUME = "rerun the same command to resume (finished trials are kept)."
 
 STATE = "compare.json"
 DONE = ("complete", "verification failed")
@@ -130,9 +132,9 @@ def run_local(specs: list[TrialSpec], folder: Path, state: State, data_for: Call
         try:
             with ultralytics_logs_off(not verbose):
                 trial = run_trial(spec, folder, data_for(spec), weights, train_kwargs, callbacks, verbose)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             state.set(spec, status="interrupted")
-            raise
+            raise Interrupted.at(e, hint=COMPARE_RESUME)
         state.set(spec, status=trial.status, error=trial.error)
         if action != "skip":
             echo(f"      {trial.status}" + (f": {trial.error}" if trial.error else

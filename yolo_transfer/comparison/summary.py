@@ -22,7 +22,7 @@ RULE = ("best mAP50-95 of best.pt on the largest training fraction (mean over se
         "spread (larger sample std of the two; 0.005 with one seed) of the best are ties; ties go to the cheaper "
         "preset (fewer training seconds)")
 ONE_SEED_MARGIN = 0.005
-MAP, MAP50 = "metrics/mAP50-95(B)", "metrics/mAP50(B)"
+from yolo_transfer.options import METRIC as MAP, METRIC50 as MAP50  # noqa: E402 - the one metric key
 TRAIN_LOSSES = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
 VAL_LOSSES = ("val/box_loss", "val/cls_loss", "val/dfl_loss")
 

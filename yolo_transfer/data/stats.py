@@ -128,10 +128,9 @@ def _save(fig, path: Path) -> Path:
 
 
 def _plots(report: StatsReport, out: Path) -> list[Path]:
-    import matplotlib
+    from yolo_transfer.utils.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     splits = list(report.splits)
     paths = []

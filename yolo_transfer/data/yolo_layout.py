@@ -21,18 +21,13 @@ import numpy as np
 import yaml
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.imagefile import is_image  # noqa: F401 - the data readers take it from here
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_yaml
 from yolo_transfer.utils.walk import walk_files
 
-# Same set as ultralytics.data.utils.IMG_FORMATS (kept here so reading a dataset does not import torch).
-IMG_SUFFIXES = frozenset({"avif", "heic", "jp2", "jpeg", "bmp", "jpg", "mpo", "dng", "tif", "heif", "webp", "tiff", "png"})
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "test": "test", "testing": "test"}
-
-
-def is_image(path: Path) -> bool:
-    return path.suffix[1:].lower() in IMG_SUFFIXES
 
 
 def label_path(image: Path) -> Path:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import ParityFailed, UserError
+from yolo_transfer.options import ExportOptions, takes
 from yolo_transfer.exporter.formats import ExportFormat, get_format, precision_of
-from yolo_transfer.exporter.parity import ParityFailed, ParityReport, check_parity, report_paths
+from yolo_transfer.exporter.parity import ParityReport, check_parity, report_paths
 import yolo_transfer.heads as heads
 from yolo_transfer.runtimes import THRESHOLDS
 from yolo_transfer.utils.hashing import sha256_file
@@ -147,58 +148,73 @@ def _imgsz(value: int | Sequence[int] | None, weights_args: dict) -> int | list[
     return int(value)
 
 
-def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2end: bool = False,
-           nms: bool = False, data: str | Path | None = None, dynamic: bool | None = None, batch: int = 1,
-           imgsz: int | Sequence[int] | None = None, conf: float = 0.25, iou: float = 0.7, parity: bool = True,
-           parity_images: str | Path | None = None, parity_conf: float = 0.25, parity_max_images: int = 32,
-           out_dir: str | Path | None = None, device: str | None = None,
-           runtime_precision: str | None = None) -> ExportResult:
+@takes(ExportOptions)
+def export(model: str | Path, **kwargs: Any) -> ExportResult:
     """Export `model` (a `.pt` checkpoint) to `format`, stamp provenance metadata, and run the parity gate.
 
-    Args:
-        format: `onnx`, `openvino` or `engine` (TensorRT, needs an NVIDIA GPU).
-        quantize: precision as in Ultralytics 8.4: 32 (FP32), 16 (FP16) or 8 (INT8, calibrated on `data`'s images).
-        end2end: export YOLO26's NMS-free one-to-one head (Ultralytics' `nms=False`); by default the export runs the
-            one-to-many head with NMS afterwards, as Ultralytics' `yolo export` and `.pt` predictions do. The gate
-            runs the `.pt` reference with the same head.
-        nms: bake NMS with `conf`/`iou` into the graph (Ultralytics' `nms=True`); the graph then drops boxes below
-            `conf`, so the gate only judges boxes scoring at least `conf` plus the precision's score tolerance.
-        dynamic: `None` uses the format's default (ONNX/OpenVINO dynamic, TensorRT static).
-        parity: run the gate; `parity_images` (default: `data`'s val images, else Ultralytics' samples),
-            `parity_conf`, `parity_max_images` set what it compares.
-        out_dir: where the export lands (default: beside the checkpoint), with `<export>.parity.{json,md,png}`.
-        runtime_precision: gate the export run at another precision than it claims (e.g. "bf16" for OpenVINO on a
-            CPU with bf16), with that precision's thresholds.
+    The default head is the one-to-many head with NMS afterwards, as Ultralytics' `yolo export` and `.pt` predictions;
+    `end2end` exports YOLO26's NMS-free one-to-one head and the gate runs the `.pt` reference with the same head.
+    `nms` bakes NMS with `conf`/`iou` into the graph, which then drops boxes below `conf`, so the gate only judges
+    boxes scoring at least `conf` plus the precision's score tolerance. `dynamic=None` uses the format's default
+    (ONNX/OpenVINO dynamic, TensorRT static). The export lands with `<export>.parity.{json,md,png}` beside it.
 
     Check `result.passed` or call `result.raise_for_parity()`. Loading a `.pt` runs pickle: export only
     checkpoints you trust.
+
+    Args:
+        model: the `.pt` checkpoint to export.
     """
-    fmt: ExportFormat = get_format(format)
-    precision = precision_of(quantize)
-    head = heads.requested(end2end, nms)
-    fmt.requirements(precision)  # before any work: missing runtime / no GPU is a one-line error
-    run_at = fmt.run_precision(precision, runtime_precision)
-    if precision == "int8" and data is None:
+    opts, _ = ExportOptions.split(kwargs, extra=False)
+    return run_export(model, opts)
+
+
+def _check(opts: ExportOptions, fmt: ExportFormat, precision: str) -> None:
+    """Every bad option refused in one line before any work."""
+    fmt.requirements(precision)  # missing runtime / no GPU is a one-line error
+    fmt.run_precision(precision, opts.runtime_precision)  # a precision this runtime cannot run at, likewise
+    if precision == "int8" and opts.data is None:
         raise UserError("--quantize 8 (INT8) calibrates on a dataset: pass --data path/to/data.yaml")
-    if data is not None and not Path(data).is_file():
-        raise UserError(f"--data {data} not found: pass the data.yaml of your dataset")
-    if batch < 1:
-        raise UserError(f"--batch must be >= 1 (got {batch})")
-    if nms and not (0.0 < conf < 1.0 and 0.0 < iou < 1.0):
-        raise UserError(f"--conf and --iou baked into an --nms export must be in (0, 1) (got {conf}, {iou})")
-    if parity and not 0.0 < parity_conf <= 1.0:
-        raise UserError(f"--parity-conf must be in (0, 1] (got {parity_conf})")
-    if parity_images is not None and not Path(parity_images).exists():
-        raise UserError(f"--parity-images {parity_images} not found: pass an existing image folder or file")
+    if opts.data is not None and not Path(opts.data).is_file():
+        raise UserError(f"--data {opts.data} not found: pass the data.yaml of your dataset")
+    if opts.batch < 1:
+        raise UserError(f"--batch must be >= 1 (got {opts.batch})")
+    if opts.nms and not (0.0 < opts.conf < 1.0 and 0.0 < opts.iou < 1.0):
+        raise UserError(f"--conf and --iou baked into an --nms export must be in (0, 1) (got {opts.conf}, {opts.iou})")
+    if opts.parity and not 0.0 < opts.parity_conf <= 1.0:
+        raise UserError(f"--parity-conf must be in (0, 1] (got {opts.parity_conf})")
+    if opts.parity_images is not None and not Path(opts.parity_images).exists():
+        raise UserError(f"--parity-images {opts.parity_images} not found: pass an existing image folder or file")
+
+
+def run_export(model: str | Path, opts: ExportOptions) -> ExportResult:
+    """`export` with its options typed: check, build, then gate."""
+    fmt: ExportFormat = get_format(opts.format)
+    precision = precision_of(opts.quantize)
+    head = heads.requested(opts.end2end, opts.nms)
+    _check(opts, fmt, precision)
     source = resolve_checkpoint(model).resolve()
-    dynamic = fmt.default_dynamic if dynamic is None else bool(dynamic)
-    out_dir = Path(out_dir) if out_dir is not None else source.parent
+    dynamic = fmt.default_dynamic if opts.dynamic is None else bool(opts.dynamic)
+    out_dir = Path(opts.out_dir) if opts.out_dir is not None else source.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    from ultralytics import YOLO
-
     t0 = time.perf_counter()
     extra = run_metadata(source)
+    target, size, args = _build(source, fmt, precision, head, dynamic, out_dir, extra, opts)
+    got = heads.of_export(target)
+    meta = {**extra, "imgsz": size, "dynamic": dynamic, "batch": opts.batch, "head": got, "precision": precision}
+    result = ExportResult(path=target, format=fmt.name, precision=precision, source=source, metadata=meta, head=got,
+                          seconds=round(time.perf_counter() - t0, 2), args=args)
+    if got != head:  # Ultralytics fell back to another head for this format/precision (it only logs a warning)
+        result.notes.append("note: " + heads.mismatch(head, got, f"the {fmt.title} export"))
+    if opts.parity:
+        _gate(result, opts, fmt, head, size)
+    return result
+
+
+def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: bool, out_dir: Path, extra: dict,
+           opts: ExportOptions) -> tuple[Path, Any, dict]:
+    """Ultralytics' exporter on a copy of the checkpoint in a temporary folder; the export moved into place."""
+    from ultralytics import YOLO
+
     build = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
         with naming_errors(out_dir, str(out_dir / ".export-")):  # a full disk names the output, not the temp
@@ -214,18 +230,18 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
             if head == heads.END2END and not heads.has_end2end(yolo):
                 raise UserError(f"{source}: --end2end exports YOLO26's NMS-free head, and this model has none (a "
                                 f"classic one-to-many head); drop --end2end")
-            size = _imgsz(imgsz, dict(getattr(yolo.model, "args", {}) or {}))
-            args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=batch, nms=heads.ultralytics_nms(head),
-                        device=device or fmt.export_device, verbose=False)
+            size = _imgsz(opts.imgsz, dict(getattr(yolo.model, "args", {}) or {}))
+            args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=opts.batch,
+                        nms=heads.ultralytics_nms(head), device=opts.device or fmt.export_device, verbose=False)
             # ONNX INT8 is built by yolo_transfer.exporter.quantize from the FP32 export (Detect head's box branch kept
             # FP32, calibrated on `data`); Ultralytics' own quantize=8 moves the boxes (issue 14).
             own_int8 = fmt.name == "onnx" and precision == "int8"
             if precision != "fp32" and not own_int8:
                 args["quantize"] = 16 if precision == "fp16" else 8
             if head == heads.NMS:
-                args.update(conf=conf, iou=iou)
-            if data is not None:
-                args["data"] = str(Path(data).resolve())
+                args.update(conf=opts.conf, iou=opts.iou)
+            if opts.data is not None:
+                args["data"] = str(Path(opts.data).resolve())
             try:
                 built = Path(yolo.export(**args))
             except UserError:
@@ -238,7 +254,7 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
             if own_int8:
                 from yolo_transfer.exporter.quantize import quantize_onnx
 
-                built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), data).path
+                built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), opts.data).path
             if fmt.name in METADATA_WRITERS:
                 METADATA_WRITERS[fmt.name](built, extra)
             target = out_dir / built.name
@@ -247,29 +263,28 @@ def export(model: str | Path, format: str = "onnx", *, quantize: int = 32, end2e
             _move_into_place(built, target)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+    return target, size, args
 
-    got = heads.of_export(target)
-    meta = {**extra, "imgsz": size, "dynamic": dynamic, "batch": batch, "head": got, "precision": precision}
+
+def _gate(result: ExportResult, opts: ExportOptions, fmt: ExportFormat, head: str, size) -> None:
+    """The parity gate on the export in place; its report and notes go on `result`."""
+    precision, got = result.precision, result.head
+    run_at = fmt.run_precision(precision, opts.runtime_precision)
+    parity_conf = opts.parity_conf
     if got == heads.NMS:  # boxes under the baked threshold are gone from the graph's output: judge only those safely above it
-        parity_conf = max(parity_conf, round(conf + THRESHOLDS[run_at].max_score_error, 6))
-    result = ExportResult(path=target, format=fmt.name, precision=precision, source=source, metadata=meta, head=got,
-                          seconds=round(time.perf_counter() - t0, 2), args=args)
-    if got != head:  # Ultralytics fell back to another head for this format/precision (it only logs a warning)
-        result.notes.append("note: " + heads.mismatch(head, got, f"the {fmt.title} export"))
-    if parity:
-        report = check_parity(source, target, precision=precision, imgsz=size, images=parity_images, data=data,
-                              conf=parity_conf, iou=iou, max_images=parity_max_images,
-                              device=device or fmt.export_device, runtime_precision=runtime_precision,
-                              head=head)
-        result.parity = report
-        result.parity_path = report_paths(target)["json"]
-        if report.runner_note:
-            result.notes.append(report.runner_note)
-        if not report.passed and precision != "fp32" and got == heads.END2END:
-            # measured on yolo26n, coco128 val: at FP16 (640 px) one matched score moved 0.052 with the mean at 0.0015
-            # (rounding switched the anchor the head keeps); at INT8 (320 px) by 0.31-0.72 over five calibration
-            # recipes, where the one-to-many head's moved by 0.18 (docs: evidence, export)
-            result.notes.append(f"note: at {precision.upper()}, rounding can switch which anchor the NMS-free head "
-                                f"keeps for an object (a near-identical box with another score); for reduced "
-                                f"precision export without --end2end")
-    return result
+        parity_conf = max(parity_conf, round(opts.conf + THRESHOLDS[run_at].max_score_error, 6))
+    report = check_parity(result.source, result.path, precision=precision, imgsz=size, images=opts.parity_images,
+                          data=opts.data, conf=parity_conf, iou=opts.iou, max_images=opts.parity_max_images,
+                          device=opts.device or fmt.export_device, runtime_precision=opts.runtime_precision,
+                          head=head)
+    result.parity = report
+    result.parity_path = report_paths(result.path)["json"]
+    if report.runner_note:
+        result.notes.append(report.runner_note)
+    if not report.passed and precision != "fp32" and got == heads.END2END:
+        # measured on yolo26n, coco128 val: at FP16 (640 px) one matched score moved 0.052 with the mean at 0.0015
+        # (rounding switched the anchor the head keeps); at INT8 (320 px) by 0.31-0.72 over five calibration
+        # recipes, where the one-to-many head's moved by 0.18 (docs: evidence, export)
+        result.notes.append(f"note: at {precision.upper()}, rounding can switch which anchor the NMS-free head "
+                            f"keeps for an object (a near-identical box with another score); for reduced "
+                            f"precision export without --end2end")

@@ -30,20 +30,15 @@ import numpy as np
 
 import yolo_transfer.heads as heads
 from yolo_transfer.detections import Detections, match
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import ParityFailed, UserError  # noqa: F401 - ParityFailed is raised here too
 # The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
+from yolo_transfer.options import CONF, IOU
+from yolo_transfer.utils.imagefile import is_image
 from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.walk import walk_files
 
-IMG_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 PAIR_IOU = 0.5  # IoU needed to call two boxes "the same box"; how close they are is then judged by min_iou
-
-
-class ParityFailed(UserError):
-    """The gate ran and the exported model does not match: exit 1 (2 is for bad input)."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -311,10 +306,9 @@ def _plot(report: ParityReport) -> bytes | None:
         return None
     import io
 
-    import matplotlib
+    from yolo_transfer.utils.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
     for name, c in report.comparisons.items():
@@ -354,7 +348,7 @@ def split_images(data: str | Path, splits: Sequence[str]) -> tuple[list[Path], s
     for root in roots if isinstance(roots, list) else [roots]:
         root = Path(root)
         if root.is_dir():
-            files += sorted(f for f in walk_files(root) if f.suffix.lower() in IMG_SUFFIXES)
+            files += sorted(f for f in walk_files(root) if is_image(f))
         elif root.suffix == ".txt" and root.is_file():
             files += [Path(x.strip()) if Path(x.strip()).is_absolute() else root.parent / x.strip()
                       for x in root.read_text().splitlines() if x.strip()]
@@ -368,7 +362,7 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
         p = Path(source)
         if not p.exists():
             raise UserError(f"parity images {p} not found: pass an existing image folder or file")
-        files = [p] if p.is_file() else sorted(f for f in walk_files(p) if f.suffix.lower() in IMG_SUFFIXES)
+        files = [p] if p.is_file() else sorted(f for f in walk_files(p) if is_image(f))
         label = f"folder {p}"
     elif data is not None:
         files, which = split_images(data, ("val", "test"))
@@ -376,7 +370,7 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
     else:
         from ultralytics.utils import ASSETS
 
-        files = sorted(f for f in Path(ASSETS).iterdir() if f.suffix.lower() in IMG_SUFFIXES)
+        files = sorted(f for f in Path(ASSETS).iterdir() if is_image(f))
         label = "Ultralytics sample images"
     if not files:
         raise UserError(f"no images found for the parity check in {source or data or 'Ultralytics assets'}: "
@@ -402,7 +396,7 @@ def _standalone(exported: Path, images: Sequence[Path], conf: float, iou: float,
                 max_det: int) -> list[Detections]:
     import cv2
 
-    from yolo_transfer.exporter.standalone import OnnxDetector
+    from yolo_transfer.utils.standalone import OnnxDetector
 
     det = OnnxDetector(str(exported), providers=["CPUExecutionProvider"], rect=rect)
     out = []
@@ -437,7 +431,7 @@ def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], sha
     import onnxruntime as ort
     import torch
 
-    from yolo_transfer.exporter.standalone import preprocess
+    from yolo_transfer.utils.standalone import preprocess
 
     model = copy.deepcopy(reference.model).float().fuse().eval()
     sess = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
@@ -467,7 +461,7 @@ _LOWER = {"fp32": {"fp16", "bf16"}, "fp16": {"bf16"}, "int8": {"fp16", "bf16"}, 
 
 def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32",
                  imgsz: int | Sequence[int] | None = None, images: str | Path | None = None,
-                 data: str | Path | None = None, conf: float = 0.25, iou: float = 0.7, max_images: int = 32,
+                 data: str | Path | None = None, conf: float = CONF, iou: float = IOU, max_images: int = 32,
                  device: str = "cpu",
                  reference_rect: bool | None = None, standalone: bool | None = None, map_on_data: bool = True,
                  max_det: int = 300, write: bool = True, runtime_precision: str | None = None,
@@ -538,7 +532,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     if standalone:
         sa = _standalone(exported, files, floor, iou, dynamic, max_det)
         comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
-        preprocess["standalone"] = exp_pre + " via yolo_transfer/exporter/standalone.py (numpy + onnxruntime)"
+        preprocess["standalone"] = exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
         ran["standalone"] = exp_ran
 
     failures = judge(comparisons["ultralytics"], th, "ultralytics")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.exporter.parity import IMG_SUFFIXES
+from yolo_transfer.utils.imagefile import is_image
 
 KEEP_CHOICES = ("box", "head", "none")  # what of the Detect head stays FP32
 
@@ -104,7 +104,7 @@ def calibration_images(source: str | Path, limit: int = 64, split: str = "train"
     if p.is_dir():
         from yolo_transfer.utils.walk import walk_files
 
-        files = sorted(f for f in walk_files(p) if f.suffix.lower() in IMG_SUFFIXES)
+        files = sorted(f for f in walk_files(p) if is_image(f))
         label = f"folder {p}"
     else:
         from yolo_transfer.exporter.parity import split_images
@@ -136,7 +136,7 @@ class _Reader:
     def get_next(self) -> dict | None:
         import cv2
 
-        from yolo_transfer.exporter.standalone import preprocess
+        from yolo_transfer.utils.standalone import preprocess
 
         for path in self._it:
             img = cv2.imread(str(path))
@@ -161,7 +161,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path, calibration: str | Path, *,
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from yolo_transfer.exporter.standalone import OnnxDetector
+    from yolo_transfer.utils.standalone import OnnxDetector
 
     t0 = time.perf_counter()
     fp32, out = Path(fp32), Path(out)

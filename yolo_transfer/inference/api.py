@@ -7,14 +7,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.options import ENGINES, PredictOptions, takes
 from yolo_transfer.inference.resume import Ledger, check_run
 from yolo_transfer.utils.env import check_device, usable_cores
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text, check_folder_path
 from yolo_transfer.utils.lock import folder_lock
 
-ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -113,14 +114,9 @@ def _open_writers(out: Path, fmts: Sequence[str], names: dict, state) -> list:
     return writers
 
 
-def predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike, *,
-            backend: str | None = None, imgsz: int | None = None, batch: int | None = None, conf: float = 0.25,
-            iou: float = 0.7, max_det: int = 300, classes: Sequence[int] | None = None, device: str | None = None,
-            precision: str | None = None, end2end: bool | None = None, workers: int | None = None,
-            formats: str | Sequence[str] | None = "jsonl",
-            tile: bool = False, tile_overlap: float = 0.2, strict: bool = False, overwrite: bool = False,
-            engine: str = "local", ray_address: str | None = None, ray_actors: int | None = None,
-            wait: bool = False, show_progress: bool | None = None) -> PredictSummary:
+@takes(PredictOptions)
+def predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
+            **kwargs: Any) -> PredictSummary:
     """Run `model` (.pt, .onnx, .engine, *_openvino_model) over every image of `source` (a folder, searched
     recursively; a glob; a .txt list of paths; or one image), writing one result per image to `out`; resumes an
     interrupted run in `out`.
@@ -131,84 +127,113 @@ def predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.P
     `errors.jsonl` and the run goes on (with `strict=True` the first one raises `UserError`, after everything before
     it is committed). `out` has one writer at a time: while another run writes it, this one is refused with the
     other's pid (`UserError`), or waits for it with `wait=True`. Returns the summary also written to `summary.json`.
+
+    Args:
+        model: the model to run.
+        source: a folder (searched recursively), a glob, a .txt list of paths, or one image.
+        out: the output folder; rerunning with the same folder resumes where the last run stopped.
     """
+    opts, _ = PredictOptions.split(kwargs, extra=False)
+    return run_predict(model, source, out, opts)
+
+
+def run_predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
+                opts: PredictOptions) -> PredictSummary:
+    """`predict` with its options typed: check them, list the images, and run holding `out`."""
     from yolo_transfer.inference.sources import list_images
     from yolo_transfer.inference.writers import parse_formats
 
-    if engine not in ENGINES:
-        raise UserError(f"--engine {engine}: unknown; choose one of {', '.join(ENGINES)}")
-    check_device(device)  # the same one-line refusal as train, compare and recommend, before the model loads
-    if batch is not None and batch < 1:
-        raise UserError(f"--batch {batch}: must be at least 1")
-    if not 0 <= conf <= 1 or not 0 <= iou <= 1:
-        raise UserError(f"--conf {conf} / --iou {iou}: both must be between 0 and 1")
-    if not 0 <= tile_overlap < 1:
-        raise UserError(f"--tile-overlap {tile_overlap}: must be in [0, 1)")
-    fmts = parse_formats(formats)
+    if opts.engine not in ENGINES:
+        raise UserError(f"--engine {opts.engine}: unknown; choose one of {', '.join(ENGINES)}")
+    check_device(opts.device)  # the same one-line refusal as train, compare and recommend, before the model loads
+    if opts.batch is not None and opts.batch < 1:
+        raise UserError(f"--batch {opts.batch}: must be at least 1")
+    if not 0 <= opts.conf <= 1 or not 0 <= opts.iou <= 1:
+        raise UserError(f"--conf {opts.conf} / --iou {opts.iou}: both must be between 0 and 1")
+    if not 0 <= opts.tile_overlap < 1:
+        raise UserError(f"--tile-overlap {opts.tile_overlap}: must be in [0, 1)")
+    fmts = parse_formats(opts.formats)
     refs = list_images(source)
     wpath = _weights_path(model)
     out = check_folder_path(out, "--out")
-    with folder_lock(out, "predict", wait=wait, other="use another --out"):
-        return _predict(wpath, refs, out, fmts, backend=backend, imgsz=imgsz, batch=batch, conf=conf, iou=iou,
-                        max_det=max_det, classes=classes, device=device, precision=precision, end2end=end2end,
-                        workers=workers, tile=tile, tile_overlap=tile_overlap, strict=strict, overwrite=overwrite,
-                        engine=engine, ray_address=ray_address, ray_actors=ray_actors, show_progress=show_progress)
+    with folder_lock(out, "predict", wait=opts.wait, other="use another --out"):
+        return _predict(wpath, refs, out, fmts, opts)
 
 
-def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], *, backend, imgsz, batch, conf, iou, max_det,
-             classes, device, precision, end2end, workers, tile, tile_overlap, strict, overwrite, engine, ray_address,
-             ray_actors, show_progress) -> PredictSummary:
+def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: PredictOptions) -> PredictSummary:
     """`predict` once its arguments are checked and `out` is held by this run."""
-    import cv2
-
-    from yolo_transfer.inference.pipeline import InferenceSettings, Predictor, run_local
-    from yolo_transfer.inference.sink import Sink
-    from yolo_transfer.inference.writers import owned_names
-    from yolo_transfer.utils.progress import progress
+    from yolo_transfer.inference.pipeline import InferenceSettings, Predictor
 
     # batch None: the backend's measured default; precision None: the precision the model was built at
-    model = _load_model(wpath, backend, imgsz=imgsz, batch=batch, device=device, precision=precision,
-                        end2end=end2end)
-    settings = InferenceSettings(conf=conf, iou=iou, max_det=max_det,
-                                 classes=tuple(int(c) for c in classes) if classes else None,
-                                 tile=tile, tile_overlap=tile_overlap)
+    model = _load_model(wpath, opts.backend, imgsz=opts.imgsz, batch=opts.batch, device=opts.device,
+                        precision=opts.precision, end2end=opts.end2end)
+    settings = InferenceSettings(conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
+                                 classes=tuple(int(c) for c in opts.classes) if opts.classes else None,
+                                 tile=opts.tile, tile_overlap=opts.tile_overlap)
     # the precision it really runs at is part of what a resumed run must match: no mixing FP32 and bf16 results
     run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
            "precision": model.precision, "head": model.head,
            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}}
-    check_run(out, run, overwrite, owned_names())
+    from yolo_transfer.inference.writers import owned_names
 
+    check_run(out, run, opts.overwrite, owned_names())
     ledger = Ledger(out)
     state = ledger.load()
-    done = state.done
-    todo = [r for r in refs if r.path not in done]
+    todo = [r for r in refs if r.path not in state.done]
     writers = _open_writers(out, fmts, model.names, state)
     predictor = Predictor(model, settings, keep_images=any(w.needs_image for w in writers))
     # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
     # on a big machine gets up to 8 decoders.
-    n_workers = max(1, workers if workers is not None else min(8, usable_cores() // 2))
+    n_workers = max(1, opts.workers if opts.workers is not None else min(8, usable_cores() // 2))
     if model.device != "cpu":
         # Accelerators pick kernels/allocate on the first call: do it before the clock starts. Not on a CPU: a
         # warm-up batch there costs a whole batch of inference (8 s for YOLOv8s at 640 on 2 cores, issue 14) and
         # grows the memory arena to the square shape that rectangular batches never need.
         model.warmup()
+    sink, elapsed, outputs = _stream(wpath, refs, todo, model, settings, predictor, writers, ledger, n_workers, opts)
+    total = ledger.load()  # every count from the committed results, each image once: as the outputs hold them
+    session = sink.ok + sink.errors
+    summary = PredictSummary(
+        out=str(out), complete=all(r.path in total.done for r in refs), images=len(refs), processed=total.ok,
+        errors=total.errors, detections=sum(total.per_class.values()),
+        per_class={model.names.get(k, str(k)): v for k, v in sorted(total.per_class.items())},
+        images_with_detections=total.images_with_detections, seconds=round(total.seconds, 3),
+        images_per_second=round(session / elapsed, 3) if elapsed > 0 else 0.0,
+        this_session={"images": session, "errors": sink.errors, "seconds": round(elapsed, 3),
+                      "resumed_from": len(refs) - len(todo)},
+        model={"weights": str(wpath), **model.describe()},
+        settings={**run, "engine": opts.engine, "workers": n_workers,
+                  "letterbox": "rect (shape buckets)" if predictor.rect else "square"},
+        outputs=[str(p) for p in outputs],
+    )
+    return _write_summary(out, summary)
+
+
+def _stream(wpath: Path, refs: list, todo: list, model, settings, predictor, writers: list, ledger: Ledger,
+            n_workers: int, opts: PredictOptions):
+    """Every image still to do through the model into the writers and the ledger; then the whole-file outputs."""
+    import cv2
+
+    from yolo_transfer.inference.pipeline import run_local
+    from yolo_transfer.inference.sink import Sink
+    from yolo_transfer.utils.progress import progress
 
     bar = progress(total=len(refs), initial=len(refs) - len(todo), desc="predict", unit="img",
-                   disable=None if show_progress is None else not show_progress)
+                   disable=None if opts.show_progress is None else not opts.show_progress)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # decode threads already run in parallel; OpenCV's own pool would fight the model's
     t0 = time.perf_counter()
     try:
         with Sink(writers, ledger, bar) as sink:
-            if engine == "ray":
+            if opts.engine == "ray":
                 from yolo_transfer.inference.ray_engine import run_ray
 
-                results = run_ray(wpath, todo, model, settings, predictor.keep_images, address=ray_address,
-                                  actors=ray_actors, precision=precision)
+                results = run_ray(wpath, todo, model, settings, predictor.keep_images, address=opts.ray_address,
+                                  actors=opts.ray_actors, precision=opts.precision)
             else:
                 results = run_local(predictor, todo, workers=n_workers)
             for r in results:
-                if strict and r.error is not None:
+                if opts.strict and r.error is not None:
                     raise UserError(f"{r.ref.path}: {r.error} (--strict stops at the first unusable image; results "
                                     f"so far are kept, rerun without --strict to list bad images in errors.jsonl)")
                 sink.put(r)
@@ -221,23 +246,7 @@ def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], *, backe
         bar.close()
         for w in writers:
             w.close()
-    total = ledger.load()  # every count from the committed results, each image once: as the outputs hold them
-    done = total.done
-    session = sink.ok + sink.errors
-    summary = PredictSummary(
-        out=str(out), complete=all(r.path in done for r in refs), images=len(refs), processed=total.ok,
-        errors=total.errors, detections=sum(total.per_class.values()),
-        per_class={model.names.get(k, str(k)): v for k, v in sorted(total.per_class.items())},
-        images_with_detections=total.images_with_detections, seconds=round(total.seconds, 3),
-        images_per_second=round(session / elapsed, 3) if elapsed > 0 else 0.0,
-        this_session={"images": session, "errors": sink.errors, "seconds": round(elapsed, 3),
-                      "resumed_from": len(refs) - len(todo)},
-        model={"weights": str(wpath), **model.describe()},
-        settings={**run, "engine": engine, "workers": n_workers,
-                  "letterbox": "rect (shape buckets)" if predictor.rect else "square"},
-        outputs=[str(p) for p in outputs],
-    )
-    return _write_summary(out, summary)
+    return sink, elapsed, outputs
 
 
 def _write_summary(out: Path, summary: PredictSummary) -> PredictSummary:

@@ -1,6 +1,6 @@
 """Inference backends: a model file -> raw predictions for fixed-shape batches.
 
-Every backend does only the model call. Pre- and post-processing are shared (`yolo_transfer.exporter.standalone`:
+Every backend does only the model call. Pre- and post-processing are shared (`yolo_transfer.utils.standalone`:
 letterbox, NMS, scaling back), so `.pt`, `.onnx`, OpenVINO and TensorRT runs of one model differ only by the
 numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the CLI offers and the tests cover.
 
@@ -121,7 +121,7 @@ class OnnxBackend(Backend):
         self.runtime().check_installed()
         import onnxruntime as ort
 
-        from yolo_transfer.exporter.standalone import OnnxDetector
+        from yolo_transfer.utils.standalone import OnnxDetector
 
         if is_cuda(device):
             if "CUDAExecutionProvider" not in ort.get_available_providers():

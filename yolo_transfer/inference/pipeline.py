@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from yolo_transfer.detections import Detections
-from yolo_transfer.exporter.standalone import Meta, letterbox_shape, postprocess, preprocess
+from yolo_transfer.options import CONF, IOU
+from yolo_transfer.utils.standalone import Meta, letterbox_shape, postprocess, preprocess
 from yolo_transfer.inference.backends import Backend
 from yolo_transfer.inference.decode import BadImage, read_image
 from yolo_transfer.inference.sources import ImageRef
@@ -44,8 +45,8 @@ def to_blob(img_bgr: np.ndarray, shape: tuple[int, int], rect: bool = False,
 class InferenceSettings:
     """Everything besides the model that changes the boxes (recorded with a run so a resume cannot mix them)."""
 
-    conf: float = 0.25
-    iou: float = 0.7
+    conf: float = CONF
+    iou: float = IOU
     max_det: int = 300
     classes: tuple[int, ...] | None = None
     agnostic: bool = False

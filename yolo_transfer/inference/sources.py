@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.imagefile import IMAGE_SUFFIXES, is_image
 from yolo_transfer.utils.walk import walk_files
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 
@@ -26,9 +26,6 @@ class ImageRef:
     path: str
     rel: str
 
-
-def is_image(path: str | os.PathLike) -> bool:
-    return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
 def _is_glob(text: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from yolo_transfer.detections import Detections
-from yolo_transfer.exporter.standalone import MAX_WH, nms
+from yolo_transfer.utils.standalone import MAX_WH, nms
 
 Window = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels
 

@@ -103,7 +103,7 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
     import torch
 
     from yolo_transfer.anatomy import Anatomy
-    from yolo_transfer.exporter.standalone import preprocess
+    from yolo_transfer.utils.standalone import preprocess
 
     from ultralytics.engine.model import Model
 

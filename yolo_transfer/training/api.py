@@ -15,11 +15,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import Interrupted, TrainingFailed, UserError, VerificationError
 from yolo_transfer.data.yolo_layout import check_data_yaml
+from yolo_transfer.options import METRIC as MAP
+from yolo_transfer.options import METRIC50 as MAP50
+from yolo_transfer.options import TrainOptions
 from yolo_transfer.presets import is_auto
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
 from yolo_transfer.training.results import read_results
@@ -28,20 +31,6 @@ from yolo_transfer.utils.io import atomic_write_text
 from yolo_transfer.utils.lock import folder_lock
 from yolo_transfer.weights import DEFAULT_MODEL
 
-MAP = "metrics/mAP50-95(B)"
-MAP50 = "metrics/mAP50(B)"
-
-
-class VerificationError(UserError):
-    """The CLI's exit 3: frozen tensors changed. `train()` itself reports it in `TrainResult.error`."""
-
-    exit_code = 3
-
-
-class TrainingFailed(UserError):
-    """The CLI's exit 1 for a run that crashed inside the training loop (the traceback is in the run folder)."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -147,183 +136,205 @@ def _finished(last: Path) -> bool:
     return isinstance(ckpt, dict) and ckpt.get("epoch", -1) == -1
 
 
-def train_preset(
-    model: str | os.PathLike = DEFAULT_MODEL,
-    data: str | os.PathLike | None = None,
-    *,
-    preset: str = "frozen-backbone",
-    epochs: int = 50,
-    imgsz: int = 640,
-    batch: int = 16,
-    device: str | None = None,
-    seed: int = 0,
-    project: str | os.PathLike = "runs",
-    name: str = "train",
-    bn_policy: str = "frozen",
-    class_map: str | os.PathLike | Mapping[str, str] | None = None,
-    presets_file: str | os.PathLike | None = None,
-    resume: str | os.PathLike | None = None,
-    callbacks: Mapping[str, Callable] | None = None,
-    verbose: bool = True,
-    keep_classes: bool = False,
-    keep_method: str = "exact",
-    retention_data: str | os.PathLike | None = None,
-    replay: str | os.PathLike | None = None,
-    **overrides: Any,
-) -> TrainResult:
+@dataclass
+class RunSpec:
+    """What a run needs once its input is checked (`_prepare_new` / `_prepare_resume`): the freeze plan, the
+    trainer's overrides and context, the record it writes and the source checkpoint verification compares with."""
+
+    plan: Any  # presets.FreezePlan
+    record: TransferRecord
+    overrides: dict  # Ultralytics' arguments for the trainer
+    context: dict  # what `TransferTrainer` reads: plan, BN policy, class map, keep-classes
+    source: Path | None  # the checkpoint it starts from (None for an architecture YAML)
+    run_dir: Path | None = None  # known before training only when resuming
+
+
+def train_preset(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | None = None,
+                 options: TrainOptions | None = None, **kwargs: Any) -> TrainResult:
     """Fine-tune `model` on `data` with one named transfer preset; returns a `TrainResult` (check `.error`).
 
-    `overrides` pass any other Ultralytics training argument through (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...).
-    `callbacks` maps Ultralytics callback events to functions (`{"on_fit_epoch_end": fn}`). `preset="auto"` is not
-    a preset: `yolo_transfer.train` routes it to the strategy layer. `keep_classes`, `keep_method` and `replay`:
-    `training.keep`; `retention_data` (a dataset labelled with the checkpoint's classes): the source classes' mAP
-    before and after, in the record (`training.retention`).
+    `options` (a `TrainOptions`; keyword arguments named like its fields replace its values) are `train`'s; the
+    other keywords are Ultralytics training arguments (`lr0=0.01`, `mosaic=0.0`, `time=0.05` ...). `preset="auto"`
+    is not a preset: `yolo_transfer.train` routes it to the strategy layer. Keep-classes: `training.keep`;
+    `retention_data`: `training.retention`.
     """
-    check_device(device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
-    if is_auto(preset) and not resume:
-        raise UserError(f"preset {preset}: auto chooses among presets; call yolo_transfer.train, not train_preset")
-    from yolo_transfer.anatomy import Anatomy, load_detection_model
-    from yolo_transfer.presets import FreezePlan, make_plan
-    from yolo_transfer.training.head import check_class_map, load_class_map
-    from yolo_transfer.training.policy import check_bn_policy
-    from yolo_transfer.utils.env import versions
-    from yolo_transfer.utils.hashing import sha256_file
-
+    opts, overrides = TrainOptions.split(kwargs, base=options or TrainOptions())
+    check_device(opts.device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
+    if is_auto(opts.preset) and not opts.resume:
+        raise UserError(f"preset {opts.preset}: auto chooses among presets; call yolo_transfer.train, not train_preset")
     # one writer per run folder (a second `train --resume` of it is refused, see utils.lock), held to the end
     with contextlib.ExitStack() as held:
-        if resume:
-            run_dir, record = _load_run(resume)
-            held.enter_context(folder_lock(run_dir, "train --resume"))  # before anything is read or written
-            plan = FreezePlan.from_dict(record.plan)
-            source = Path(record.source["path"]) if record.source.get("sha256") else None
-            if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
-                return finish(run_dir, record, plan, source)
-            context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
-                       "epochs_requested": record.epochs_requested,
-                       # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
-                       "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
-                                      if h.get("stage") is not None and h.get("epoch") is not None]}
-            if record.keep:  # keep-classes: the same combined head, held parameters and derived dataset
-                context["keep"] = record.keep
-            # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
-            ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
-            if device is not None:
-                ov["device"] = device
+        if opts.resume:
+            run = _prepare_resume(opts, overrides, held)
+            if isinstance(run, TrainResult):
+                return run
         else:
-            check_bn_policy(bn_policy)
-            spec = check_data_yaml(data)
-            data_path = spec.yaml_path
-            from yolo_transfer.weights import resolve_model
+            run = _prepare_new(model, data, opts, overrides)
+        return _run(run, opts, held)
 
-            resolved = resolve_model(model)
-            yolo = load_detection_model(resolved)
-            anatomy = Anatomy.of(yolo.model)
-            is_ckpt = resolved.endswith(".pt")
-            source_names = dict(yolo.model.names) if is_ckpt else None
-            cmap = dict(class_map) if isinstance(class_map, Mapping) else load_class_map(class_map)
-            names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
-            check_class_map(cmap, names, source_names)
-            from yolo_transfer.training.keep import KEPT_SOURCE, is_kept
 
-            if is_ckpt and is_kept(yolo.model):  # its new classes' path would not load into a model built from YAML
-                raise UserError(f"{resolved}: {KEPT_SOURCE}")
-            keep = _keep_plan(keep_classes, keep_method, replay, retention_data, source_names, spec, cmap, bn_policy)
-            held_params = []
-            if keep is not None and keep.method == "exact":
-                from yolo_transfer.training.keep import branch_point, held_prefixes
+def _prepare_resume(opts: TrainOptions, overrides: dict, held: contextlib.ExitStack) -> RunSpec | TrainResult:
+    """A run folder to go on from, with the plan, context and record it started with."""
+    from yolo_transfer.presets import FreezePlan
 
-                # the new classes' path copies what the preset trains; the source's trains nothing
-                keep.branch_from = branch_point(make_plan(preset, anatomy, epochs=epochs, presets_file=presets_file),
-                                                anatomy)
-                held_params = held_prefixes(yolo.model)
-            plan = make_plan("head-only" if keep and keep.method == "exact" else preset, anatomy, epochs=epochs,
-                             presets_file=presets_file)
-            del yolo
-            context = {"plan": plan.to_dict(), "bn_policy": bn_policy, "class_map": cmap}
-            if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
-                from yolo_transfer.training.keep import build_data
+    run_dir, record = _load_run(opts.resume)
+    held.enter_context(folder_lock(run_dir, "train --resume"))  # before anything is read or written
+    plan = FreezePlan.from_dict(record.plan)
+    source = Path(record.source["path"]) if record.source.get("sha256") else None
+    if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
+        return finish(run_dir, record, plan, source)
+    context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
+               "epochs_requested": record.epochs_requested,
+               # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
+               "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
+                              if h.get("stage") is not None and h.get("epoch") is not None]}
+    if record.keep:  # keep-classes: the same combined head, held parameters and derived dataset
+        context["keep"] = record.keep
+    # Ultralytics takes the rest from the checkpoint; it lets a resume change a few (device, time, workers ...)
+    ov = {**_validate_overrides(overrides), "resume": str(run_dir / "weights" / "last.pt")}
+    if opts.device is not None:
+        ov["device"] = opts.device
+    return RunSpec(plan, record, ov, context, source, run_dir)
 
-                keep.data_yaml = str(build_data(spec, keep, Path(project) / ".keep-data", resolved, imgsz, device))
-                data_path = Path(keep.data_yaml)
-                context["keep"] = {**keep.to_dict(), "held": held_params}
-            ov = _validate_overrides({
-                **overrides, "model": resolved, "data": str(data_path.resolve()), "epochs": epochs, "imgsz": imgsz,
-                "batch": batch, "seed": seed, "project": str(Path(project).resolve()), "name": name, "exist_ok": False,
-                "verbose": verbose, **({"device": device} if device is not None else {}),
-            })
-            source = Path(resolved) if is_ckpt else None
-            record = TransferRecord(
-                preset=preset, plan=plan.to_dict(), layers=plan.layer_table(), anatomy=anatomy.to_dict(),
-                bn_policy=bn_policy, class_map=cmap,
-                source={"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
-                        "sha256": sha256_file(resolved) if is_ckpt else None},
-                data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
-                      "names": {str(k): v for k, v in names.items()}},
-                seed=seed, params=_param_counts(anatomy, plan), epochs_requested=epochs,
-                keep=context.get("keep") or {},
-                retention={"data": str(Path(retention_data).resolve())} if retention_data else {},
-            )
-        from yolo_transfer.training.meter import EpochMeter
-        from yolo_transfer.training.trainer import TransferTrainer
 
-        ov["freeze"] = sorted(plan.frozen_at(0))
-        try:
-            trainer = TransferTrainer(overrides=ov, context=context)
-        except (RuntimeError, FileNotFoundError, AssertionError) as e:
-            raise UserError(f"cannot start training: {' '.join(str(e).split())[:300]}")
-        meter = EpochMeter()
-        meter.attach(trainer)
-        for event, fn in (callbacks or {}).items():
-            trainer.add_callback(event, fn)
-        run_dir = Path(trainer.save_dir)
-        if not resume:  # the folder Ultralytics has just made for this run: held until the run ends
-            held.enter_context(folder_lock(run_dir, "train"))
-        record.status, record.run_dir, record.versions = "training", str(run_dir), versions()
-        record.args = {k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
-        record.error = None
+def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
+    """Everything checked and planned before the trainer exists: data, weights, anatomy, plan, keep plan, record."""
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.training.head import check_class_map, load_class_map
+    from yolo_transfer.training.keep import KEPT_SOURCE, is_kept
+    from yolo_transfer.training.policy import check_bn_policy
+    from yolo_transfer.weights import resolve_model
+
+    check_bn_policy(opts.bn_policy)
+    spec = check_data_yaml(data)
+    resolved = resolve_model(model)
+    yolo = load_detection_model(resolved)
+    anatomy = Anatomy.of(yolo.model)
+    is_ckpt = resolved.endswith(".pt")
+    source_names = dict(yolo.model.names) if is_ckpt else None
+    cmap = dict(opts.class_map) if isinstance(opts.class_map, Mapping) else load_class_map(opts.class_map)
+    names = dict(enumerate(spec.names))  # JSON keys are strings: the record keeps them so, read or written
+    check_class_map(cmap, names, source_names)
+    if is_ckpt and is_kept(yolo.model):  # its new classes' path would not load into a model built from YAML
+        raise UserError(f"{resolved}: {KEPT_SOURCE}")
+    keep = _keep_plan(opts, source_names, spec, cmap)
+    plan = make_plan(opts.preset, anatomy, epochs=opts.epochs, presets_file=opts.presets_file)
+    held_params = []
+    if keep is not None and keep.method == "exact":
+        from yolo_transfer.training.keep import branch_point, held_prefixes
+
+        # the new classes' path copies what the preset trains; the source's trains nothing (the head-only plan)
+        keep.branch_from = branch_point(plan, anatomy)
+        held_params = held_prefixes(yolo.model)
+        plan = make_plan("head-only", anatomy, epochs=opts.epochs, presets_file=opts.presets_file)
+    del yolo
+    context = {"plan": plan.to_dict(), "bn_policy": opts.bn_policy, "class_map": cmap}
+    data_path = spec.yaml_path
+    if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
+        from yolo_transfer.training.keep import build_data
+
+        keep.data_yaml = str(build_data(spec, keep, Path(opts.project) / ".keep-data", resolved, opts.imgsz,
+                                        opts.device))
+        data_path = Path(keep.data_yaml)
+        context["keep"] = {**keep.to_dict(), "held": held_params}
+    ov = _validate_overrides({
+        **overrides, "model": resolved, "data": str(data_path.resolve()), "epochs": opts.epochs,
+        "imgsz": opts.imgsz, "batch": opts.batch, "seed": opts.seed, "project": str(Path(opts.project).resolve()),
+        "name": opts.name, "exist_ok": False, "verbose": opts.verbose,
+        **({"device": opts.device} if opts.device is not None else {}),
+    })
+    record = _new_record(opts, plan, anatomy, resolved, is_ckpt, cmap, data_path, names, context)
+    return RunSpec(plan, record, ov, context, Path(resolved) if is_ckpt else None)
+
+
+def _new_record(opts: TrainOptions, plan, anatomy, resolved: str, is_ckpt: bool, cmap: dict, data_path: Path,
+                names: dict, context: dict) -> TransferRecord:
+    from yolo_transfer.utils.hashing import sha256_file
+
+    return TransferRecord(
+        preset=opts.preset, plan=plan.to_dict(), layers=plan.layer_table(), anatomy=anatomy.to_dict(),
+        bn_policy=opts.bn_policy, class_map=cmap,
+        source={"path": str(Path(resolved).resolve()) if is_ckpt else resolved,
+                "sha256": sha256_file(resolved) if is_ckpt else None},
+        data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
+              "names": {str(k): v for k, v in names.items()}},
+        seed=opts.seed, params=_param_counts(anatomy, plan), epochs_requested=opts.epochs,
+        keep=context.get("keep") or {},
+        retention={"data": str(Path(opts.retention_data).resolve())} if opts.retention_data else {},
+    )
+
+
+def _run(run: RunSpec, opts: TrainOptions, held: contextlib.ExitStack) -> TrainResult:
+    """Train under `TransferTrainer` with the run's callbacks, then `finish`; a crash is the result's error, Ctrl-C
+    an `Interrupted` naming the folder to resume."""
+    from yolo_transfer.training.meter import EpochMeter
+    from yolo_transfer.training.trainer import TransferTrainer
+    from yolo_transfer.utils.env import versions
+
+    record, resume = run.record, run.run_dir is not None
+    run.overrides["freeze"] = sorted(run.plan.frozen_at(0))
+    try:
+        trainer = TransferTrainer(overrides=run.overrides, context=run.context)
+    except (RuntimeError, FileNotFoundError, AssertionError) as e:
+        raise UserError(f"cannot start training: {' '.join(str(e).split())[:300]}")
+    meter = EpochMeter()
+    meter.attach(trainer)
+    for event, fn in (opts.callbacks or {}).items():
+        trainer.add_callback(event, fn)
+    run_dir = Path(trainer.save_dir)
+    if not resume:  # the folder Ultralytics has just made for this run: held until the run ends
+        held.enter_context(folder_lock(run_dir, "train"))
+    record.status, record.run_dir, record.versions = "training", str(run_dir), versions()
+    record.args = {k: v for k, v in vars(trainer.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
+    record.error = None
+    record.write(run_dir)
+    spent = {"before": float(record.train_seconds or 0.0)}  # seconds of earlier sessions (`on_setup` may raise it)
+    _record_callbacks(trainer, record, run_dir, resume, spent)
+    t0 = time.time()
+    try:
+        trainer.train()
+    except KeyboardInterrupt as e:
+        _close_loaders(trainer)
+        _account(record, meter, spent["before"], t0, run_dir)
+        record.status = "interrupted"
+        record.write(run_dir)
+        raise Interrupted.at(e, run_dir=run_dir)  # so the CLI (and compare) can say how to resume
+    except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
+        _close_loaders(trainer)
+        _account(record, meter, spent["before"], t0, run_dir)
+        atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+        record.status = "failed"
+        record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
+        record.write(run_dir)
+        return result_of(run_dir, record)
+    _account(record, meter, spent["before"], t0, run_dir)
+    return finish(run_dir, record, run.plan, run.source)
+
+
+def _record_callbacks(trainer, record: TransferRecord, run_dir: Path, resume: bool, spent: dict) -> None:
+    """The record's own Ultralytics callbacks: the head and optimizer as set up, and best.pt's per-class numbers."""
+
+    def on_setup(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
+        if tr.setup_record and not resume:
+            for key, value in tr.setup_record.items():
+                setattr(record, key, value)
+        if resume:
+            record.resumed_at_epoch.append(tr.start_epoch)
+            # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
+            # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
+            # its tie-break (the cheaper preset) and auto's cost see the whole run
+            from yolo_transfer.training.timed import loop_seconds, rows_before
+
+            counted = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
+            spent["before"] = max(spent["before"], counted)
         record.write(run_dir)
 
-        def _setup(tr) -> None:  # after Ultralytics' setup: the head as loaded, the optimizer as built
-            if tr.setup_record and not resume:
-                for key, value in tr.setup_record.items():
-                    setattr(record, key, value)
-            if resume:
-                record.resumed_at_epoch.append(tr.start_epoch)
-                # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
-                # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
-                # its tie-break (the cheaper preset) and auto's cost see the whole run
-                from yolo_transfer.training.timed import loop_seconds, rows_before
+    def on_final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
+        record.final_val = _per_class(tr)
 
-                counted = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
-                spent["before"] = max(spent["before"], counted)
-            record.write(run_dir)
-
-        def _final_val(tr) -> None:  # Ultralytics validated best.pt at the end: keep its per-class numbers
-            record.final_val = _per_class(tr)
-
-        trainer.add_callback("on_pretrain_routine_end", _setup)
-        trainer.add_callback("on_train_end", _final_val)
-        spent = {"before": float(record.train_seconds or 0.0)}  # seconds of earlier sessions (`_setup` may raise it)
-        t0 = time.time()
-        try:
-            trainer.train()
-        except KeyboardInterrupt as e:
-            _close_loaders(trainer)
-            _account(record, meter, spent["before"], t0, run_dir)
-            record.status = "interrupted"
-            record.write(run_dir)
-            e.run_dir = run_dir  # so the CLI (and compare) can say how to resume
-            raise
-        except Exception as e:  # noqa: BLE001 - a loop caller (compare) needs the result; the traceback goes to a file
-            _close_loaders(trainer)
-            _account(record, meter, spent["before"], t0, run_dir)
-            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
-            record.status = "failed"
-            record.error = f"training failed: {type(e).__name__}: {' '.join(str(e).split())[:300]} (traceback: {run_dir / 'error.txt'})"
-            record.write(run_dir)
-            return result_of(run_dir, record)
-        _account(record, meter, spent["before"], t0, run_dir)
-        return finish(run_dir, record, plan, source)
+    trainer.add_callback("on_pretrain_routine_end", on_setup)
+    trainer.add_callback("on_train_end", on_final_val)
 
 
 def seconds_spent(run_dir: Path) -> float:
@@ -447,11 +458,11 @@ def _check_old_outputs(record: TransferRecord, source: Path, best: Path, run_dir
                         f"exact method must leave them bit-identical; see {run_dir / TRANSFER_JSON})")
 
 
-def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_names, spec, class_map,
-               bn_policy: str = "frozen"):
+def _keep_plan(opts: TrainOptions, source_names, spec, class_map):
     """The keep-classes plan, or None; every bad combination refused in one line before anything trains."""
     from yolo_transfer.training.keep import check_method, keep_plan
 
+    keep_classes, method, replay, retention_data = opts.keep_classes, opts.keep_method, opts.replay, opts.retention_data
     check_method(method)
     if retention_data is not None:
         from yolo_transfer.training.retention import check_retention_data
@@ -464,8 +475,8 @@ def _keep_plan(keep_classes: bool, method: str, replay, retention_data, source_n
         return None
     if source_names is None:
         raise UserError("--keep-classes keeps a checkpoint's classes: start from a .pt checkpoint (a YAML has none)")
-    if method == "exact" and bn_policy != "frozen":
-        raise UserError(f"--bn-policy {bn_policy} lets the frozen layers' BatchNorm statistics move, and "
+    if method == "exact" and opts.bn_policy != "frozen":
+        raise UserError(f"--bn-policy {opts.bn_policy} lets the frozen layers' BatchNorm statistics move, and "
                         f"--keep-method exact keeps the checkpoint's outputs exactly: drop --bn-policy")
     if replay is not None and method != "distill":
         raise UserError(f"--replay is for --keep-method distill (the {method} method does not train on it)")

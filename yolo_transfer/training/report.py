@@ -83,10 +83,9 @@ def render_markdown(t: dict) -> str:
 
 def render_plot(t: dict, path) -> None:
     """`transfer.png`: per layer, when it starts training and at what lr multiple; per part, trained vs frozen."""
-    import matplotlib
+    from yolo_transfer.utils.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from yolo_transfer.utils.io import atomic_write_bytes
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# The images every reader takes (datasets, predict, the parity gate, calibration, stats): Ultralytics' IMG_FORMATS,
+# spelled here so that listing images imports no torch; the common ones first, as messages list them.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".dng", ".heic", ".heif",
+                  ".jp2", ".mpo")
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    """An image by its suffix (any case)."""
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"

@@ -31,7 +31,7 @@ NOMINAL = 12  # a timed auto's rungs are shares of this: 1/6, 1/3 of each candid
 EXTRAPOLATE = 0.0  # share of the recent slope assumed to continue; off: on short noisy probes it chose wrong
 BONUS = 0.02  # mAP50-95 handicap removed from backbone-training candidates on a far domain
 HOLD = 0.1  # recommend's preset stays unless another leads it by more than this share of its mAP at the rung
-MAP = "metrics/mAP50-95(B)"
+from yolo_transfer.options import METRIC as MAP  # noqa: E402 - the one metric key
 # recommend's data rules that train the backbone: there `auto` trains recommend's preset without probing
 DEFER_RULES = ("far-domain", "large-data", "mid-domain")
 DEFER_RULE = ("recommend's preset, without probes: its answer came from a data rule that trains the backbone, where "
@@ -45,15 +45,15 @@ RULE = ("successive halving, rungs at E/6 and E/3: keep the top half by score = 
 
 def parse_candidates(spec: str, presets_file=None) -> list[str]:
     """`auto` or `auto:a,b,c` -> candidate preset specs; unknown names fail in one line."""
-    from yolo_transfer.presets import _parse, available
+    from yolo_transfer.presets import available, parse_preset
 
-    name, arg = spec.partition(":")[0].strip(), spec.partition(":")[2].strip()
-    if name != "auto":
+    parsed = parse_preset(spec)
+    if not parsed.auto:
         raise UserError(f"not an auto preset: {spec}")
-    cands = [c.strip() for c in arg.split(",") if c.strip()] if arg else list(DEFAULT_CANDIDATES)
+    cands = list(parsed.candidates or DEFAULT_CANDIDATES)
     known = available(presets_file)
     for c in cands:
-        if _parse(c)[0] not in known:
+        if parse_preset(c).name not in known:
             raise UserError(f"preset auto: unknown candidate '{c}'; valid presets: {', '.join(known)}")
     if len(set(cands)) != len(cands) or len(cands) < 2:
         raise UserError(f"preset auto: give at least 2 different candidates, got {cands}")

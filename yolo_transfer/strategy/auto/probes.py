@@ -10,17 +10,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from yolo_transfer.errors import Interrupted
 from yolo_transfer.strategy.auto.policy import MAP, timed_rung_epochs
 from yolo_transfer.strategy.auto.state import Probe
 
 
-class ProbeStop(KeyboardInterrupt):
+class ProbeStop(Interrupted):
     """Raised from `on_fit_epoch_end` to end a probe after its rung: `last.pt` is saved and resumable, Ultralytics'
     final validation (which would strip the optimizer from last.pt) is skipped, and `train()` marks the run
-    interrupted. A KeyboardInterrupt so that `train_preset()` treats it as a pause, not a failure. `epochs` is the
+    interrupted. An `Interrupted` so that `train_preset()` treats it as a pause, not a failure. `epochs` is the
     schedule's length when it stopped (a time-bounded run's refitted count)."""
-
-    epochs: int = 0
 
 
 def timed_stop(fraction: float, rung: int, wall_before: float, t_call: float, extra: float = 0.0):
@@ -49,9 +48,7 @@ def stopper(stop_at, user_cb=None, on_stop=None):
         if done >= stop_at(trainer) and done < trainer.epochs and not trainer.stop:
             if on_stop is not None:
                 on_stop(trainer)
-            e = ProbeStop(f"probe stopped after epoch {done}")
-            e.epochs = trainer.epochs
-            raise e
+            raise ProbeStop(f"probe stopped after epoch {done}", epochs=trainer.epochs)
     return on_fit_epoch_end
 
 

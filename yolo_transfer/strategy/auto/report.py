@@ -35,10 +35,9 @@ def write_report(s: AutoState, auto_dir: str | os.PathLike) -> Path:
 def render_plot(s: AutoState) -> bytes:
     import io
 
-    import matplotlib
+    from yolo_transfer.utils.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     for p in s.probes:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from yolo_transfer.errors import UserError
+from yolo_transfer.errors import Interrupted, UserError
 from yolo_transfer.strategy.auto import policy
 from yolo_transfer.strategy.auto.probes import ProbeStop, note_folder, note_rung, read_probe, stopper, then, timed_stop
 from yolo_transfer.strategy.auto.report import summary_lines, write_report
@@ -137,7 +137,7 @@ def resume_auto(auto_dir: str | os.PathLike, callbacks: Mapping[str, Callable] |
 def _run(state: AutoState, auto_dir: Path, callbacks, t_start: float, ray_address, settings: dict | None = None):
     """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result.
     `settings`: the probes' train_preset() arguments as given (a first run); a resume has only those in `state`."""
-    from yolo_transfer.training.api import TrainingFailed
+    from yolo_transfer.errors import TrainingFailed
 
     settings = settings if settings is not None else state.settings
     seconds_before = state.seconds_total
@@ -164,8 +164,8 @@ def _run(state: AutoState, auto_dir: Path, callbacks, t_start: float, ray_addres
     except (KeyboardInterrupt, TrainingFailed) as e:
         # no choice yet, but the probes so far are what the user paid for: on record, and the CLI says how to go on
         save("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
-        if state.resumable:
-            e.auto_dir = auto_dir  # resumable: the CLI says how
+        if isinstance(e, KeyboardInterrupt):  # resumable from auto's own folder: the CLI says how
+            raise Interrupted.at(e, auto_dir=auto_dir if state.resumable else None)
         raise
     state.chosen, state.chosen_run, state.metrics = chosen, str(result.run_dir), dict(result.metrics)
     state.seconds_training = round(sum(p.seconds for p in state.probes), 2)
@@ -201,7 +201,8 @@ def _announce(state: AutoState, plan: list[tuple[int, int]], alive: list[str], c
 def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
     """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
     the rung `state` says is in progress; `save(status)` after every probe."""
-    from yolo_transfer.training.api import TrainingFailed, seconds_spent, train_preset
+    from yolo_transfer.errors import TrainingFailed
+    from yolo_transfer.training.api import seconds_spent, train_preset
 
     cands, bonus = state.candidates, state.bonus
     hold = policy.holds(cands, state.incumbent, state.hold)
@@ -255,7 +256,7 @@ def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
                 p.run_dir = str(e.run_dir)
                 p.epochs_planned = e.epochs
             except KeyboardInterrupt as e:  # Ctrl-C in this probe: what it had done goes on auto's record
-                p.run_dir = str(getattr(e, "run_dir", None) or p.run_dir or "")
+                p.run_dir = str(Interrupted.at(e).run_dir or p.run_dir or "")
                 p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
                 if p.run_dir:
                     read_probe(p)

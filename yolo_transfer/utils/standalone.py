@@ -1,7 +1,8 @@
 """Run an exported YOLO detection ONNX model with only numpy, OpenCV and onnxruntime.
 
-This file is deliberately self-contained (no torch, no ultralytics, no other yolo_transfer module): copy it next to
-your `model.onnx` and run
+This file is deliberately self-contained (no torch, no ultralytics, no other yolo_transfer module), which is why it
+sits in `utils/`, the package's floor: its letterbox, pre/post-processing and NMS are the one image kernel every
+backend, the parity gate and calibration share. Copy it next to your `model.onnx` and run
 
     python standalone.py model.onnx img1.jpg img2.jpg        # one JSON line per image
 
@@ -27,7 +28,6 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 __all__ = ["letterbox", "letterbox_shape", "preprocess", "nms", "postprocess", "Meta", "OnnxDetector",
            "read_metadata"]
@@ -222,6 +222,8 @@ class OnnxDetector:
 
     def __init__(self, path: str, providers: Sequence[str] | None = None, rect: bool = False,
                  session_options: ort.SessionOptions | None = None):
+        import onnxruntime as ort  # here, not at the top: the letterbox and NMS above serve every backend
+
         self.path = str(path)
         available = ort.get_available_providers()
         providers = list(providers) if providers else [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
