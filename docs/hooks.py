@@ -65,7 +65,34 @@ def _thresholds() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"presets": _presets, "heads": _heads, "runtimes": _runtimes, "thresholds": _thresholds}
+def _exit_codes() -> str:
+    from yolo_transfer.errors import EXIT_CODES
+
+    return "\n".join(["| exit code | meaning |", "|---:|---|"] + [f"| {c} | {m} |" for c, m in EXIT_CODES.items()])
+
+
+def _options(cls_name: str):
+    def table() -> str:
+        from dataclasses import fields
+
+        import yolo_transfer.options as o
+
+        rows = ["| Python keyword | CLI option | default | what it does |", "|---|---|---|---|"]
+        for f in fields(getattr(o, cls_name)):
+            cli, flag = o.cli_name(f), f.metadata.get("flag")
+            cli = f"{cli}/--no-{cli[2:]}" if flag == "pair" else flag if isinstance(flag, str) and cli else cli
+            choices = f.metadata.get("choices")
+            help_ = f.metadata.get("help", "").replace("|", "\\|") + (f" One of {', '.join(map(str, choices))}."
+                                                                      if choices else "")
+            rows.append(f"| `{f.name}` | {f'`{cli}`' if cli else '(Python only)'} | `{f.default!r}` | {help_} |")
+        return "\n".join(rows)
+
+    return table
+
+
+TABLES = {"presets": _presets, "heads": _heads, "runtimes": _runtimes, "thresholds": _thresholds,
+          "exit-codes": _exit_codes, **{f"options-{v}": _options(f"{v.title()}Options")
+                                        for v in ("train", "compare", "export", "predict", "demo")}}
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.options import CONF
+from yolo_transfer.options import METRIC50, DemoOptions
 from yolo_transfer.weights import DEFAULT_MODEL
 
 # The budget: tuned so the first run (source model included) fits in ~5 minutes on 2 CPU cores. The same compact
@@ -67,92 +67,114 @@ def _new_dir(project: str | Path, name: str) -> Path:
     return d
 
 
-def run_demo(model: str = DEFAULT_MODEL, epochs: int = 8, imgsz: int = 128, project: str | Path = "runs",
-             datasets: str | Path = "datasets", name: str = "demo", train_images: int = 160, val_images: int = 40,
-             batch: int = 8, source_recipe=None, device: str = "cpu", verbose: bool = False, conf: float = CONF,
+def run_demo(model: str = DEFAULT_MODEL, opts: DemoOptions | None = None, *, source_recipe=None,
              echo: Callable[[str], None] | None = None) -> DemoResult:
-    from yolo_transfer.comparison.api import compare
-    from yolo_transfer.comparison.plan import TrialSpec
-    from yolo_transfer.comparison.summary import Trial, table
-    from yolo_transfer.data.synth import SynthSpec, make_synthetic_dataset
-    from yolo_transfer.utils.console import epoch_line, quiet
+    """The five steps, each a line: dataset, start, transfer (compare + scratch), export through the gate, predict."""
+    from yolo_transfer.utils.console import quiet
     from yolo_transfer.utils.io import atomic_write_json, check_folder_path
-    from yolo_transfer.weights import resolve_weights
 
+    o = opts or DemoOptions()
     t0 = time.time()
-    out = _new_dir(check_folder_path(project, "--project"), name)
-    with quiet(out / "log.txt", verbose=verbose) as q:
+    out = _new_dir(check_folder_path(o.project, "--project"), o.name)
+    with quiet(out / "log.txt", verbose=o.verbose) as q:
         say = echo or q.echo
-        say(f"demo folder: {out}" + ("" if verbose else f" (Ultralytics' log: {out / 'log.txt'})"))
-        spec = SynthSpec(train=train_images, val=val_images, imgsz=imgsz)
-        # named by what it holds: another --imgsz, or a folder left by an older generator, is another dataset, not a
-        # clash (make_synthetic_dataset refuses to reuse a folder made with other settings)
-        spec = replace(spec, name=f"{spec.name}-v{spec.manifest()['version']}-{imgsz}px-{train_images}-{val_images}")
-        data = make_synthetic_dataset(datasets, spec)
-        say(f"1. dataset: {data} ({train_images} train / {val_images} val images, {imgsz} px; defects: "
-            f"scratch, spot, crack)")
-
-        try:
-            start, kind = str(resolve_weights(model)), "coco"
-            arch = _architecture(start)
-            say(f"2. start: COCO checkpoint {start}")
-        except UserError:
-            from yolo_transfer.source_model import SourceRecipe, source_model
-
-            say(f"2. start: no COCO checkpoint at hand ({model} is not on this machine and cannot be downloaded); "
-                f"using the project's own source model")
-            src = source_model(source_recipe or SOURCE_RECIPE or SourceRecipe(), device=device, verbose=verbose, on_build=say,
-                               callbacks={"on_fit_epoch_end": epoch_line(say, "   source ", metrics=False)})
-            say(f"   {src.summary}")
-            start, kind = str(src.path), "source"
-            arch = (source_recipe or SOURCE_RECIPE or SourceRecipe()).model
-
-        common = dict(imgsz=imgsz, batch=batch, device=device, **TRAIN_ARGS)
-        say(f"3. transfer to the defects: frozen-backbone vs full, {epochs} epochs each, then the same from scratch")
-        cmp = compare(start, data, presets=("frozen-backbone", "full"), epochs=epochs, project=out, name="compare",
-                      verbose=verbose, echo=lambda s: say("   " + s.strip()),
-                      callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
-        from yolo_transfer.training.api import train_preset
-
-        say(f"   baseline: {arch} (the same architecture, random init), preset full, {epochs} epochs")
-        res = train_preset(arch, data, preset="full", epochs=epochs, project=out, name="scratch",
-                           verbose=verbose, callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
-        scratch = Trial.from_record(TrialSpec("full", 0, 1.0), res.record, error=res.error)
-        scratch.id = f"scratch: {arch} full"
-        say("")
-        for line in table(cmp.trials + [scratch], cmp.winner).splitlines():
-            say(line)
+        say(f"demo folder: {out}" + ("" if o.verbose else f" (Ultralytics' log: {out / 'log.txt'})"))
+        data = _dataset(o, say)
+        start, kind, arch = _start(model, o, source_recipe, say)
+        cmp, scratch = _transfer(start, arch, data, out, o, say)
         w = cmp.winner
-        if w is None:
-            raise UserError(f"no transfer trial finished ({cmp.how.get('reason')}); see {out / 'log.txt'}")
-        best_map50 = float(w.best.get("mAP50", w.metrics.get("metrics/mAP50(B)", 0.0)))
-        scratch_map50 = float(scratch.best.get("mAP50", scratch.metrics.get("metrics/mAP50(B)", 0.0)))
-        say(f"winner: {w.preset} (mAP50 {best_map50:.3f} vs {scratch_map50:.3f} from scratch; rule: best mAP50-95, "
-            f"ties go to the cheaper); report: {cmp.files['report.html']}")
-
-        from yolo_transfer.exporter.api import export
-
-        best_pt = Path(w.run_dir) / "weights" / "best.pt"
-        exp = export(best_pt, "onnx", imgsz=imgsz, data=data)
-        say(f"4. exported {exp.path}: {exp.parity.summary()}")
-        exp.raise_for_parity()
-
-        from yolo_transfer.inference.api import predict
-
-        images = Path(data).parent / "images" / "val"
-        summary = predict(exp.path, images, out / "predictions", formats="jsonl,csv", conf=conf,
-                          show_progress=False)
-        say(f"5. batch inference (ONNX Runtime): {summary.processed}/{summary.images} images, {summary.detections} "
-            f"boxes, {summary.images_per_second:.1f} images/s -> {summary.out}")
+        exp, summary = _deploy(Path(w.run_dir) / "weights" / "best.pt", data, out, o, say)
         seconds = time.time() - t0
         numbers = {
-            "start": start, "start_kind": kind, "epochs": epochs, "imgsz": imgsz, "seconds": round(seconds, 1),
+            "start": start, "start_kind": kind, "epochs": o.epochs, "imgsz": o.imgsz, "seconds": round(seconds, 1),
             "winner": w.preset, "trials": {t.preset: {"mAP50": float(t.best.get("mAP50", 0.0)), "mAP50-95": t.score,
                                                       "seconds": t.seconds} for t in cmp.trials},
-            "scratch": {"mAP50": scratch_map50, "mAP50-95": scratch.score, "seconds": scratch.seconds},
+            "scratch": {"mAP50": _map50(scratch), "mAP50-95": scratch.score, "seconds": scratch.seconds},
             "export": {"path": str(exp.path), "parity_passed": bool(exp.passed)},
             "predict": {"images": summary.images, "processed": summary.processed, "boxes": summary.detections},
         }
         atomic_write_json(out / "demo.json", numbers)
         say(f"done in {seconds:.0f} s: {out / 'demo.json'}")
     return DemoResult(out, Path(data), start, kind, cmp, scratch, exp, summary, seconds, numbers)
+
+
+def _map50(t) -> float:
+    return float(t.best.get("mAP50", t.metrics.get(METRIC50, 0.0)))
+
+
+def _dataset(o: DemoOptions, say) -> Path:
+    from yolo_transfer.data.synth import SynthSpec, make_synthetic_dataset
+
+    spec = SynthSpec(train=o.train_images, val=o.val_images, imgsz=o.imgsz)
+    # named by what it holds: another --imgsz, or a folder left by an older generator, is another dataset, not a
+    # clash (make_synthetic_dataset refuses to reuse a folder made with other settings)
+    spec = replace(spec, name=f"{spec.name}-v{spec.manifest()['version']}-{o.imgsz}px-{o.train_images}-{o.val_images}")
+    data = make_synthetic_dataset(o.datasets, spec)
+    say(f"1. dataset: {data} ({o.train_images} train / {o.val_images} val images, {o.imgsz} px; defects: "
+        f"scratch, spot, crack)")
+    return data
+
+
+def _start(model: str, o: DemoOptions, source_recipe, say) -> tuple[str, str, str]:
+    """The COCO checkpoint when it is at hand, else the project's own source model: (path, kind, architecture)."""
+    from yolo_transfer.utils.console import epoch_line
+    from yolo_transfer.weights import resolve_weights
+
+    try:
+        start = str(resolve_weights(model))
+        say(f"2. start: COCO checkpoint {start}")
+        return start, "coco", _architecture(start)
+    except UserError:
+        from yolo_transfer.source_model import SourceRecipe, source_model
+
+        say(f"2. start: no COCO checkpoint at hand ({model} is not on this machine and cannot be downloaded); "
+            f"using the project's own source model")
+        recipe = source_recipe or SOURCE_RECIPE or SourceRecipe()
+        src = source_model(recipe, device=o.device, verbose=o.verbose, on_build=say,
+                           callbacks={"on_fit_epoch_end": epoch_line(say, "   source ", metrics=False)})
+        say(f"   {src.summary}")
+        return str(src.path), "source", recipe.model
+
+
+def _transfer(start: str, arch: str, data: Path, out: Path, o: DemoOptions, say):
+    """frozen-backbone vs full from the start, and the same architecture from scratch, at equal epochs."""
+    from yolo_transfer.comparison.api import compare
+    from yolo_transfer.comparison.plan import TrialSpec
+    from yolo_transfer.comparison.summary import Trial, table
+    from yolo_transfer.training.api import train_preset
+    from yolo_transfer.utils.console import epoch_line
+
+    common = dict(imgsz=o.imgsz, batch=o.batch, device=o.device, **TRAIN_ARGS)
+    say(f"3. transfer to the defects: frozen-backbone vs full, {o.epochs} epochs each, then the same from scratch")
+    cmp = compare(start, data, presets=("frozen-backbone", "full"), epochs=o.epochs, project=out, name="compare",
+                  verbose=o.verbose, echo=lambda s: say("   " + s.strip()),
+                  callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
+    say(f"   baseline: {arch} (the same architecture, random init), preset full, {o.epochs} epochs")
+    res = train_preset(arch, data, preset="full", epochs=o.epochs, project=out, name="scratch",
+                       verbose=o.verbose, callbacks={"on_fit_epoch_end": epoch_line(say, "      ")}, **common)
+    scratch = Trial.from_record(TrialSpec("full", 0, 1.0), res.record, error=res.error)
+    scratch.id = f"scratch: {arch} full"
+    say("")
+    for line in table(cmp.trials + [scratch], cmp.winner).splitlines():
+        say(line)
+    w = cmp.winner
+    if w is None:
+        raise UserError(f"no transfer trial finished ({cmp.how.get('reason')}); see {out / 'log.txt'}")
+    say(f"winner: {w.preset} (mAP50 {_map50(w):.3f} vs {_map50(scratch):.3f} from scratch; rule: best mAP50-95, "
+        f"ties go to the cheaper); report: {cmp.files['report.html']}")
+    return cmp, scratch
+
+
+def _deploy(best_pt: Path, data: Path, out: Path, o: DemoOptions, say):
+    """The winner exported to ONNX through the parity gate, then batch inference with the export."""
+    from yolo_transfer.exporter.api import export
+    from yolo_transfer.inference.api import predict
+
+    exp = export(best_pt, "onnx", imgsz=o.imgsz, data=data)
+    say(f"4. exported {exp.path}: {exp.parity.summary()}")
+    exp.raise_for_parity()
+    images = Path(data).parent / "images" / "val"
+    summary = predict(exp.path, images, out / "predictions", formats="jsonl,csv", conf=o.conf, show_progress=False)
+    say(f"5. batch inference (ONNX Runtime): {summary.processed}/{summary.images} images, {summary.detections} "
+        f"boxes, {summary.images_per_second:.1f} images/s -> {summary.out}")
+    return exp, summary

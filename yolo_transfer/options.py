@@ -24,6 +24,7 @@ METRIC50 = "metrics/mAP50(B)"
 BN_POLICIES = ("frozen", "train", "freeze")
 BACKENDS = ("engine", "onnx", "openvino", "pt")  # inference.backends.BACKENDS' keys (a test holds them equal)
 KEEP_METHODS = ("exact", "distill", "plain")
+KEEP_FIELDS = ("keep_classes", "keep_method", "retention_data", "replay")  # train's keep-classes options
 
 
 def opt(default: Any = None, help: str = "", *, cli: str | bool = True, aliases: Sequence[str] = (),
@@ -290,6 +291,23 @@ class PredictOptions(Options):
     show_progress: bool | None = opt(None, "A progress bar (default: when stderr is a terminal).", cli=False)
 
 
+@dataclass(frozen=True)
+class DemoOptions(Options):
+    """`demo`'s options (beside the model it starts from)."""
+
+    epochs: int = opt(8, "Epochs per strategy (same for all).", type=int, min=1)
+    imgsz: int = _imgsz(128, "Training and inference image size.")
+    project: str = opt("runs", "Folder for the demo folder.", path=True)
+    conf: float = opt(CONF, "Score threshold of the batch inference at the end.", type=float)
+    verbose: bool = opt(False, "Show Ultralytics' own output instead of writing it to log.txt.", flag=True)
+    datasets: str = opt("datasets", "Where the generated dataset is written (and reused).", cli=False)
+    name: str = opt("demo", "The demo folder's name (never reused: -2, -3 ...).", cli=False)
+    train_images: int = opt(160, "Generated training images.", cli=False)
+    val_images: int = opt(40, "Generated validation images.", cli=False)
+    batch: int = _batch(8)
+    device: str = opt("cpu", "Where it trains (the demo is made for a CPU).", cli=False)
+
+
 def takes(options: type, *, overrides: bool = False) -> Callable:
     """Give `fn(head..., **kwargs)` the real signature and docstring of its head parameters plus `options`' fields
     (keyword-only, or positional where the field says so), and with `overrides` a `**overrides` for Ultralytics'
@@ -337,7 +355,3 @@ def _with_args(doc: str, options: type, overrides: bool) -> str:
         i += 1
     return "\n".join(lines[:i] + new + lines[i:])
 
-
-def call_options(fn: Callable, args: Mapping[str, Any]) -> tuple[Any, dict]:
-    """The options type `fn` takes (`takes`), built from a call's keyword arguments, and the rest."""
-    return fn.__options__.split(args)

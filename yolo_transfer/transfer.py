@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.options import ENGINES, TrainOptions, takes
+from yolo_transfer.options import ENGINES, KEEP_FIELDS, TrainOptions, takes
 from yolo_transfer.presets import parse_preset
 from yolo_transfer.training.api import TrainResult, run_folder, train_preset
 from yolo_transfer.utils.env import check_device
 from yolo_transfer.utils.io import check_folder_path
 from yolo_transfer.utils.lock import folder_lock
 from yolo_transfer.weights import DEFAULT_MODEL
-
-
-KEEP_FIELDS = ("keep_classes", "keep_method", "retention_data", "replay")
 
 
 @takes(TrainOptions, overrides=True)
@@ -62,10 +59,7 @@ def run_train(model: str | os.PathLike, data: str | os.PathLike | None, opts: Tr
     if not opts.resume:  # a new folder under `project` (Ultralytics and auto never reuse one)
         check_folder_path(opts.project, "--project")
         if spec.auto:  # successive halving over presets
-            shared = opts.to_dict()
-            for k in ("budget_minutes", "resume", "wait", *KEEP_FIELDS):
-                shared.pop(k)
-            return auto.auto_train(model, data, **shared, **opts.changed(*KEEP_FIELDS), **overrides)
+            return auto.auto_train(model, data, opts, overrides)
         return train_preset(model, data, opts, **overrides)
     auto_run = auto.is_auto_run(opts.resume)  # an auto run's folder: auto goes on where it stopped
     keep = opts.changed(*KEEP_FIELDS)

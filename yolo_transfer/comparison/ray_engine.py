@@ -13,7 +13,6 @@ from pathlib import Path
 
 from yolo_transfer.comparison.plan import TrialSpec
 from yolo_transfer.comparison.summary import Trial
-from yolo_transfer.errors import UserError
 
 
 def _trainable(config: dict) -> None:
@@ -34,32 +33,18 @@ def _trainable(config: dict) -> None:
 
 def run_ray(specs: list[TrialSpec], folder: Path, data_for, weights: str, train_kwargs: dict,
             address: str | None = None, echo=print) -> list[Trial]:
-    try:
-        import ray
-        from ray import tune
-    except ImportError:
-        raise UserError("--engine ray needs Ray Tune: pip install 'yolo-transfer[distributed]' (ray[tune])") from None
     from yolo_transfer.comparison.runner import run_trial, what_to_do
-    from yolo_transfer.utils.raycluster import connect, fit, trial_resources
+    from yolo_transfer.utils.raycluster import require_tune, run_trials
 
+    _, tune = require_tune()
     todo = [s for s in specs if what_to_do(folder, s) != "skip"]
     if todo:
-        started = connect(address)
-        try:
-            per_trial, cpus, gpus = trial_resources(len(todo))
-            echo(f"ray: {len(todo)} trial(s) on {cpus} CPU(s), {gpus} GPU(s); each trial gets {per_trial}")
-            items = [{"preset": s.preset, "seed": s.seed, "fraction": s.fraction, "data": str(data_for(s))} for s in todo]
-            space = {"spec": tune.grid_search(items), "folder": str(folder.resolve()), "weights": weights,
-                     "train_kwargs": train_kwargs, "gpu": bool(gpus)}
-            tuner = tune.Tuner(
-                tune.with_resources(_trainable, per_trial), param_space=space,
-                tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=len(todo)),
-                run_config=tune.RunConfig(name="tune", storage_path=str((folder / "ray").resolve()), verbose=0),
-            )
-            fit(tuner, echo)
-        finally:
-            if started:
-                ray.shutdown()
+        items = [{"preset": s.preset, "seed": s.seed, "fraction": s.fraction, "data": str(data_for(s))} for s in todo]
+        space = {"spec": tune.grid_search(items), "folder": str(folder.resolve()), "weights": weights,
+                 "train_kwargs": train_kwargs}
+        run_trials(_trainable, space, len(todo), folder / "ray", address, echo=echo,
+                   announce=lambda per, cpus, gpus: echo(f"ray: {len(todo)} trial(s) on {cpus} CPU(s), {gpus} GPU(s); "
+                                                         f"each trial gets {per}"))
     # the records in the run folders are the results (local path: skip = read the finished record)
     out = []
     for s in specs:

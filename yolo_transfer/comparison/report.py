@@ -57,12 +57,17 @@ def _by_preset(trials: list[Trial]) -> dict[str, list[Trial]]:
 
 
 def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Section]:
+    """The report's sections, one per axis of the brief (scope, data needs, compute, accuracy, overfitting), then
+    retention and failures where there are any."""
     plt = _plt()
     ok = [t for t in trials if t.ok]
     presets = _by_preset(trials)
-    out = []
+    made = (f(trials, ok, presets, plt) for f in (_scope, _data_needs, _compute, _accuracy, _overfitting, _retention,
+                                                    _failed))
+    return [s for s in made if s is not None]
 
-    # --- scope ------------------------------------------------------------------------------------------------------
+
+def _scope(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     s = Section("scope", "Scope: how much of the model trains")
     rows, names, trained, totals = [], [], [], []
     for p, ts in presets.items():
@@ -88,9 +93,10 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         ax.set_xlabel("parameters (M)")
         ax.legend(fontsize=7, loc="lower right")
         s.plots.append(("scope.png", _png(fig)))
-    out.append(s)
+    return s
 
-    # --- data needs -------------------------------------------------------------------------------------------------
+
+def _data_needs(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     s = Section("data", "Data needs: accuracy vs amount of training data")
     fracs = sorted({t.fraction for t in trials})
     rows = []
@@ -114,9 +120,10 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
     else:
         s.text.append("One training fraction only: rerun with `--fractions 0.25,0.5,1.0` to see how each strategy "
                       "scales with data (a new fraction adds trials; finished ones are kept).")
-    out.append(s)
+    return s
 
-    # --- compute ----------------------------------------------------------------------------------------------------
+
+def _compute(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     s = Section("compute", "Compute: time and memory")
     s.tables.append((["trial", "seconds", "epochs", "s/epoch", "images/s", "peak memory MB"],
                      [[t.id, f"{t.seconds:.1f}", str(t.epochs), _f(t.seconds / t.epochs if t.epochs else None, ".1f"),
@@ -129,9 +136,10 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         a2.set_xlabel("peak memory (MB)")
         a2.set_yticklabels([])
         s.plots.append(("compute.png", _png(fig)))
-    out.append(s)
+    return s
 
-    # --- accuracy ---------------------------------------------------------------------------------------------------
+
+def _accuracy(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     s = Section("accuracy", "Accuracy: how far each strategy adapts")
     s.tables.append((["trial", "mAP50-95 (best.pt)", "mAP50 (best.pt)", "mAP50-95 last epoch", "best epoch"],
                      [[t.id, _f(t.score), _f(t.best.get("mAP50")), _f(t.metrics.get(MAP)), _f(t.best_epoch, "d")]
@@ -150,9 +158,10 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         ax.set_ylabel("val mAP50-95")
         ax.legend(fontsize=7)
         s.plots.append(("accuracy.png", _png(fig)))
-    out.append(s)
+    return s
 
-    # --- overfitting ------------------------------------------------------------------------------------------------
+
+def _overfitting(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     s = Section("overfitting", "Overfitting: val - train loss gap, best vs last epoch")
     s.text.append("Gap = (val box + cls + dfl loss) - (train box + cls + dfl loss) per epoch; a gap that grows while "
                   "train loss falls, or a best epoch well before the last, means the strategy is fitting its training "
@@ -172,8 +181,10 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         ax.set_ylabel("val loss - train loss")
         ax.legend(fontsize=7)
         s.plots.append(("overfitting.png", _png(fig)))
-    out.append(s)
+    return s
 
+
+def _retention(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     kept = [t for t in trials if t.retention.get("before") is not None]
     if kept:
         s = Section("retention", "Retention: what the checkpoint knew")
@@ -185,7 +196,6 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
                          [[t.id, str(t.retention.get("classes")), _f(t.retention.get("before")),
                            _f(t.retention.get("after")), _f(t.retention.get("retention"), ".1%"),
                            _f(t.retention.get("new_classes_map50_95"))] for t in kept]))
-        plt = _plt()
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         for t in kept:
             ax.scatter(t.retention.get("retention") or 0, t.retention.get("new_classes_map50_95") or 0, label=t.id)
@@ -193,14 +203,17 @@ def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Secti
         ax.set_ylabel("new classes' mAP50-95")
         ax.legend(fontsize=7)
         s.plots.append(("retention.png", _png(fig)))
-        out.append(s)
+        return s
+    return None
 
+
+def _failed(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     failed = [t for t in trials if not t.ok]
     if failed:
         s = Section("failed", "Trials that did not finish")
         s.tables.append((["trial", "status", "error"], [[t.id, t.status, t.error or "-"] for t in failed]))
-        out.append(s)
-    return out
+        return s
+    return None
 
 
 def _verdict(winner: Trial | None, how: dict) -> str:

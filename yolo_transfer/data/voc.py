@@ -98,6 +98,37 @@ def is_voc_xml(path: Path) -> bool:
     return bool(_VOC_ROOT.match(head))
 
 
+def _declared_size(root) -> tuple[int, int] | None:
+    """(width, height) as the XML's <size> says, or None where it is absent or not a number."""
+    size = root.find("size")
+    if size is None:
+        return None
+    try:
+        return int(float(size.findtext("width"))), int(float(size.findtext("height")))
+    except (TypeError, ValueError):
+        return None
+
+
+def _boxes(root, rel_xml: str, fixes: list, names: set) -> list:
+    """The XML's <object> boxes; a malformed one is skipped with a fix naming its line."""
+    out = []
+    for obj in (c for c in root.children if c.tag == "object"):
+        name = obj.findtext("name")
+        bnd = obj.find("bndbox")
+        try:
+            coords = [float(bnd.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
+        except (AttributeError, ValueError):
+            fixes.append(Fix("malformed_box_skipped", rel_xml, obj.line, "missing or non-numeric <bndbox>"))
+            continue
+        if not name:
+            fixes.append(Fix("malformed_box_skipped", rel_xml, obj.line, "object without <name>"))
+            continue
+        names.add(name)
+        difficult = obj.findtext("difficult", "0") not in ("0", "", "false", "False")
+        out.append(SourceBox(name, *coords, file=rel_xml, line=obj.line, difficult=difficult))
+    return out
+
+
 def _files(src: Path):
     for p in sorted(walk_files(src)):
         if not any(part.startswith(".") for part in p.relative_to(src).parts):
@@ -245,29 +276,9 @@ class VocFormat:
             if how == "stem" and filename:
                 fixes.append(Fix("filename_mismatch", rel_xml, fline,
                                  f"<filename> says '{filename}', paired by name with {image.relative_to(src)}"))
-            size = root.find("size")
-            declared = None
-            if size is not None:
-                try:
-                    declared = (int(float(size.findtext("width"))), int(float(size.findtext("height"))))
-                except ValueError:
-                    declared = None
             item = SourceImage(SPLIT_ALIASES.get(split, split), image, _output_rel(image, src), rel_xml,
-                               root.line, declared)
-            for obj in (c for c in root.children if c.tag == "object"):
-                name = obj.findtext("name")
-                bnd = obj.find("bndbox")
-                try:
-                    coords = [float(bnd.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
-                except (AttributeError, ValueError):
-                    fixes.append(Fix("malformed_box_skipped", rel_xml, obj.line, "missing or non-numeric <bndbox>"))
-                    continue
-                if not name:
-                    fixes.append(Fix("malformed_box_skipped", rel_xml, obj.line, "object without <name>"))
-                    continue
-                names.add(name)
-                difficult = obj.findtext("difficult", "0") not in ("0", "", "false", "False")
-                item.boxes.append(SourceBox(name, *coords, file=rel_xml, line=obj.line, difficult=difficult))
+                               root.line, _declared_size(root))
+            item.boxes += _boxes(root, rel_xml, fixes, names)
             images.append(item)
         order = sorted(names, key=lambda s: (s.lower(), s))
         # An image without XML is usually not labelled yet rather than a true background: skip it, but say so.

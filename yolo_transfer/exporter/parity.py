@@ -479,124 +479,49 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     the one asked for (a format that fell back to the one-to-many head) fails with one line saying so and the fix.
     Writes `<exported>.parity.{json,md,png}` unless `write=False`.
     """
-    import tempfile
-
-    from ultralytics import YOLO
-
-    if not 0.0 < conf <= 1.0:
-        raise UserError(f"parity conf must be in (0, 1] (got {conf})")
-    if max_images < 1:
-        raise UserError(f"parity max images must be >= 1 (got {max_images})")
-    reference, exported = Path(reference), Path(exported)
-    for p in (reference, exported):
-        if not p.exists():
-            raise UserError(f"{p} not found: parity needs the source .pt and the exported model")
-    runtime = runtime_of_path(exported)
-    fmt = runtime.name
-    run_at = runtime.run_precision(precision, runtime_precision)
-    th = THRESHOLDS[run_at]
-    # Run both sides below the gate's conf so a box just above it on one side finds its twin just below it.
-    floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
-    files, label = collect_images(images, data, max_images)
-    exp_head = heads.of_export(exported)
-    ref_head = heads.END2END if exp_head == heads.END2END else heads.ONE2MANY  # NMS in a graph = one-to-many + NMS
-
-    with pinning(runtime, run_at):
-        exp_model = YOLO(str(exported), task="detect")
-        ref_model = YOLO(str(reference))
-        if imgsz is None:
-            imgsz = ref_model.overrides.get("imgsz") or 640
-        exp_dets = _predict(exp_model, files, imgsz, floor, iou, True, device, max_det)
-    backend = exp_model.predictor.model
-    exp_ran = ran_at(backend, fallback=run_at, built=precision)
-    dynamic = bool(getattr(backend, "dynamic", False))
-    shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
-    exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic
-               else f"square letterbox {shape} (static input)")
-    ref_rect = dynamic if reference_rect is None else bool(reference_rect)
-    if ref_head == heads.END2END and not heads.has_end2end(ref_model):
-        raise UserError(f"{exported} runs an NMS-free end-to-end head, but {reference} has none: it is not that "
-                        f"checkpoint's export")
-    ref_dets = _predict(ref_model, files, shape if not dynamic else imgsz, floor, iou, ref_rect, device, max_det,
-                        ref_head)
-    ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {imgsz}), Ultralytics' .pt default"
-               if ref_rect else f"square letterbox {shape} (rect=False)")
-    ran = {"reference": ran_at(ref_model.predictor.model), "exported": exp_ran}
-
-    names = {int(k): str(v) for k, v in ref_model.names.items()}
-    image_names = [p.name for p in files]
-    comparisons = {"ultralytics": compare_detections(ref_dets, exp_dets, conf, names, image_names)}
-    preprocess = {"reference": ref_pre, "exported": exp_pre + " via Ultralytics AutoBackend"}
+    g, label = _gate(reference, exported, precision, runtime_precision, images, data, conf, iou, max_images, device,
+                     max_det, imgsz)
+    sd = _run_sides(g, reference_rect)
+    ran = {"reference": ran_at(sd.ref_model.predictor.model), "exported": sd.exp_ran}
+    image_names = [p.name for p in g.files]
+    comparisons = {"ultralytics": compare_detections(sd.ref_dets, sd.exp_dets, conf, sd.names, image_names)}
+    preprocess = {"reference": sd.ref_pre, "exported": sd.exp_pre + " via Ultralytics AutoBackend"}
     if standalone is None:
-        standalone = fmt == "onnx"
+        standalone = g.runtime.name == "onnx"
     if standalone:
-        sa = _standalone(exported, files, floor, iou, dynamic, max_det)
-        comparisons["standalone"] = compare_detections(ref_dets, sa, conf, names, image_names)
-        preprocess["standalone"] = exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
-        ran["standalone"] = exp_ran
+        sa = _standalone(g.exported, g.files, g.floor, iou, sd.dynamic, max_det)
+        comparisons["standalone"] = compare_detections(sd.ref_dets, sa, conf, sd.names, image_names)
+        preprocess["standalone"] = sd.exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
+        ran["standalone"] = sd.exp_ran
 
-    failures = judge(comparisons["ultralytics"], th, "ultralytics")
-    if head is not None and head != exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
-        failures.insert(0, heads.mismatch(head, exp_head, f"the {runtime.title} export"))
-    if exp_ran in _LOWER.get(run_at, set()):  # the runtime did not honour the precision we pinned
-        failures.insert(0, f"the export ran at {exp_ran.upper()}, not the {run_at.upper()} it was pinned to")
+    failures = judge(comparisons["ultralytics"], g.th, "ultralytics")
+    if head is not None and head != sd.exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
+        failures.insert(0, heads.mismatch(head, sd.exp_head, f"the {g.runtime.title} export"))
+    if sd.exp_ran in _LOWER.get(g.run_at, set()):  # the runtime did not honour the precision we pinned
+        failures.insert(0, f"the export ran at {sd.exp_ran.upper()}, not the {g.run_at.upper()} it was pinned to")
     if "standalone" in comparisons:
-        own = judge(comparisons["standalone"], th, "standalone")
+        own = judge(comparisons["standalone"], g.th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
         failures += ["standalone runner: the same differences"] if own and same else own
-    raw = raw_output_error(ref_model, exported, files, shape, dynamic, head=exp_head) if fmt == "onnx" else None
-    limits = RAW_THRESHOLDS.get(precision if precision == "int8" else run_at)
-    if raw is not None and limits is not None:
-        raw_ok = raw["box_px_max"] <= limits[0] and raw["score_max"] <= limits[1]
-        if not raw_ok:
-            failures.append(f"raw outputs differ: box error {raw['box_px_max']:.3g} px (max {limits[0]}), "
-                            f"score error {raw['score_max']:.3g} (max {limits[1]})")
-        elif comparisons["ultralytics"].compared == 0:
-            # the boxes said nothing (a model that scores low), but the raw outputs prove the same function
-            failures = [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
-    exp_names = {int(k): str(v) for k, v in exp_model.names.items()} if exp_model.names else None
-    if exp_names is not None and exp_names != names:
+    raw = (raw_output_error(sd.ref_model, g.exported, g.files, sd.shape, sd.dynamic, head=sd.exp_head)
+           if g.runtime.name == "onnx" else None)
+    failures = _raw_check(raw, RAW_THRESHOLDS.get(precision if precision == "int8" else g.run_at), failures,
+                          comparisons["ultralytics"].compared)
+    exp_names = {int(k): str(v) for k, v in sd.exp_model.names.items()} if sd.exp_model.names else None
+    if exp_names is not None and exp_names != sd.names:
         failures.append("class names differ between the reference and the exported model")
 
-    # What a user of Ultralytics' own runner (`yolo predict model=<export>`) gets here, when that is less.
-    runner_failures: list[str] = []
-    runner_note = None
-    if runner_check and fmt == "openvino" and runtime_precision is None and str(device) == "cpu":
-        from yolo_transfer.runtimes import openvino_cpu_default
-
-        default = openvino_cpu_default()
-        if default in _LOWER.get(run_at, set()):
-            with pinning(runtime, default):
-                runner = YOLO(str(exported), task="detect")
-                runner_dets = _predict(runner, files, imgsz, floor, iou, True, device, max_det)
-            runner_ran = ran_at(runner.predictor.model, fallback=default)
-            ran["ultralytics_runner"] = runner_ran
-            comparisons["ultralytics_runner"] = compare_detections(ref_dets, runner_dets, conf, names, image_names)
-            preprocess["ultralytics_runner"] = exp_pre + " via Ultralytics AutoBackend at OpenVINO's CPU default"
-            if runner_ran in _LOWER.get(run_at, set()):
-                label_r = f"Ultralytics' runner at {runner_ran.upper()}"
-                runner_failures = judge(comparisons["ultralytics_runner"], th, label_r)
-                c = comparisons["ultralytics_runner"]
-                verdict = (f"it would fail this {run_at.upper()} gate ({'; '.join(runner_failures)})"
-                           if runner_failures else f"it still passes this {run_at.upper()} gate "
-                           f"(IoU min {_fmt(c.iou_min)}, score err max {_fmt(c.score_error_max)})")
-                runner_note = (f"note: Ultralytics' own runner (`yolo predict model={exported.name}`) computes this "
-                               f"{precision.upper()} model at {runner_ran.upper()} on this CPU (OpenVINO's default "
-                               f"here) and {verdict}; yolo-transfer predict and benchmark run it at {run_at.upper()}")
-
+    runner_failures, runner_note = [], None
+    if runner_check and g.runtime.name == "openvino" and runtime_precision is None and str(device) == "cpu":
+        runner_failures, runner_note = _runner_check(g, sd, comparisons, preprocess, ran)
     map_info = None
     if data is not None and map_on_data:
-        with tempfile.TemporaryDirectory(prefix="yt-parity-val-") as tmp:
-            batch = int(getattr(backend, "batch", 1) or 1) if not dynamic else 1
-            m_ref = _val_map(YOLO(str(reference)), data, shape if not dynamic else imgsz, ref_rect, device,
-                             Path(tmp), 1, ref_head)
-            with pinning(runtime, run_at):
-                m_exp = _val_map(YOLO(str(exported), task="detect"), data, imgsz, dynamic, device, Path(tmp), batch)
-        diff = round(abs(m_ref - m_exp), 4)
-        map_info = {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4), "diff_points": diff}
-        if diff > th.max_map_diff:
-            failures.append(f"mAP50-95 differs by {diff:.2f} points > {th.max_map_diff}")
+        map_info = _map_check(g, sd, data)
+        if map_info["diff_points"] > g.th.max_map_diff:
+            failures.append(f"mAP50-95 differs by {map_info['diff_points']:.2f} points > {g.th.max_map_diff}")
 
+    shape, ref_head, exp_head, fmt, th, floor = sd.shape, sd.ref_head, sd.exp_head, g.runtime.name, g.th, g.floor
+    reference, exported = g.reference, g.exported
     report = ParityReport(
         reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
         conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
@@ -607,3 +532,152 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     if write:
         report.write(exported)
     return report
+
+
+def _raw_check(raw: dict | None, limits, failures: list[str], compared: int) -> list[str]:
+    """The raw outputs judged: a difference beyond `limits` fails; within them, when no box was compared (a model
+    that scores low), they prove the same function and the empty comparison is not a failure."""
+    if raw is None or limits is None:
+        return failures
+    if raw["box_px_max"] > limits[0] or raw["score_max"] > limits[1]:
+        return failures + [f"raw outputs differ: box error {raw['box_px_max']:.3g} px (max {limits[0]}), "
+                           f"score error {raw['score_max']:.3g} (max {limits[1]})"]
+    if compared == 0:
+        return [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
+    return failures
+
+
+def _map_check(g: "_Gate", sd: "_Sides", data) -> dict:
+    """mAP50-95 of both sides on `data`'s val split, each with its own preprocessing."""
+    import tempfile
+
+    from ultralytics import YOLO
+
+    with tempfile.TemporaryDirectory(prefix="yt-parity-val-") as tmp:
+        batch = int(getattr(sd.backend, "batch", 1) or 1) if not sd.dynamic else 1
+        m_ref = _val_map(YOLO(str(g.reference)), data, sd.shape if not sd.dynamic else g.imgsz, sd.ref_rect, g.device,
+                         Path(tmp), 1, sd.ref_head)
+        with pinning(g.runtime, g.run_at):
+            m_exp = _val_map(YOLO(str(g.exported), task="detect"), data, g.imgsz, sd.dynamic, g.device, Path(tmp),
+                             batch)
+    return {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4),
+            "diff_points": round(abs(m_ref - m_exp), 4)}
+
+
+def _runner_check(g: "_Gate", sd: "_Sides", comparisons: dict, preprocess: dict,
+                  ran: dict) -> tuple[list[str], str | None]:
+    """What a user of Ultralytics' own runner (`yolo predict model=<export>`) gets here, when that is less: OpenVINO
+    on a CPU whose default precision is below the one the gate pinned. Reported beside the verdict, not in it."""
+    from ultralytics import YOLO
+
+    from yolo_transfer.runtimes import openvino_cpu_default
+
+    default = openvino_cpu_default()
+    if default not in _LOWER.get(g.run_at, set()):
+        return [], None
+    with pinning(g.runtime, default):
+        runner = YOLO(str(g.exported), task="detect")
+        runner_dets = _predict(runner, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det)
+    runner_ran = ran_at(runner.predictor.model, fallback=default)
+    ran["ultralytics_runner"] = runner_ran
+    c = comparisons["ultralytics_runner"] = compare_detections(sd.ref_dets, runner_dets, g.conf, sd.names,
+                                                               [p.name for p in g.files])
+    preprocess["ultralytics_runner"] = sd.exp_pre + " via Ultralytics AutoBackend at OpenVINO's CPU default"
+    if runner_ran not in _LOWER.get(g.run_at, set()):
+        return [], None
+    runner_failures = judge(c, g.th, f"Ultralytics' runner at {runner_ran.upper()}")
+    verdict = (f"it would fail this {g.run_at.upper()} gate ({'; '.join(runner_failures)})"
+               if runner_failures else f"it still passes this {g.run_at.upper()} gate "
+               f"(IoU min {_fmt(c.iou_min)}, score err max {_fmt(c.score_error_max)})")
+    return runner_failures, (f"note: Ultralytics' own runner (`yolo predict model={g.exported.name}`) computes this "
+                             f"{g.precision.upper()} model at {runner_ran.upper()} on this CPU (OpenVINO's default "
+                             f"here) and {verdict}; yolo-transfer predict and benchmark run it at {g.run_at.upper()}")
+
+
+@dataclass
+class _Gate:
+    """One gate's settings, checked: the two models, the runtime and precision, the images and thresholds."""
+
+    reference: Path
+    exported: Path
+    runtime: Any
+    precision: str
+    run_at: str
+    th: Thresholds
+    files: list
+    conf: float
+    floor: float  # both sides run below `conf`, so a box just above it on one side finds its twin just below it
+    iou: float
+    device: str
+    max_det: int
+    imgsz: Any = None
+
+
+def _gate(reference, exported, precision: str, runtime_precision, images, data, conf: float, iou: float,
+          max_images: int, device, max_det: int, imgsz) -> tuple[_Gate, str]:
+    if not 0.0 < conf <= 1.0:
+        raise UserError(f"parity conf must be in (0, 1] (got {conf})")
+    if max_images < 1:
+        raise UserError(f"parity max images must be >= 1 (got {max_images})")
+    reference, exported = Path(reference), Path(exported)
+    for p in (reference, exported):
+        if not p.exists():
+            raise UserError(f"{p} not found: parity needs the source .pt and the exported model")
+    runtime = runtime_of_path(exported)
+    run_at = runtime.run_precision(precision, runtime_precision)
+    th = THRESHOLDS[run_at]
+    floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
+    files, label = collect_images(images, data, max_images)
+    return _Gate(reference, exported, runtime, precision, run_at, th, files, conf, floor, iou, device, max_det,
+                 imgsz), label
+
+
+@dataclass
+class _Sides:
+    """Both models as run on the gate's images: their detections, heads and preprocessing."""
+
+    exp_model: Any
+    ref_model: Any
+    exp_dets: list
+    ref_dets: list
+    backend: Any
+    exp_ran: str
+    dynamic: bool
+    shape: list
+    exp_pre: str
+    ref_pre: str
+    ref_rect: bool
+    exp_head: str
+    ref_head: str
+    names: dict
+
+
+def _run_sides(g: _Gate, reference_rect: bool | None) -> _Sides:
+    """The export at the pinned precision, then the `.pt` with the head the export really has and, by default, the
+    export's own letterbox (like with like); `g.imgsz` becomes the size the `.pt` was trained at when unset."""
+    from ultralytics import YOLO
+
+    exp_head = heads.of_export(g.exported)
+    ref_head = heads.END2END if exp_head == heads.END2END else heads.ONE2MANY  # NMS in a graph = one-to-many + NMS
+    with pinning(g.runtime, g.run_at):
+        exp_model = YOLO(str(g.exported), task="detect")
+        ref_model = YOLO(str(g.reference))
+        if g.imgsz is None:
+            g.imgsz = ref_model.overrides.get("imgsz") or 640
+        exp_dets = _predict(exp_model, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det)
+    backend = exp_model.predictor.model
+    dynamic = bool(getattr(backend, "dynamic", False))
+    shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
+    exp_pre = (f"rect letterbox (minimum stride-multiple rectangle within {shape})" if dynamic
+               else f"square letterbox {shape} (static input)")
+    ref_rect = dynamic if reference_rect is None else bool(reference_rect)
+    if ref_head == heads.END2END and not heads.has_end2end(ref_model):
+        raise UserError(f"{g.exported} runs an NMS-free end-to-end head, but {g.reference} has none: it is not that "
+                        f"checkpoint's export")
+    ref_dets = _predict(ref_model, g.files, shape if not dynamic else g.imgsz, g.floor, g.iou, ref_rect, g.device,
+                        g.max_det, ref_head)
+    ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {g.imgsz}), Ultralytics' .pt default"
+               if ref_rect else f"square letterbox {shape} (rect=False)")
+    return _Sides(exp_model, ref_model, exp_dets, ref_dets, backend, ran_at(backend, fallback=g.run_at,
+                  built=g.precision), dynamic, shape, exp_pre, ref_pre, ref_rect, exp_head, ref_head,
+                  {int(k): str(v) for k, v in ref_model.names.items()})

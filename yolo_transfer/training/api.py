@@ -500,7 +500,3 @@ def epoch_history(run_dir: Path, previous: list[dict], measured: dict[int, dict]
         out.append({**row, **extra})
     return out
 
-
-def _final_metrics(run_dir: Path) -> dict[str, float]:
-    rows = read_results(run_dir)
-    return rows[-1] if rows else {}

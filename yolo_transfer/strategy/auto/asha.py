@@ -61,43 +61,30 @@ def _probe(config: dict) -> None:
 def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None = None):
     """Run the candidates of `state` (an `AutoState`) as Tune trials under ASHA; returns (chosen, its TrainResult,
     rungs, scheduler info). The probes in `state` learn their folders, curves and scores."""
-    try:
-        import ray
-        from ray import tune
-        from ray.tune.schedulers import AsyncHyperBandScheduler
-    except ImportError:
-        raise UserError("--engine ray needs Ray Tune: pip install 'yolo-transfer[distributed]' (ray[tune])") from None
+    from yolo_transfer.utils.raycluster import require_tune, run_trials
+
+    _, tune = require_tune()
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
     from yolo_transfer.strategy.auto.policy import holds
     from yolo_transfer.strategy.auto.probes import read_probe
     from yolo_transfer.strategy.auto.state import folder_name as _safe
     from yolo_transfer.training.api import epoch_history, result_of
     from yolo_transfer.training.record import TransferRecord
-    from yolo_transfer.utils.raycluster import connect, fit, trial_resources
-
     cands, epochs, bonus = state.candidates, state.epochs, state.bonus
     hold = holds(cands, state.incumbent, state.hold)
     probes = {p.preset: p for p in state.probes}
     grace = max(1, round(epochs / 6))
     plan = asha_rungs(epochs, grace, len(cands))
-    started = connect(address)
-    try:
-        per_trial, cpus, gpus = trial_resources(len(cands))
-        say(f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), "
-            f"each {per_trial}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
-        scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
-                                            reduction_factor=REDUCTION)
-        space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),
-                 "gpu": bool(gpus), "bonus": bonus, "hold": hold or {}, "names": {c: _safe(c) for c in cands}}
-        tuner = tune.Tuner(
-            tune.with_resources(_probe, per_trial), param_space=space,
-            tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=scheduler, num_samples=1,
-                                        max_concurrent_trials=len(cands)),
-            run_config=tune.RunConfig(name="tune", storage_path=str((auto_dir / "ray").resolve()), verbose=0),
-        )
-        fit(tuner, what="probe")
-    finally:
-        if started:
-            ray.shutdown()
+    scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
+                                        reduction_factor=REDUCTION)
+    space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),
+             "bonus": bonus, "hold": hold or {}, "names": {c: _safe(c) for c in cands}}
+    announce = lambda per, cpus, gpus: say(  # noqa: E731
+        f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), each "
+        f"{per}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
+    per_trial = run_trials(_probe, space, len(cands), auto_dir / "ray", address, announce=announce, what="probe",
+                           scheduler=scheduler, metric="score")
     finished = []
     for c in cands:
         p = probes[c]

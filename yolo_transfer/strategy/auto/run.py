@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from yolo_transfer.errors import Interrupted, UserError
+from yolo_transfer.options import ENGINES, KEEP_FIELDS, TrainOptions
+from yolo_transfer.presets import parse_preset
 from yolo_transfer.strategy.auto import policy
 from yolo_transfer.strategy.auto.probes import ProbeStop, note_folder, note_rung, read_probe, stopper, then, timed_stop
 from yolo_transfer.strategy.auto.report import summary_lines, write_report
@@ -23,80 +25,52 @@ from yolo_transfer.utils.console import say
 __all__ = ["auto_train", "resume_auto", "summary_lines"]
 
 
-def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str = "auto", epochs: int = 50,
-               project: str | os.PathLike = "runs", name: str = "train",
-               presets_file: str | os.PathLike | None = None, callbacks: Mapping[str, Callable] | None = None,
-               device: str | None = None, imgsz: int = 640, recommend_images: int = 32, engine: str = "local",
-               ray_address: str | None = None, **kwargs: Any):
-    """Successive halving over the candidates in `preset` (`auto` or `auto:a,b,c`); returns the winner's
-    `TrainResult` with `.auto` (its `AutoState`) and `.auto_dir`. `kwargs` go to every probe's `train_preset`
-    (batch, seed, bn_policy, Ultralytics arguments such as `time=` hours)."""
-    from yolo_transfer.anatomy import Anatomy, load_detection_model
-    from yolo_transfer.presets import make_plan
-    from yolo_transfer.data.yolo_layout import check_data_yaml
-    from yolo_transfer.weights import resolve_model
+# the options each probe takes from `train` as they are; the rest auto sets per probe, or uses itself
+_OWN = ("preset", "epochs", "project", "name", "presets_file", "callbacks", "device", "imgsz", "engine", "ray_address",
+        "budget_minutes", "resume", "wait")
 
+
+def auto_train(model: str | os.PathLike, data: str | os.PathLike, opts: TrainOptions, overrides: dict,
+               recommend_images: int = 32):
+    """Successive halving over the candidates in `opts.preset` (`auto` or `auto:a,b,c`); returns the winner's
+    `TrainResult` with `.auto` (its `AutoState`) and `.auto_dir`. Every probe is a `train_preset` run with the
+    rest of `opts` (batch, seed, BN policy, keep-classes) and `overrides` (Ultralytics' arguments, `time=` hours)."""
     t_start = time.time()
-    hours = float(kwargs.get("time") or 0.0)
+    hours = float(overrides.get("time") or 0.0)
     if hours < 0:
         raise UserError(f"time= must be > 0 hours, got {hours}")
-    if not hours and epochs < policy.MIN_EPOCHS:
+    if not hours and opts.epochs < policy.MIN_EPOCHS:
         raise UserError(f"--preset auto needs --epochs >= {policy.MIN_EPOCHS} (probes run 1/6 and 1/3 of them), got "
-                        f"{epochs}")
-    cands = policy.parse_candidates(preset, presets_file)
-    if engine not in ("local", "ray"):
-        raise UserError(f"--engine {engine}: choose local or ray")
-    if engine == "ray" and hours:
+                        f"{opts.epochs}")
+    cands = policy.parse_candidates(opts.preset, opts.presets_file)
+    if opts.engine not in ENGINES:
+        raise UserError(f"--engine {opts.engine}: choose one of {', '.join(ENGINES)}")
+    if opts.engine == "ray" and hours:
         raise UserError("--preset auto --engine ray runs ASHA over epochs: give --epochs, not a time budget")
-    spec = check_data_yaml(data)
-    resolved = resolve_model(model)
-    anatomy = Anatomy.of(load_detection_model(resolved).model)
-    for c in cands:  # bad preset arguments fail here, before any training
-        make_plan(c, anatomy, epochs=epochs, presets_file=presets_file)
-
-    rec, seconds_recommend = None, 0.0
-    if resolved.endswith(".pt"):
-        from yolo_transfer.strategy.recommend import recommend
-
-        dev = "cpu" if device in (None, "", "cpu") else str(device).split(",")[0]
-        t_rec = time.time()
-        rec = recommend(resolved, data, budget_minutes=hours * 60 if hours else None, device=dev,
-                        images=recommend_images, imgsz=imgsz, batch=kwargs.get("batch", 16))
-        seconds_recommend = round(time.time() - t_rec, 2)
+    probe = {**{k: v for k, v in opts.to_dict().items() if k not in _OWN and k not in KEEP_FIELDS},
+             **opts.changed(*KEEP_FIELDS), **overrides}
+    resolved, anatomy, spec = _source(model, data, cands, opts)
+    rec, seconds_recommend = _recommend(resolved, data, hours, opts, recommend_images, probe.get("batch", 16))
+    if rec is not None:
         cands = policy.order_candidates(cands, rec.preset)
-    estimate = None
+    epochs, estimate = opts.epochs, None
     if hours:  # equal wall time: `epochs` is Ultralytics' first guess only (as in compare); refused if < MIN_TIMED
-        from yolo_transfer.training.budget import BudgetEstimate, estimate_budget, first_guess
-
-        known = (rec.facts.get("budget") or {}) if rec else {}
-        if known and set(cands) <= set(known.get("epochs", {})):  # recommend timed them already: the same estimate
-            estimate = BudgetEstimate(**known)
-        else:
-            estimate = estimate_budget(resolved, spec.yaml_path, cands, hours * 60, imgsz=imgsz,
-                                       batch=kwargs.get("batch", 16), device=device, presets_file=presets_file,
-                                       overrides={k: v for k, v in kwargs.items() if k not in ("batch", "seed")})
-        fits = {c: estimate.epochs[c] for c in cands}
-        cheapest = max(fits, key=fits.get)
-        if fits[cheapest] < policy.MIN_TIMED:  # the rungs need a whole epoch each of the cheapest candidate, and an end
-            raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{fits[cheapest]:g} epochs of "
-                            f"the cheapest candidate ({cheapest}) here; auto needs >= {policy.MIN_TIMED} (its probes "
-                            f"take 1/6 and 1/3 of the budget): raise the budget or lower --imgsz")
-        epochs = first_guess(estimate, min(fits, key=fits.get))
-    deferred = policy.defers(rec.rule if rec else None, explicit=":" in preset)
+        epochs, estimate = _timed_epochs(resolved, spec, cands, hours, rec, opts, probe)
+    deferred = policy.defers(rec.rule if rec else None, explicit=bool(parse_preset(opts.preset).candidates))
     if deferred:
         cands = [rec.preset]
     distance = rec.facts.get("domain_distance") if rec else None
     bonus_far = policy.bonus_for(distance)
-    bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, presets_file) else 0.0) for c in cands}
+    bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, opts.presets_file) else 0.0) for c in cands}
 
-    auto_dir = _unique(Path(project) / name)
+    auto_dir = _unique(Path(opts.project) / opts.name)
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (a lower bound)
     length = policy.NOMINAL if hours else epochs
     plan = [(length, 1)] if deferred else policy.rungs(length, len(cands))
-    settings = dict(model=resolved, data=data, epochs=epochs, imgsz=imgsz, device=device, presets_file=presets_file,
-                    **kwargs)
+    settings = dict(model=resolved, data=data, epochs=epochs, imgsz=opts.imgsz, device=opts.device,
+                    presets_file=opts.presets_file, **probe)
     state = AutoState(
-        epochs=epochs, budget_minutes=round(hours * 60, 3) if hours else None, engine=engine,
+        epochs=epochs, budget_minutes=round(hours * 60, 3) if hours else None, engine=opts.engine,
         rungs=[{"epoch": s, "candidates": k} for s, k in plan], epoch_cost=policy.epoch_cost(plan), candidates=cands,
         rule=policy.DEFER_RULE if deferred else policy.RULE, deferred_to_recommend=deferred,
         domain_distance=distance, recommendation=rec.to_dict() if rec else None,
@@ -108,7 +82,55 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, *, preset: str
     from yolo_transfer.utils.lock import folder_lock
 
     with folder_lock(auto_dir, "train --preset auto", other="pick another --name"):  # auto.json has one writer
-        return _run(state, auto_dir, callbacks, t_start, ray_address, settings)
+        return _run(state, auto_dir, opts.callbacks, t_start, opts.ray_address, settings)
+
+
+def _source(model, data, cands: list[str], opts: TrainOptions):
+    """The checkpoint, its anatomy and the dataset, with every candidate's plan checked before any training."""
+    from yolo_transfer.anatomy import Anatomy, load_detection_model
+    from yolo_transfer.data.yolo_layout import check_data_yaml
+    from yolo_transfer.presets import make_plan
+    from yolo_transfer.weights import resolve_model
+
+    spec = check_data_yaml(data)
+    resolved = resolve_model(model)
+    anatomy = Anatomy.of(load_detection_model(resolved).model)
+    for c in cands:  # bad preset arguments fail here, before any training
+        make_plan(c, anatomy, epochs=opts.epochs, presets_file=opts.presets_file)
+    return resolved, anatomy, spec
+
+
+def _recommend(resolved: str, data, hours: float, opts: TrainOptions, images: int, batch: int):
+    """`recommend`'s answer for a checkpoint (an architecture YAML has no COCO knowledge to judge), and its cost."""
+    if not resolved.endswith(".pt"):
+        return None, 0.0
+    from yolo_transfer.strategy.recommend import recommend
+
+    dev = "cpu" if opts.device in (None, "", "cpu") else str(opts.device).split(",")[0]
+    t_rec = time.time()
+    rec = recommend(resolved, data, budget_minutes=hours * 60 if hours else None, device=dev, images=images,
+                    imgsz=opts.imgsz, batch=batch)
+    return rec, round(time.time() - t_rec, 2)
+
+
+def _timed_epochs(resolved: str, spec, cands: list[str], hours: float, rec, opts: TrainOptions, probe: dict):
+    """A timed auto's first-guess epochs and its budget estimate; a budget too small for the rungs is refused."""
+    from yolo_transfer.training.budget import BudgetEstimate, estimate_budget, first_guess
+
+    known = (rec.facts.get("budget") or {}) if rec else {}
+    if known and set(cands) <= set(known.get("epochs", {})):  # recommend timed them already: the same estimate
+        estimate = BudgetEstimate(**known)
+    else:
+        estimate = estimate_budget(resolved, spec.yaml_path, cands, hours * 60, imgsz=opts.imgsz,
+                                   batch=probe.get("batch", 16), device=opts.device, presets_file=opts.presets_file,
+                                   overrides={k: v for k, v in probe.items() if k not in ("batch", "seed")})
+    fits = {c: estimate.epochs[c] for c in cands}
+    cheapest = max(fits, key=fits.get)
+    if fits[cheapest] < policy.MIN_TIMED:  # the rungs need a whole epoch each of the cheapest candidate, and an end
+        raise UserError(f"--preset auto: the budget of {hours * 60:g} min fits only ~{fits[cheapest]:g} epochs of "
+                        f"the cheapest candidate ({cheapest}) here; auto needs >= {policy.MIN_TIMED} (its probes "
+                        f"take 1/6 and 1/3 of the budget): raise the budget or lower --imgsz")
+    return first_guess(estimate, min(fits, key=fits.get)), estimate
 
 
 def resume_auto(auto_dir: str | os.PathLike, callbacks: Mapping[str, Callable] | None = None,
@@ -202,13 +224,11 @@ def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
     """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
     the rung `state` says is in progress; `save(status)` after every probe."""
     from yolo_transfer.errors import TrainingFailed
-    from yolo_transfer.training.api import seconds_spent, train_preset
 
     cands, bonus = state.candidates, state.bonus
     hold = policy.holds(cands, state.incumbent, state.hold)
     plan = state.plan
     hours = float(common.get("time") or 0.0)
-    device = common.get("device")
     epochs = plan[-1][0]  # the plan's length: the run's epochs, or NOMINAL for a timed run (rungs as shares)
     alive = list(state.alive)
     results: dict[str, Any] = {}
@@ -227,45 +247,9 @@ def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
             if p.rung_reached >= rung and not final:  # reached this rung before an interruption
                 read_probe(p)  # its curve as the rung left it (the state may have been saved just before)
                 continue
-            folder = auto_dir / folder_name(c)
-            if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
-                p.run_dir = str(folder)
-            if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
-                p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
-            if p.run_dir:  # a session killed outright never added its seconds here: at least what its run cost
-                p.wall_seconds = max(p.wall_seconds, seconds_spent(Path(p.run_dir)))
-            t_call = time.time()
-            # timed: the share holds the probe's set-ups and its part of the recommend step too
-            stop_fn = stop_at or timed_stop(stop / epochs, rung, p.wall_seconds, t_call,
-                                            state.seconds_recommend / len(cands))
-            user = callbacks or {}
-            cb = {**user,
-                  # auto.json learns the probe's folder as soon as it exists and its rung before it stops, so a kill
-                  # at any point resumes the right folder and never trains a probe past its rung
-                  "on_pretrain_routine_end": then(note_folder(p, save), user.get("on_pretrain_routine_end")),
-                  "on_fit_epoch_end": stopper(stop_fn, user.get("on_fit_epoch_end"), on_stop=note_rung(p, rung, save))}
-            try:
-                if not p.run_dir:
-                    r = train_preset(preset=c, project=auto_dir, name=folder_name(c), callbacks=cb, **common)
-                else:
-                    r = train_preset(resume=p.run_dir, device=device, callbacks=cb)
+            r = _probe(state, c, rung, stop_at, stop / epochs, epochs, auto_dir, callbacks, save, common)
+            if r is not None:
                 results[c] = r
-                p.run_dir = str(r.run_dir)
-                p.error = r.error
-            except ProbeStop as e:
-                p.run_dir = str(e.run_dir)
-                p.epochs_planned = e.epochs
-            except KeyboardInterrupt as e:  # Ctrl-C in this probe: what it had done goes on auto's record
-                p.run_dir = str(Interrupted.at(e).run_dir or p.run_dir or "")
-                p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
-                if p.run_dir:
-                    read_probe(p)
-                raise
-            p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
-            read_probe(p)
-            p.epochs_planned = p.epochs_planned or epochs
-            p.rung_reached = rung
-            save("running")
         live = [c for c in alive if state.probe(c).error is None and state.probe(c).curve]
         if not live:  # a crash in training, not bad input: exit 1, the tracebacks in the probes' error.txt
             raise TrainingFailed(f"every auto candidate failed; see {auto_dir} ({state.probe(alive[0]).error})")
@@ -291,6 +275,53 @@ def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
     if result is None:  # cannot happen: the final rung runs to the end and returns
         raise UserError(f"auto: the chosen preset {chosen} did not finish; see {auto_dir}")
     return chosen, result
+
+
+def _probe(state: AutoState, c: str, rung: int, stop_at, share: float, epochs: int, auto_dir: Path, callbacks,
+           save, common: dict):
+    """Run (or resume) candidate `c` up to this rung: its `TrainResult` when it ran to its end, None when it stopped
+    at the rung; auto.json knows its folder and rung at every moment, so a kill anywhere resumes the right one."""
+    from yolo_transfer.training.api import seconds_spent, train_preset
+
+    p = state.probe(c)
+    folder = auto_dir / folder_name(c)
+    if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
+        p.run_dir = str(folder)
+    if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
+        p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
+    if p.run_dir:  # a session killed outright never added its seconds here: at least what its run cost
+        p.wall_seconds = max(p.wall_seconds, seconds_spent(Path(p.run_dir)))
+    t_call = time.time()
+    # timed: the share holds the probe's set-ups and its part of the recommend step too
+    stop_fn = stop_at or timed_stop(share, rung, p.wall_seconds, t_call,
+                                    state.seconds_recommend / len(state.candidates))
+    user = callbacks or {}
+    cb = {**user,
+          "on_pretrain_routine_end": then(note_folder(p, save), user.get("on_pretrain_routine_end")),
+          "on_fit_epoch_end": stopper(stop_fn, user.get("on_fit_epoch_end"), on_stop=note_rung(p, rung, save))}
+    r = None
+    try:
+        if not p.run_dir:
+            r = train_preset(preset=c, project=auto_dir, name=folder_name(c), callbacks=cb, **common)
+        else:
+            r = train_preset(resume=p.run_dir, device=common.get("device"), callbacks=cb)
+        p.run_dir = str(r.run_dir)
+        p.error = r.error
+    except ProbeStop as e:
+        p.run_dir = str(e.run_dir)
+        p.epochs_planned = e.epochs
+    except KeyboardInterrupt as e:  # Ctrl-C in this probe: what it had done goes on auto's record
+        p.run_dir = str(Interrupted.at(e).run_dir or p.run_dir or "")
+        p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
+        if p.run_dir:
+            read_probe(p)
+        raise
+    p.wall_seconds = round(p.wall_seconds + time.time() - t_call, 2)
+    read_probe(p)
+    p.epochs_planned = p.epochs_planned or epochs
+    p.rung_reached = rung
+    save("running")
+    return r
 
 
 def _unique(path: Path) -> Path:
