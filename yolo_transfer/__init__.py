@@ -11,6 +11,9 @@ from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
 
 from yolo_transfer.utils import env as _env  # first: it reads OMP_NUM_THREADS before Ultralytics can set it
+from yolo_transfer import safeload as _safeload  # noqa: E402 - before Ultralytics: checkpoints load restricted
+
+_safeload.set_default()
 
 __version__ = "0.1.0"
 

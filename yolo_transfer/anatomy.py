@@ -107,7 +107,9 @@ def load_detection_model(spec: str | Path, download: bool = True):
     except FileNotFoundError as e:
         raise UserError(f"model '{spec}' not found: {e}")
     except Exception as e:  # unpickling garbage, truncated files, YAMLs Ultralytics cannot parse
-        raise UserError(f"cannot load model '{spec}': {type(e).__name__}: {e}")
+        from yolo_transfer.safeload import refusal
+
+        raise refusal(e, resolved) or UserError(f"cannot load model '{spec}': {type(e).__name__}: {e}") from None
     if yolo.task != "detect":
         raise UserError(f"'{spec}' is a {yolo.task} model; yolo-transfer trains detection models: start from a "
                         f"detection checkpoint or YAML such as yolo26n.pt or yolo26n.yaml")
@@ -124,7 +126,11 @@ def inspect_model(spec: str | Path) -> tuple[Anatomy, Any]:
     return Anatomy.of(yolo.model), yolo
 
 
-def inspect(model: str | Path) -> Anatomy:
+def inspect(model: str | Path, *, trust_checkpoint: bool = False) -> Anatomy:
     """Backbone / neck / head of `model` (a checkpoint, an Ultralytics name or an architecture YAML), read from the
-    model's own YAML, with parameter counts per layer: what `yolo-transfer inspect` prints."""
-    return inspect_model(model)[0]
+    model's own YAML, with parameter counts per layer: what `yolo-transfer inspect` prints. A checkpoint loads
+    restricted unless `trust_checkpoint` (`yolo_transfer.safeload.scan` lists what it references)."""
+    from yolo_transfer import safeload
+
+    with safeload.loading(trust_checkpoint):
+        return inspect_model(model)[0]

@@ -38,16 +38,19 @@ class TransferModel:
     Args:
         model: a checkpoint path, an Ultralytics name (`yolo26n.pt`, the default: looked up in
             `$YOLO_TRANSFER_WEIGHTS` and Ultralytics' weights folder, downloaded when online) or an architecture YAML.
+        trust_checkpoint: load it with full pickle in `inspect` and `recommend` (a file you have vetted; by
+            default checkpoints load restricted: docs "Untrusted inputs").
 
     Attributes:
         path: the resolved checkpoint (or YAML) the next operation uses; after `train`, the run's `best.pt`.
         last_train: the `TrainResult` of the last `train` call, if any.
     """
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL):
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, trust_checkpoint: bool = False):
         from yolo_transfer.weights import resolve_model
 
         self.path: str = resolve_model(model)
+        self.trust_checkpoint = trust_checkpoint  # inspect and recommend; train/export/predict take it per call
         self.last_train: TrainResult | None = None
         self._anatomy: Anatomy | None = None
 
@@ -60,7 +63,7 @@ class TransferModel:
         if self._anatomy is None:
             from yolo_transfer.anatomy import inspect
 
-            self._anatomy = inspect(self.path)
+            self._anatomy = inspect(self.path, trust_checkpoint=self.trust_checkpoint)
         return self._anatomy
 
     def inspect(self) -> Anatomy:
@@ -76,12 +79,13 @@ class TransferModel:
 
     def recommend(self, data: str | os.PathLike, *, budget_minutes: float | None = None, device: str | None = None,
                   reference: str | os.PathLike | None = None, images: int = 200, imgsz: int | None = None,
-                  seed: int = 0, batch: int = 16) -> Recommendation:
+                  seed: int = 0, batch: int = 16, trust_checkpoint: bool = False) -> Recommendation:
         """A transfer preset for `data` before any training, from measured facts: see `yolo_transfer.recommend`."""
         from yolo_transfer.strategy.recommend import recommend
 
         return recommend(self.path, data, budget_minutes=budget_minutes, device=device, reference=reference,
-                         images=images, imgsz=imgsz, seed=seed, batch=batch)
+                         images=images, imgsz=imgsz, seed=seed, batch=batch,
+                         trust_checkpoint=trust_checkpoint or self.trust_checkpoint)
 
     @takes(TrainOptions, overrides=True)
     def train(self, data: str | os.PathLike | None = None, **kwargs: Any) -> TrainResult:

@@ -133,6 +133,11 @@ def _wait(help: str):
     return opt(False, help, flag=True)
 
 
+def _trust():
+    return opt(False, "Load checkpoints with full pickle instead of the restricted loader: only for a file you have "
+                      "vetted (a checkpoint can run code; docs: Untrusted inputs).", flag=True)
+
+
 @dataclass(frozen=True)
 class TrainOptions(Options):
     """`train`'s options (beside the model, the data and Ultralytics' own training arguments)."""
@@ -176,6 +181,7 @@ class TrainOptions(Options):
                                             "records the source classes' mAP before and after training (retention).")
     replay: str | None = _replay("With --keep-method distill: a source-domain dataset whose train images join the "
                                  "training set.")
+    trust_checkpoint: bool = _trust()
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,7 @@ class CompareOptions(Options):
                                             "each trial's retention of them, a sixth axis.")
     replay: str | None = _replay("Source-domain images for `+keep-distill` trials (e.g. --presets "
                                  "full,full+keep-distill).")
+    trust_checkpoint: bool = _trust()
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,7 @@ class ExportOptions(Options):
     runtime_precision: str | None = opt(None, "Gate the export run at this precision instead of the one it claims: "
                                         "bf16 for OpenVINO on CPUs with AVX512-bf16/AMX (faster, judged with the BF16 "
                                         "thresholds).", choices=RUN_PRECISIONS)
+    trust_checkpoint: bool = _trust()
 
 
 def parse_ids(text: str | None) -> list[int] | None:
@@ -288,7 +296,16 @@ class PredictOptions(Options):
     ray_address: str | None = _ray_address()
     ray_actors: int | None = opt(None, "Model actors (default: one per GPU, else 1).", type=int)
     wait: bool = _wait("If another run is writing --out, wait for it to finish instead of stopping.")
+    trust_checkpoint: bool = _trust()
     show_progress: bool | None = opt(None, "A progress bar (default: when stderr is a terminal).", cli=False)
+
+
+@dataclass(frozen=True)
+class LoadOptions(Options):
+    """What every command that opens a checkpoint takes (`inspect`, `recommend`, `presets`; the other verbs' options
+    have the same field)."""
+
+    trust_checkpoint: bool = _trust()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from yolo_transfer import safeload
 from yolo_transfer.errors import UserError
 from yolo_transfer.options import ENGINES, KEEP_FIELDS, TrainOptions, takes
 from yolo_transfer.presets import parse_preset
@@ -42,6 +43,11 @@ def train(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | No
 def run_train(model: str | os.PathLike, data: str | os.PathLike | None, opts: TrainOptions,
               overrides: dict) -> TrainResult:
     """`train` with its options typed: a preset's one run, `auto`'s choice, or the resume of either."""
+    with safeload.loading(opts.trust_checkpoint):
+        return _train(model, data, opts, overrides)
+
+
+def _train(model, data, opts: TrainOptions, overrides: dict) -> TrainResult:
     check_device(opts.device)  # a GPU asked for where there is none: one line now, not a traceback from the trainer
     spec = parse_preset(opts.preset)
     if spec.keep is not None:  # `full+keep-distill`: the compare spelling of --keep-classes --keep-method distill

@@ -55,20 +55,21 @@ class Verification:
 
 
 def _model(path: str | Path):
-    from ultralytics.utils.patches import torch_load
+    from yolo_transfer.safeload import load
 
-    ckpt = torch_load(path, map_location="cpu")
+    ckpt = load(path)
     return ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Raw tensors of an Ultralytics checkpoint in the dtype it was saved in (pickle: only for trusted files)."""
+    """Raw tensors of an Ultralytics checkpoint in the dtype it was saved in (loaded as every checkpoint is:
+    `yolo_transfer.safeload`)."""
     return {k: v for k, v in _model(path).state_dict().items()}
 
 
 def load_model(path: str | Path):
-    """The model an Ultralytics checkpoint holds (its EMA where saved), in FP32 and eval mode (pickle: trusted files
-    only)."""
+    """The model an Ultralytics checkpoint holds (its EMA where saved), in FP32 and eval mode (loaded restricted
+    unless trusted: `yolo_transfer.safeload`)."""
     return _model(path).float().eval()
 
 

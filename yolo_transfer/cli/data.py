@@ -23,7 +23,9 @@ def data() -> None:
 @click.option("--link", is_flag=True, help="Symlink images instead of copying them.")
 @click.option("--drop-difficult", is_flag=True, help="Drop VOC objects marked difficult (default: keep).")
 @click.option("--keep-crowd", is_flag=True, help="Keep COCO iscrowd regions as boxes (default: skip).")
-def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd) -> None:
+@click.option("--allow-outside", multiple=True, type=click.Path(file_okay=False),
+              help="A folder outside SOURCE its annotations may name images in (repeatable; default: none).")
+def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd, allow_outside) -> None:
     """Convert Pascal VOC (any layout), CVAT XML, LabelMe JSON or COCO JSON at SOURCE into a YOLO dataset at OUTPUT.
 
     Writes OUTPUT/data.yaml (trains as is), classes.json and conversion.json/.md listing every fix.
@@ -32,7 +34,7 @@ def convert_cmd(source, output, fmt, classes, link, drop_difficult, keep_crowd) 
 
     names = [c for c in classes.split(",")] if classes else None
     report = convert(source, output, fmt=fmt, classes=names, link=link, drop_difficult=drop_difficult,
-                     keep_crowd=keep_crowd)
+                     keep_crowd=keep_crowd, allow_outside=allow_outside)
     click.echo("\n".join(report.summary_lines()))
 
 

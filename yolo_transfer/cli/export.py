@@ -20,7 +20,7 @@ def export_cmd(model, half, int8, quiet_flag, verbose, **options) -> None:
     """Export MODEL (.pt) for deployment and prove the export gives the same boxes (parity gate).
 
     Writes the export beside the checkpoint plus <export>.parity.json/.md/.png. Exits 1 when the gate fails,
-    2 on bad input. Loading a .pt runs pickle: only export checkpoints you trust.
+    2 on bad input. A .pt loads restricted (no code from the file runs); --trust-checkpoint for a vetted one.
     """
     from pathlib import Path
 

@@ -19,7 +19,7 @@ def predict_cmd(model, source, out, **options) -> None:
     .txt list of paths; or one image) and write one result per image to --out.
 
     Unreadable images are listed in errors.jsonl with the reason and the run goes on (unless --strict).
-    Loading a .pt runs pickle: only use checkpoints you trust.
+    A .pt loads restricted (no code from the file runs); --trust-checkpoint for a vetted one.
     """
     from yolo_transfer.inference.api import run_predict
 

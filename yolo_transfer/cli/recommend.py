@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from yolo_transfer.cli.schema import click_options
+from yolo_transfer.options import LoadOptions
 from yolo_transfer.weights import DEFAULT_MODEL
 
 
@@ -20,11 +22,13 @@ from yolo_transfer.weights import DEFAULT_MODEL
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch", default=16, show_default=True, type=int, help="Training batch size (for the budget's epochs).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"preset", "reasons", "facts"} as JSON.')
-def recommend_cmd(data, model, budget_minutes, device, reference, images, imgsz, seed, batch, as_json):
+@click_options(LoadOptions)
+def recommend_cmd(data, model, budget_minutes, device, reference, images, imgsz, seed, batch, as_json,
+                  trust_checkpoint):
     """Recommend a transfer preset before training, from facts measured on your data and the checkpoint."""
     from yolo_transfer.strategy.recommend import recommend, render_text
     from yolo_transfer.utils.io import to_json
 
     rec = recommend(model, data, budget_minutes=budget_minutes, device=device, reference=reference,
-                    images=images, imgsz=imgsz, seed=seed, batch=batch)
+                    images=images, imgsz=imgsz, seed=seed, batch=batch, trust_checkpoint=trust_checkpoint)
     click.echo(to_json(rec.to_dict()) if as_json else render_text(rec))

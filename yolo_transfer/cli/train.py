@@ -8,7 +8,7 @@ import click
 
 from yolo_transfer.cli.schema import click_options, console_options, model_option
 from yolo_transfer.errors import UserError
-from yolo_transfer.options import METRIC, METRIC50, TrainOptions
+from yolo_transfer.options import METRIC, METRIC50, LoadOptions, TrainOptions
 from yolo_transfer.presets import parse_preset
 
 
@@ -107,17 +107,40 @@ def _summary(result) -> None:
     click.echo(f"weights: {result.best}\nrecord: {result.run_dir / 'transfer.json'} (+ transfer.md)")
 
 
+def _scan_lines(scan) -> list[str]:
+    """The globals a checkpoint references, by module (`--json` lists each), the unexpected ones by name."""
+    from collections import Counter
+
+    allowed = Counter(g.split(".", 1)[0] for g in scan.globals if g not in scan.unexpected)
+    verdict = ("all allowed: it loads restricted (no code from it runs)" if scan.passes else
+               f"{len(scan.unexpected) or 'some'} outside the allow-list: refused")
+    return [f"checkpoint: {len(scan.globals)} globals referenced, {verdict}",
+            "  allowed: " + ", ".join(f"{m} {n}" for m, n in allowed.most_common()),
+            *[f"  not allowed: {g}" for g in scan.unexpected], ""]
+
+
 @click.command("inspect")
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def inspect_cmd(model, as_json):
-    """Show MODEL's layers split into backbone / neck / head (from its own YAML), with parameter counts."""
+@click_options(LoadOptions)
+def inspect_cmd(model, as_json, trust_checkpoint):
+    """Show MODEL's layers split into backbone / neck / head (from its own YAML), with parameter counts, and for a
+    checkpoint the globals its pickle references and whether it passes the restricted loader."""
     from yolo_transfer.anatomy import inspect
+    from yolo_transfer.safeload import UnsafeCheckpoint, scan
     from yolo_transfer.utils.io import to_json
 
-    anatomy = inspect(model)
+    found = scan(model) if Path(model).suffix in (".pt", ".pth") and Path(model).is_file() else None
+    if found is not None and not as_json:
+        click.echo("\n".join(_scan_lines(found)))
+    if found is not None and not found.passes and not trust_checkpoint:
+        if as_json:
+            click.echo(to_json({"checkpoint": found.to_dict()}), nl=False)
+        raise UnsafeCheckpoint(found.error)
+    anatomy = inspect(model, trust_checkpoint=trust_checkpoint)
     if as_json:
-        click.echo(to_json({"layers": [vars(l) for l in anatomy.layers], **anatomy.to_dict()}), nl=False)
+        click.echo(to_json({"layers": [vars(l) for l in anatomy.layers], **anatomy.to_dict(),
+                            **({"checkpoint": found.to_dict()} if found else {})}), nl=False)
         return
     click.echo(f"{'layer':>5}  {'module':<14} {'part':<9} {'params':>12}")
     for l in anatomy.layers:
@@ -134,7 +157,8 @@ def inspect_cmd(model, as_json):
 @click.argument("model", required=False)
 @click.option("--epochs", default=50, show_default=True, help="Epochs assumed for staged presets.")
 @click.option("--presets-file", type=click.Path(), default=None)
-def presets_cmd(model, epochs, presets_file):
+@click_options(LoadOptions)
+def presets_cmd(model, epochs, presets_file, trust_checkpoint):
     """List transfer presets; with MODEL, show what each freezes on it and how many parameters train."""
     from yolo_transfer.presets import available, describe
 
@@ -145,6 +169,6 @@ def presets_cmd(model, epochs, presets_file):
     from yolo_transfer.anatomy import inspect
 
     click.echo(f"{'preset':<18} {'frozen at start':<24} {'trainable params':>17}  stages")
-    for row in describe(inspect(model), epochs=epochs, presets_file=presets_file):
+    for row in describe(inspect(model, trust_checkpoint=trust_checkpoint), epochs=epochs, presets_file=presets_file):
         click.echo(f"{row.spec:<18} {row.frozen_at_start:<24} {row.trainable_params:>10,} "
                    f"({100 * row.trainable_fraction:4.1f}%)  {row.stages}")

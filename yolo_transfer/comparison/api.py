@@ -69,6 +69,13 @@ def compare(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | 
 def run_compare(model: str | os.PathLike, data: str | os.PathLike | None, opts: CompareOptions,
                 overrides: dict) -> CompareResult:
     """`compare` with its options typed: check everything, then run it holding the compare folder."""
+    from yolo_transfer import safeload
+
+    with safeload.loading(opts.trust_checkpoint):
+        return _checked_compare(model, data, opts, overrides)
+
+
+def _checked_compare(model, data, opts: CompareOptions, overrides: dict) -> CompareResult:
     from yolo_transfer.comparison.plan import check_budget, validate
     from yolo_transfer.data.yolo_layout import resolve_data_yaml
     from yolo_transfer.training.budget import first_guess as first_guess_epochs

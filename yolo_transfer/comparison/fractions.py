@@ -33,6 +33,8 @@ def data_for(spec, fraction: float, seed: int, out_dir: Path) -> Path:
     # absolute, not resolved: Ultralytics finds a label by swapping /images/ for /labels/ in the path it is given,
     # and a linked dataset (`data convert --link`) has its images as symlinks to folders with no labels beside them
     atomic_write_text(listing, "".join(f"{os.path.abspath(p)}\n" for p in keep))
-    doc = {"train": str(listing.resolve()), "val": [str(p) for p in spec.splits["val"]],
+    # its root holds every listed image: a .txt list may only name files inside its dataset (data.paths)
+    root = os.path.commonpath([os.path.abspath(spec.root), *(os.path.abspath(p) for p in keep)])
+    doc = {"path": root, "train": str(listing.resolve()), "val": [str(p) for p in spec.splits["val"]],
            "names": dict(enumerate(spec.names))}
     return atomic_write_yaml(out_dir / f"{tag}.yaml", doc).resolve()

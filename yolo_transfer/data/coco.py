@@ -9,10 +9,12 @@ any file and is only the `supercategory` of others (Roboflow's dummy parent clas
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
+from yolo_transfer.data.paths import Containment
 from yolo_transfer.data.yolo_layout import SPLIT_ALIASES, safe_relpath
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.walk import walk_files
@@ -45,9 +47,18 @@ def _image_dirs(json_path: Path, root: Path) -> list[Path]:
              json_path.parent.parent / "images" / token]
     out: list[Path] = []
     for c in cands:
-        if c.is_dir() and c not in out:
+        if c.is_dir() and c not in out and Path(os.path.normpath(os.path.abspath(c))).is_relative_to(
+                os.path.normpath(os.path.abspath(root))):  # never above the dataset (a linked folder in it is fine)
             out.append(c)
     return out
+
+
+def _root(src: Path) -> Path:
+    """The dataset folder: the one given, or a JSON's own folder (its parent where that is `annotations/`)."""
+    if src.is_dir():
+        return src
+    return src.parent.parent if src.parent.name.lower() == "annotations" else src.parent
+
 
 
 class CocoFormat:
@@ -81,8 +92,9 @@ class CocoFormat:
             seen[split] = p
         return files
 
-    def read(self, src: Path) -> SourceSet:
-        root = src.parent if src.is_file() else src
+    def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
+        root = _root(src)
+        contain = Containment(root, allow)
         files = self._files(src)
         categories: dict[int, dict] = {}
         used: set[int] = set()
@@ -106,7 +118,7 @@ class CocoFormat:
             by_id: dict = {}
             for im in data["images"]:
                 file_name = str(im.get("file_name", ""))
-                found = next((d / file_name for d in dirs if file_name and (d / file_name).is_file()), None)
+                found = contain.find(file_name, dirs, rel_json)
                 if found is None:
                     fixes.append(Fix("missing_image_skipped", rel_json, None,
                                      f"image id {im.get('id')}: file '{file_name}' not found"))
@@ -132,4 +144,5 @@ class CocoFormat:
                 x, y, w, h = (float(v) for v in bbox)
                 item.boxes.append(SourceBox(str(cat["name"]), x, y, x + w, y + h, file=rel_json, ref=ref,
                                             crowd=bool(ann.get("iscrowd", 0))))
+        contain.raise_if_refused()
         return SourceSet(images, names, "COCO categories sorted by category id, renumbered from 0", fixes)

@@ -20,6 +20,7 @@ from pathlib import Path
 from yolo_transfer.data.annotations import Fix, SourceImage
 from yolo_transfer.data.coco import CocoFormat
 from yolo_transfer.data.images import image_size
+from yolo_transfer.data.paths import allowed_folders
 from yolo_transfer.data.tools import CvatFormat, LabelmeFormat
 from yolo_transfer.data.voc import VocFormat
 from yolo_transfer.data.yolo_layout import SPLITS, YoloWriter, format_box
@@ -187,13 +188,14 @@ def detect_format(source: Path) -> str:
 
 def convert(source: str | Path, output: str | Path, fmt: str | None = None, classes: Sequence[str] | None = None,
             link: bool = False, drop_difficult: bool = False, keep_crowd: bool = False,
-            show_progress: bool | None = None) -> ConversionReport:
+            show_progress: bool | None = None, allow_outside: Sequence[str | Path] = ()) -> ConversionReport:
     """Convert `source` (a Pascal VOC folder in any layout, a COCO JSON file or folder, a CVAT XML export or a LabelMe
     JSON folder; `fmt` picks one when detection is ambiguous) into a new YOLO dataset folder at `output`.
 
     `classes` fixes the class order (default: discovered; VOC sorted by name, COCO by category id); `link` symlinks
     images instead of copying; VOC `difficult` objects are kept unless `drop_difficult`; COCO `iscrowd` regions are
-    skipped unless `keep_crowd`. Every fix (clipped boxes, skipped objects and images) is listed in the returned report
+    skipped unless `keep_crowd`. An image path that leaves the source folder is refused (`data.paths`) unless it
+    is under a folder of `allow_outside`. Every fix (clipped boxes, skipped objects and images) is listed in the returned report
     and in `conversion.json` / `conversion.md`; the output is built in a temporary folder and appears only when whole.
     """
     source, output = Path(source), Path(output)
@@ -207,7 +209,7 @@ def convert(source: str | Path, output: str | Path, fmt: str | None = None, clas
     name = fmt or detect_format(source)
     if name not in FORMATS:
         raise UserError(f"unknown format '{name}'; choose one of: {', '.join(FORMATS)}")
-    read = FORMATS[name].read(source)
+    read = FORMATS[name].read(source, allowed_folders(allow_outside))
     names = [str(c).strip() for c in classes] if classes else read.class_names
     if classes:
         if len(set(names)) != len(names) or not all(names):

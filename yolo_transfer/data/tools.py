@@ -10,12 +10,12 @@ images found on disk, every fix counted in conversion.md, the output written ato
 from __future__ import annotations
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
+from yolo_transfer.data.paths import Containment
 from yolo_transfer.data.voc import split_word
 from yolo_transfer.data.yolo_layout import is_image, safe_relpath
 from yolo_transfer.errors import UserError
@@ -94,9 +94,10 @@ class LabelmeFormat:
             return self._is_labelme(src)
         return any(self._is_labelme(p) for p in _visible(src, "*.json"))
 
-    def read(self, src: Path) -> SourceSet:
+    def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
         globox = _globox("LabelMe JSON")
         root = src if src.is_dir() else src.parent
+        contain = Containment(root, allow)
         jsons = [p for p in ([src] if src.is_file() else _visible(src, "*.json")) if self._is_labelme(p)]
         images, fixes, used = [], [], {}
         for js in jsons:
@@ -113,7 +114,9 @@ class LabelmeFormat:
                 other = []
             fixes += [Fix("unsupported_shape_skipped", rel_js, None, f"{ann.image_id}: a '{t}' shape is not a box")
                       for t in other]
-            image = Path(os.path.normpath(js.parent / PurePosixPath(str(ann.image_id).replace("\\", "/"))))  # LabelMe writes ..\\x.jpg
+            image = contain.resolve(js.parent, str(ann.image_id), rel_js)  # LabelMe writes ..\\x.jpg
+            if image is None:
+                continue
             if not image.is_file():
                 image = next((c for c in sorted(js.parent.glob(f"{js.stem}.*")) if is_image(c)), image)
             if not image.is_file():
@@ -121,6 +124,7 @@ class LabelmeFormat:
                 continue
             if _claim(used, image, rel_js, fixes, root):
                 images.append(_items(ann, image, safe_relpath(image.name), _split(js, root), rel_js))
+        contain.raise_if_refused()
         if not images and not fixes:
             raise UserError(f"{src}: no LabelMe JSON files (with 'shapes' and 'imagePath') found")
         return _finish(images, fixes, src, used, "LabelMe")
@@ -141,9 +145,10 @@ class CvatFormat:
     def detect(self, src: Path) -> bool:
         return bool(self._files(src)) if src.is_dir() else self._is_cvat(src)
 
-    def read(self, src: Path) -> SourceSet:
+    def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
         globox = _globox("CVAT XML")
         root = src if src.is_dir() else src.parent
+        contain = Containment(root, allow)
         images, fixes, used = [], [], {}
         for xml in self._files(src):
             rel_xml = str(xml.relative_to(root))
@@ -158,7 +163,7 @@ class CvatFormat:
             dirs = [xml.parent, xml.parent / "images", root, root / "images"]
             for ann in sorted(anns, key=lambda a: str(a.image_id)):
                 name = str(ann.image_id).replace("\\", "/")
-                image = next((Path(os.path.normpath(d / name)) for d in dirs if (d / name).is_file()), None)
+                image = contain.find(name, dirs, rel_xml)
                 if image is None:
                     fixes.append(Fix("missing_image_skipped", rel_xml, None, f"image '{name}' not found"))
                     continue
@@ -167,4 +172,5 @@ class CvatFormat:
                 split = split_word(PurePosixPath(name).parent.as_posix()) if "/" in name else None
                 images.append(_items(ann, image, safe_relpath(PurePosixPath(name).name), split or _split(xml, root),
                                      rel_xml))
+        contain.raise_if_refused()
         return _finish(images, fixes, src, used, "CVAT")

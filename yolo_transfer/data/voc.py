@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from xml.parsers import expat
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
+from yolo_transfer.data.paths import Containment
 from yolo_transfer.data.yolo_layout import SPLIT_ALIASES, is_image, safe_relpath
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.walk import walk_files
@@ -217,7 +218,8 @@ class VocFormat:
     def detect(self, src: Path) -> bool:
         return src.is_dir() and any(p.suffix.lower() == ".xml" and is_voc_xml(p) for p in _files(src))
 
-    def read(self, src: Path) -> SourceSet:
+    def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
+        contain = Containment(src, allow)  # VOC pairs by file name under SOURCE: only a link file can lead out
         files = list(_files(src))
         xmls = [p for p in files if p.suffix.lower() == ".xml"]
         voc = [p for p in xmls if is_voc_xml(p)]
@@ -257,6 +259,8 @@ class VocFormat:
                 kind = "missing_image_skipped" if how.startswith("image '") else "ambiguous_image_skipped"  # find()'s wording
                 fixes.append(Fix(kind, rel_xml, fline, how))
                 continue
+            if not contain.check(image, rel_xml, str(image.relative_to(src))):
+                continue
             if image in used:
                 fixes.append(Fix("duplicate_annotation_skipped", rel_xml, fline,
                                  f"{image.relative_to(src)} is already annotated by {used[image]}"))
@@ -284,5 +288,6 @@ class VocFormat:
         # An image without XML is usually not labelled yet rather than a true background: skip it, but say so.
         fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src)), None,
                       "no XML annotation file pairs with it") for p in files if is_image(p) and p not in used]
+        contain.raise_if_refused()
         return SourceSet(images, order, "class names found in the XML files, sorted alphabetically (case-insensitive)",
                          fixes)

@@ -83,15 +83,27 @@ class DataYaml:
             if src.is_dir():
                 images += [p for p in walk_files(src) if is_image(p)]
             elif src.is_file() and src.suffix == ".txt":
-                for raw in src.read_text(encoding="utf-8", errors="replace").splitlines():
-                    raw = raw.strip()
-                    if raw:
-                        # Ultralytics: './x' is relative to the list's folder, anything else as written.
-                        p = src.parent / raw[2:] if raw.startswith("./") else Path(raw)
-                        images.append(p if p.is_absolute() else src.parent / p)
+                images += self._listed(src)
             else:
                 missing.append(f"'{split}' points at {src}, which does not exist; fix the path or create the folder")
         return sorted(set(images)), missing
+
+    def _listed(self, src: Path) -> list[Path]:
+        """A `.txt` list's images: each line resolved as Ultralytics does ('./x' relative to the list's folder,
+        anything else as written), and refused where it leaves the dataset root (`data.paths`)."""
+        from yolo_transfer.data.paths import ALLOW_ENV, Containment, allowed_folders
+
+        contain = Containment(self.root, allowed_folders())
+        images = []
+        for raw in src.read_text(encoding="utf-8", errors="replace").splitlines():
+            raw = raw.strip()
+            if raw:
+                p = src.parent / raw[2:] if raw.startswith("./") else Path(raw)
+                p = p if p.is_absolute() else src.parent / p
+                if contain.check(p, str(src), raw):
+                    images.append(Path(os.path.normpath(p)))
+        contain.raise_if_refused("dataset", f"set {ALLOW_ENV}=FOLDER to read from a folder you trust")
+        return images
 
 
 def _key_lines(text: str) -> dict[str, int]:
@@ -390,6 +402,8 @@ def check_data_yaml(data: str | os.PathLike):
         for src in sources:
             if not src.exists():
                 raise UserError(f"data YAML {p}:{spec.line(key)}: {key} path {src} does not exist")
+            if src.is_file() and src.suffix == ".txt":
+                spec._listed(src)  # a list naming files outside the dataset is refused before anything trains
         if sources and not spec.has_images(key):  # else Ultralytics fails after the run folder is made, exit 1
             where = ", ".join(str(s) for s in sources)
             raise UserError(f"data YAML {p}:{spec.line(key)}: {key} {where} holds no images; put the images there "

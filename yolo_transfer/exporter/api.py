@@ -3,7 +3,7 @@
 The export is built in a hidden temporary folder beside its destination and moved into place only when complete,
 so an interrupted or failed export never leaves a half-written `best.onnx` (or replaces a good one).
 
-Loading a `.pt` checkpoint runs Python pickle: only export checkpoints you trust.
+A `.pt` checkpoint loads restricted (`yolo_transfer.safeload`), unless `trust_checkpoint`.
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def export(model: str | Path, **kwargs: Any) -> ExportResult:
     boxes scoring at least `conf` plus the precision's score tolerance. `dynamic=None` uses the format's default
     (ONNX/OpenVINO dynamic, TensorRT static). The export lands with `<export>.parity.{json,md,png}` beside it.
 
-    Check `result.passed` or call `result.raise_for_parity()`. Loading a `.pt` runs pickle: export only
-    checkpoints you trust.
+    Check `result.passed` or call `result.raise_for_parity()`. A `.pt` loads restricted unless
+    `trust_checkpoint`.
 
     Args:
         model: the `.pt` checkpoint to export.
@@ -188,6 +188,13 @@ def _check(opts: ExportOptions, fmt: ExportFormat, precision: str) -> None:
 
 def run_export(model: str | Path, opts: ExportOptions) -> ExportResult:
     """`export` with its options typed: check, build, then gate."""
+    from yolo_transfer import safeload
+
+    with safeload.loading(opts.trust_checkpoint):
+        return _export(model, opts)
+
+
+def _export(model: str | Path, opts: ExportOptions) -> ExportResult:
     fmt: ExportFormat = get_format(opts.format)
     precision = precision_of(opts.quantize)
     head = heads.requested(opts.end2end, opts.nms)
@@ -215,6 +222,8 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
     """Ultralytics' exporter on a copy of the checkpoint in a temporary folder; the export moved into place."""
     from ultralytics import YOLO
 
+    from yolo_transfer.safeload import refusal
+
     build = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
         with naming_errors(out_dir, str(out_dir / ".export-")):  # a full disk names the output, not the temp
@@ -223,8 +232,8 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
             try:
                 yolo = YOLO(str(staged))
             except Exception as e:  # noqa: BLE001 - torch/pickle raise many types for a file that is not a checkpoint
-                raise UserError(f"{source}: cannot load it as an Ultralytics checkpoint ({type(e).__name__}: "
-                                f"{str(e).strip()[:200]})") from None
+                raise refusal(e, source) or UserError(f"{source}: cannot load it as an Ultralytics checkpoint "
+                                                      f"({type(e).__name__}: {str(e).strip()[:200]})") from None
             if getattr(yolo, "task", "detect") != "detect":
                 raise UserError(f"{source}: a '{yolo.task}' model; export supports detection checkpoints only")
             if head == heads.END2END and not heads.has_end2end(yolo):

@@ -84,10 +84,12 @@ def _load_model(path: Path, backend: str | None, **kwargs):
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - torch/pickle/runtimes raise many types for a file they cannot load
+        from yolo_transfer.safeload import refusal
+
         first = (str(e).strip().splitlines() or [""])[0]
         first = first.replace("ERROR ❌️ ", "").strip()[:240]
-        raise UserError(f"{path}: cannot load it as a model ({type(e).__name__}: {first}); check the file is a "
-                        f"complete checkpoint/export (re-copy or re-export it)") from None
+        raise refusal(e, path) or UserError(f"{path}: cannot load it as a model ({type(e).__name__}: {first}); check "
+                                            f"the file is a complete checkpoint/export (re-copy or re-export it)") from None
 
 
 def _model_id(path: Path) -> str:
@@ -140,6 +142,13 @@ def predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.P
 def run_predict(model: str | os.PathLike, source: str | os.PathLike, out: str | os.PathLike,
                 opts: PredictOptions) -> PredictSummary:
     """`predict` with its options typed: check them, list the images, and run holding `out`."""
+    from yolo_transfer import safeload
+
+    with safeload.loading(opts.trust_checkpoint):
+        return _checked_predict(model, source, out, opts)
+
+
+def _checked_predict(model, source, out, opts: PredictOptions) -> PredictSummary:
     from yolo_transfer.inference.sources import list_images
     from yolo_transfer.inference.writers import parse_formats
 

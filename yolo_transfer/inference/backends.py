@@ -6,7 +6,7 @@ numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the 
 
 - `onnx`: ONNX Runtime through the standalone `OnnxDetector` (no torch import, so Ray actors start light).
 - `pt`, `openvino`, `engine`: Ultralytics' `AutoBackend` (it knows how to load and call each runtime).
-  Loading a `.pt` runs pickle: only use checkpoints you trust.
+  A `.pt` loads restricted (`yolo_transfer.safeload`): a checkpoint naming code outside the allow-list is refused.
 
 What each runtime is (file suffix, requirement, precisions) comes from `yolo_transfer.runtimes`. Every backend runs
 at the precision its model claims, whatever the hardware would pick: `.pt` at FP32 unless `precision="fp16"` (also on

@@ -65,15 +65,23 @@ def check_inputs(data, weights, budget_minutes=None, reference=None, images=200,
 def recommend(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLike | None = None, *,
               budget_minutes: float | None = None, device: str | None = None,
               reference: str | os.PathLike | None = None, images: int = 200, imgsz: int | None = None,
-              seed: int = 0, batch: int = 16) -> Recommendation:
+              seed: int = 0, batch: int = 16, trust_checkpoint: bool = False) -> Recommendation:
     """Measure the facts (data, classes, domain distance, compute) and apply the rules in `strategy.rules`.
 
     `images` of the train split (seeded sample) are run through the checkpoint to measure the domain distance; with
     `reference` (a folder of the checkpoint's kind of images, e.g. COCO) the same measure is taken there for scale.
     `imgsz` (the training size: object sizes, epochs in the budget) defaults to the size the checkpoint was trained
     at. The domain distance is measured at `rules.DOMAIN_IMGSZ` whatever `imgsz` is: its thresholds are in units of
-    that size (the same images read nearer or farther at other sizes).
+    that size (the same images read nearer or farther at other sizes). The checkpoint loads restricted unless
+    `trust_checkpoint`.
     """
+    from yolo_transfer import safeload
+
+    with safeload.loading(trust_checkpoint):
+        return _recommend(model, data, budget_minutes, device, reference, images, imgsz, seed, batch)
+
+
+def _recommend(model, data, budget_minutes, device, reference, images, imgsz, seed, batch) -> Recommendation:
     from yolo_transfer.anatomy import load_detection_model
     from yolo_transfer.strategy.domain import measure, sample_images
 

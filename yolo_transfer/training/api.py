@@ -130,9 +130,9 @@ def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
 
 def _finished(last: Path) -> bool:
     """Ultralytics strips the optimizer (epoch -1) from last.pt at the end of training: nothing left to resume."""
-    from ultralytics.utils.patches import torch_load
+    from yolo_transfer.safeload import load
 
-    ckpt = torch_load(last, map_location="cpu")
+    ckpt = load(last)
     return isinstance(ckpt, dict) and ckpt.get("epoch", -1) == -1
 
 

@@ -34,6 +34,8 @@ from torch import nn
 
 from yolo_transfer.data.yolo_layout import label_path
 from yolo_transfer.errors import UserError
+# the module classes a kept checkpoint carries: importable here too, for checkpoints saved under these names
+from yolo_transfer.training.keep_head import ClassBranches, HeadBranches  # noqa: F401
 
 METHODS = ("exact", "distill", "plain")
 PSEUDO_CONF = 0.5  # the source model's boxes at or above this score become labels of its classes (distill)
@@ -215,25 +217,6 @@ def _add_replay(plan: KeepPlan, root: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the exact method
-
-
-class HeadBranches(nn.Module):
-    """One level of a box or class head: the checkpoint's branch (`old`, frozen) and the new classes' (`new`), which
-    `training.keep_head.KeepDetect` runs on their own features and anchors. (`forward` serves only class heads saved
-    before the new classes had their own path: the two outputs stacked on one input.)"""
-
-    def __init__(self, old: nn.Module, new: nn.Module):
-        super().__init__()
-        self.old = old
-        self.new = new
-
-    def forward(self, x):
-        import torch
-
-        return torch.cat([self.old(x), self.new(x)], 1)
-
-
-ClassBranches = HeadBranches  # the name checkpoints of the first exact runs were saved under
 
 
 KEPT_SOURCE = ("this checkpoint already holds a keep-classes head (another run's new classes beside its own); "

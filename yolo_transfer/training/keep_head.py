@@ -1,6 +1,6 @@
 """The exact keep-classes method's head: the new classes' own copy of the layers a preset trains (`Branch`), and a
 `Detect` that runs the checkpoint's path and theirs side by side, each on its own anchors (`KeepDetect`). Built by
-`training.keep.graft`; a model saved with them needs this module to unpickle."""
+`training.keep.graft`; a model saved with them needs this module to unpickle, and restricted loading allows exactly `SAFE_GLOBALS`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,23 @@ class Branch(nn.Module):
         return [y[j] for j in self.outs]
 
 
+class HeadBranches(nn.Module):
+    """One level of a box or class head: the checkpoint's branch (`old`, frozen) and the new classes' (`new`), which
+    `KeepDetect` runs on their own features and anchors. (`forward` serves only class heads saved
+    before the new classes had their own path: the two outputs stacked on one input.)"""
+
+    def __init__(self, old: nn.Module, new: nn.Module):
+        super().__init__()
+        self.old = old
+        self.new = new
+
+    def forward(self, x):
+        return torch.cat([self.old(x), self.new(x)], 1)
+
+
+ClassBranches = HeadBranches  # the name checkpoints of the first exact runs were saved under
+
+
 def _absolute(j: int, i: int) -> int:
     """A layer's `from` index as an absolute layer index (Ultralytics counts negatives back from the layer)."""
     return j if j >= 0 else i + j
@@ -55,7 +72,7 @@ NEVER = -20.0  # the logit an anchor gives the other path's classes: probability
 class KeepDetect(Detect):
     """Detect with the new classes' own path beside the checkpoint's. Inputs: the checkpoint's features, then the
     layers `branch` reads (with no `branch` the new branches read the checkpoint's features). Each head's levels are
-    `training.keep.HeadBranches`: the old branches predict the old classes on the checkpoint's anchors, exactly as
+    `HeadBranches`: the old branches predict the old classes on the checkpoint's anchors, exactly as
     before; the new ones predict the new classes, with boxes of their own, on a second set of anchors that follows
     (`stride` lists the levels twice). Each set scores the other's classes at NEVER, so an old-class detection can
     only come from the checkpoint's path (new classes can still take some of the `max_det` slots after it)."""
@@ -87,3 +104,9 @@ class KeepDetect(Detect):
     def old_anchors(self, preds) -> int:
         """How many of the anchors in `preds` are the checkpoint's (they come first)."""
         return preds["boxes"].shape[-1] // 2
+
+
+# every name a kept checkpoint may reference these classes by (`yolo_transfer.safeload` allows exactly these)
+SAFE_GLOBALS = [(Branch, f"{__name__}.Branch"), (KeepDetect, f"{__name__}.KeepDetect"),
+                (HeadBranches, f"{__name__}.HeadBranches"),
+                *[(HeadBranches, f"yolo_transfer.training.keep.{n}") for n in ("HeadBranches", "ClassBranches")]]

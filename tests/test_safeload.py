@@ -1,0 +1,140 @@
+"""Checkpoints load restricted: a planted one runs no code in any command; every checkpoint we make still loads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from yolo_transfer import safeload
+from yolo_transfer.cli import main
+
+
+class _Plant:
+    """Unpickling this runs `touch <marker>`: the malicious payload of a planted checkpoint."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _official(tiny_model) -> dict:
+    return torch.load(tiny_model, map_location="cpu", weights_only=False)  # our own file: trusted here
+
+
+def _plant(where: str, tiny_model: Path, out: Path, marker: Path) -> Path:
+    if where == "model":
+        ckpt = {"model": _Plant(marker), "train_args": {}}
+    else:
+        ckpt = _official(tiny_model)
+        if where == "train_args":
+            ckpt["train_args"] = {**(ckpt.get("train_args") or {}), "callbacks": _Plant(marker)}
+        elif where == "optimizer":
+            ckpt["optimizer"] = {"state": {0: {"step": _Plant(marker)}}, "param_groups": []}
+        else:  # "inside": deep in an otherwise real model's module tree
+            (ckpt.get("ema") or ckpt["model"]).model[-1].note = _Plant(marker)
+    path = out / f"planted-{where}.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.fixture
+def marker(tmp_path) -> Path:
+    return tmp_path / "MARKER"
+
+
+PLANTS = ["model", "train_args", "optimizer", "inside"]
+
+
+@pytest.mark.parametrize("where", PLANTS)
+def test_a_planted_checkpoint_is_refused_by_predict_before_any_of_it_runs(where, tiny_model, synth_yaml, tmp_path,
+                                                                          marker):
+    planted = _plant(where, tiny_model, tmp_path, marker)
+    out = tmp_path / "pred"
+    r = CliRunner().invoke(main, ["predict", str(planted), str(synth_yaml.parent / "images" / "val"), "--out",
+                                  str(out)])
+    assert r.exit_code == 2, r.output
+    assert not marker.exists()  # nothing of the file ran
+    assert not out.exists()  # nothing half-written
+    line = r.output.strip()
+    assert "\n" not in line and f"{planted}: refused" in line and "posix.system" in line and "--trust-checkpoint" in line
+
+
+COMMANDS = {
+    "inspect": lambda p, d, o: ["inspect", p],
+    "presets": lambda p, d, o: ["presets", p],
+    "train": lambda p, d, o: ["train", "--data", d, "--model", p, "--epochs", "1", "--imgsz", "64", "--device", "cpu",
+                              "--project", o],
+    "train-auto": lambda p, d, o: ["train", "--data", d, "--model", p, "--preset", "auto", "--epochs", "6",
+                                   "--imgsz", "64", "--device", "cpu", "--project", o],
+    "compare": lambda p, d, o: ["compare", "--data", d, "--model", p, "--epochs", "1", "--imgsz", "64", "--device",
+                                "cpu", "--project", o],
+    "recommend": lambda p, d, o: ["recommend", "--data", d, "--model", p, "--device", "cpu", "--images", "4"],
+    "export": lambda p, d, o: ["export", p, "--format", "onnx", "--out-dir", o],
+    "predict": lambda p, d, o: ["predict", p, str(Path(d).parent / "images" / "val"), "--out", o],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_command_runs_a_planted_checkpoint(command, tiny_model, synth_yaml, tmp_path, marker):
+    planted = _plant("train_args", tiny_model, tmp_path, marker)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, COMMANDS[command](str(planted), str(synth_yaml), str(out)))
+    assert r.exit_code == 2, r.output
+    assert not marker.exists()
+    assert "refused" in r.output and "posix.system" in r.output
+    assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+
+
+def test_trust_checkpoint_is_the_explicit_opt_out(tiny_model, synth_yaml, tmp_path, marker, monkeypatch):
+    """The plant is real: trusted, its payload runs (which is why trusting is for vetted files only)."""
+    planted = _plant("train_args", tiny_model, tmp_path, marker)
+    r = CliRunner().invoke(main, ["inspect", str(planted), "--trust-checkpoint"])
+    assert marker.exists() and r.exit_code == 0, r.output
+    marker.unlink()
+    monkeypatch.setenv(safeload.TRUST_ENV, "1")
+    assert CliRunner().invoke(main, ["inspect", str(planted)]).exit_code == 0 and marker.exists()
+    monkeypatch.delenv(safeload.TRUST_ENV)
+    assert safeload.is_restricted()  # the opt-out ended with the command
+
+
+def test_inspect_lists_the_globals_and_names_the_unexpected_one(tiny_model, tmp_path, marker):
+    planted = _plant("inside", tiny_model, tmp_path, marker)
+    scan = safeload.scan(planted)
+    assert not scan.passes and scan.unexpected == ["posix.system"] and "posix.system" in scan.globals
+    assert any(g.startswith("ultralytics.nn.modules.") for g in scan.globals)
+    r = CliRunner().invoke(main, ["inspect", str(planted)])
+    assert r.exit_code == 2 and "not allowed: posix.system" in r.output and not marker.exists()
+
+
+def test_python_api_refuses_too(tiny_model, synth_yaml, tmp_path, marker):
+    import yolo_transfer
+
+    planted = _plant("optimizer", tiny_model, tmp_path, marker)
+    with pytest.raises(safeload.UnsafeCheckpoint, match="posix.system"):
+        yolo_transfer.predict(planted, synth_yaml.parent / "images" / "val", out=tmp_path / "p")
+    with pytest.raises(safeload.UnsafeCheckpoint):
+        yolo_transfer.TransferModel(planted).inspect()
+    assert not marker.exists()
+
+
+def test_checkpoints_we_make_and_ship_load_restricted(tiny_model, coco_weights, fall_weights):
+    for ckpt in (tiny_model, tiny_model.parent / "last.pt", coco_weights, fall_weights):
+        scan = safeload.scan(ckpt)
+        assert scan.passes and not scan.unexpected, (ckpt, scan.error)
+
+
+def test_restricted_is_the_default_and_child_processes_inherit_it():
+    assert safeload.is_restricted() and os.environ[safeload.ULTRALYTICS_ENV] == "1"
+    import ultralytics.nn.tasks as tasks
+
+    with safeload.loading(trust=True):
+        assert not tasks.SAFE_LOAD and os.environ[safeload.ULTRALYTICS_ENV] == "0"
+        with safeload.loading(None):  # an inner block (the gate inside export) keeps the command's choice
+            assert not tasks.SAFE_LOAD
+    assert tasks.SAFE_LOAD
