@@ -29,6 +29,7 @@ TRUST_HINT = ("if you have vetted this file, pass --trust-checkpoint (Python: tr
               f"{TRUST_ENV}=1) to load it with full pickle")
 _TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 _warned_trust = False
+_ours_allowed = False
 
 
 class UnsafeCheckpoint(UserError):
@@ -58,18 +59,15 @@ def is_restricted() -> bool:
 
 
 def _allow_ours() -> None:
-    import torch
+    """Register the keep-classes module classes with torch's allow-list, once per process."""
+    global _ours_allowed
+    if not _ours_allowed:
+        import torch
 
-    from yolo_transfer.training.keep_head import SAFE_GLOBALS  # a leaf module: torch and Ultralytics' Detect only
+        from yolo_transfer.training.keep_head import SAFE_GLOBALS  # a leaf module: torch and Ultralytics' Detect only
 
-    if not set(n for _, n in SAFE_GLOBALS) <= {n for _, n in _registered()}:
         torch.serialization.add_safe_globals(SAFE_GLOBALS)
-
-
-def _registered() -> list:
-    import torch
-
-    return [g for g in torch.serialization.get_safe_globals() if isinstance(g, tuple)]
+        _ours_allowed = True
 
 
 def refusal(e: BaseException, path: str | os.PathLike | None = None) -> UnsafeCheckpoint | None:
