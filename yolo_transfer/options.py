@@ -133,6 +133,16 @@ def _wait(help: str):
     return opt(False, help, flag=True)
 
 
+def _window(help: str):
+    return opt(None, help, metavar="LOW,HIGH|auto")
+
+
+def _max_pixels():
+    return opt(None, "Refuse images with more pixels than this (default 268,435,456 = 16384^2, or "
+                     "$YOLO_TRANSFER_MAX_PIXELS): a header may claim 50,000 x 50,000 (docs: Untrusted inputs).",
+               type=int, min=1)
+
+
 def _trust():
     return opt(False, "Load checkpoints with full pickle instead of the restricted loader: only for a file you have "
                       "vetted (a checkpoint can run code; docs: Untrusted inputs).", flag=True)
@@ -291,6 +301,9 @@ class PredictOptions(Options):
     tile: bool = opt(False, "Slice images larger than the model input into overlapping tiles.", flag=True)
     tile_overlap: float = opt(0.2, "Overlap between neighbouring tiles.", type=float)
     strict: bool = opt(False, "Stop with an error at the first unreadable image.", flag=True)
+    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit, DICOM): LOW,HIGH, or auto "
+                                 "(measured from SOURCE); default: the window the model was trained with, else auto.")
+    max_pixels: int | None = _max_pixels()
     overwrite: bool = opt(False, "Start over instead of resuming a run in --out.", flag=True)
     engine: str = _engine("ray: run on Ray Data (pip install 'yolo-transfer[distributed]').")
     ray_address: str | None = _ray_address()

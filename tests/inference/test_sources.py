@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.inference.decode import BadImage, read_image
+from yolo_transfer.utils.imageread import BadImage, read_image
 from yolo_transfer.inference.sources import list_images
 
 

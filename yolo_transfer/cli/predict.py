@@ -25,6 +25,9 @@ def predict_cmd(model, source, out, **options) -> None:
 
     s = run_predict(model, source, out, PredictOptions(**options))
     resumed = s.this_session.get("resumed_from", 0)
+    w = s.settings.get("window")
+    if w:
+        click.echo(f"images above 8 bits read through the window {w['low']:g},{w['high']:g} ({w['source']})")
     click.echo(f"{s.processed} images with results, {s.errors} errors, {s.detections} detections"
                f"{f' (resumed after {resumed})' if resumed else ''}; "
                f"{s.images_per_second:.1f} images/s -> {s.out}/summary.md")

@@ -13,6 +13,7 @@ from yolo_transfer.errors import UserError
 from yolo_transfer.options import ENGINES, PredictOptions, takes
 from yolo_transfer.inference.resume import Ledger, check_run
 from yolo_transfer.utils.env import check_device, usable_cores
+from yolo_transfer.utils.imageread import pixel_limit
 from yolo_transfer.utils.io import atomic_write_json, atomic_write_text, check_folder_path
 from yolo_transfer.utils.lock import folder_lock
 
@@ -56,7 +57,12 @@ class PredictSummary:
                  f"- model: `{self.model.get('weights')}` ({self.model.get('backend')}, imgsz "
                  f"{self.model.get('imgsz')}, batch {self.model.get('batch')}, {self.model.get('device')}, "
                  f"{str(self.model.get('precision', '')).upper()}, {self.model.get('head', 'one2many')} head), engine "
-                 f"{self.settings.get('engine')}", "", "| class | detections |", "|---|---:|"]
+                 f"{self.settings.get('engine')}"]
+        w = self.settings.get("window")
+        if w:
+            lines.append(f"- intensity window: {w['low']:g},{w['high']:g} ({w['source']}): images above 8 bits map "
+                         f"to the model's input through it")
+        lines += ["", "| class | detections |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in self.per_class.items()] or ["| (none) | 0 |"]
         lines += ["", "Outputs: " + ", ".join(f"`{Path(o).name}`" for o in self.outputs)]
         if self.errors:
@@ -162,11 +168,12 @@ def _checked_predict(model, source, out, opts: PredictOptions) -> PredictSummary
     if not 0 <= opts.tile_overlap < 1:
         raise UserError(f"--tile-overlap {opts.tile_overlap}: must be in [0, 1)")
     fmts = parse_formats(opts.formats)
-    refs = list_images(source)
-    wpath = _weights_path(model)
-    out = check_folder_path(out, "--out")
-    with folder_lock(out, "predict", wait=opts.wait, other="use another --out"):
-        return _predict(wpath, refs, out, fmts, opts)
+    with pixel_limit(opts.max_pixels):
+        refs = list_images(source)
+        wpath = _weights_path(model)
+        out = check_folder_path(out, "--out")
+        with folder_lock(out, "predict", wait=opts.wait, other="use another --out"):
+            return _predict(wpath, refs, out, fmts, opts)
 
 
 def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: PredictOptions) -> PredictSummary:
@@ -176,9 +183,12 @@ def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: Pr
     # batch None: the backend's measured default; precision None: the precision the model was built at
     model = _load_model(wpath, opts.backend, imgsz=opts.imgsz, batch=opts.batch, device=opts.device,
                         precision=opts.precision, end2end=opts.end2end)
+    from yolo_transfer import windows
+
+    window = windows.choose(model.window, opts.window, [r.path for r in refs], "SOURCE")
     settings = InferenceSettings(conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
                                  classes=tuple(int(c) for c in opts.classes) if opts.classes else None,
-                                 tile=opts.tile, tile_overlap=opts.tile_overlap)
+                                 tile=opts.tile, tile_overlap=opts.tile_overlap, window=window)
     # the precision it really runs at is part of what a resumed run must match: no mixing FP32 and bf16 results
     run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
            "precision": model.precision, "head": model.head,

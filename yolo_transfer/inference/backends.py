@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 import yolo_transfer.heads as heads
+import yolo_transfer.windows as windows
 from yolo_transfer.errors import UserError
 from yolo_transfer.runtimes import RUNTIMES, Runtime, runtime_of_path
 from yolo_transfer.utils.env import usable_cores
@@ -68,6 +69,7 @@ class Backend(ABC):
     dynamic_shape: bool = False
     stride: int = 32
     head: str = heads.ONE2MANY  # the detection head it runs (`yolo_transfer.heads`): a `.pt` chooses, an export has one
+    window = None  # the intensity window the model was trained with (`yolo_transfer.windows`), None for 8-bit data
 
     @classmethod
     def runtime(cls) -> Runtime:
@@ -87,7 +89,8 @@ class Backend(ABC):
 
     def describe(self) -> dict:
         return {"backend": self.name, "imgsz": list(self.imgsz), "batch": self.batch, "device": self.device,
-                "fixed_batch": self.fixed_batch, "precision": self.precision, "head": self.head}
+                "fixed_batch": self.fixed_batch, "precision": self.precision, "head": self.head,
+                "window": None if self.window is None else self.window.to_dict()}
 
 
 def _export_head(path: Path, end2end: bool | None) -> str:
@@ -162,6 +165,7 @@ class OnnxBackend(Backend):
         self.dynamic_shape, self.stride = bool(det.dynamic), int(det.stride)
         self.names = det.names or {}
         self.head = _export_head(path, end2end)
+        self.window = windows.of_export(path)
         from yolo_transfer.runtimes import built_precision
 
         # ONNX Runtime runs the graph at the types it stores (our providers add no TF32/FP16 of their own)
@@ -229,6 +233,7 @@ class _UltralyticsBackend(Backend):
                 raise UserError(f"{path}: --end2end runs YOLO26's NMS-free head, and this model has none (a classic "
                                 f"one-to-many head); drop --end2end")
             self.head = heads.END2END if end2end else heads.ONE2MANY
+        self.window = windows.of_model(self.model.model) if self.name == "pt" else windows.of_export(path)
         self.torch_device = dev
         self.device = str(dev)
         self.half = bool(self.model.fp16)

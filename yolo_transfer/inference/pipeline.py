@@ -27,7 +27,7 @@ from yolo_transfer.detections import Detections
 from yolo_transfer.options import CONF, IOU
 from yolo_transfer.utils.standalone import Meta, letterbox_shape, postprocess, preprocess
 from yolo_transfer.inference.backends import Backend
-from yolo_transfer.inference.decode import BadImage, read_image
+from yolo_transfer.utils.imageread import BadImage, Window, read_image
 from yolo_transfer.inference.sources import ImageRef
 from yolo_transfer.inference.tiling import merge_windows, tile_windows
 
@@ -52,6 +52,7 @@ class InferenceSettings:
     agnostic: bool = False
     tile: bool = False
     tile_overlap: float = 0.2
+    window: Window | None = None  # how images above 8 bits map to the model's input (`yolo_transfer.windows`)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Predictor:
     def prepare(self, ref: ImageRef) -> _Prepared:
         p = _Prepared(ref)
         try:
-            img = read_image(ref.path)
+            img = read_image(ref.path, self.settings.window)
         except BadImage as e:
             p.error = str(e)
             return p

@@ -51,16 +51,16 @@ class RayPredictor:
                 "dets": np.array(dets, dtype=object)}
 
 
-def _result(row: dict, keep_image: bool) -> ImageResult:
+def _result(row: dict, keep_image: bool, window=None) -> ImageResult:
     ref = ImageRef(str(row["path"]), str(row["rel"]))
     if row["error"]:
         return ImageResult(ref, error=str(row["error"]))
     a = np.asarray(json.loads(row["dets"]), np.float32).reshape(-1, 6)
     image = None
     if keep_image:  # annotated images / crops are drawn on the driver; re-reading beats shipping pixels back
-        from yolo_transfer.inference.decode import read_image
+        from yolo_transfer.utils.imageread import read_image
 
-        image = read_image(ref.path)
+        image = read_image(ref.path, window)
     return ImageResult(ref, (int(row["height"]), int(row["width"])), Detections(a[:, :4], a[:, 4], a[:, 5]),
                        image=image)
 
@@ -103,7 +103,7 @@ def run_ray(weights: Path, refs: Sequence[ImageRef], model: Backend, settings: I
                                        end2end=model.head == "end2end"),  # the head the driver's model runs
         )
         for row in ds.iter_rows():
-            yield _result(row, keep_images)
+            yield _result(row, keep_images, settings.window)
     finally:
         if started:
             ray.shutdown()

@@ -192,7 +192,7 @@ def domain_distance(weights, images: str | Path | Sequence[Path], n: int = 200, 
 
 def _read(path) -> "np.ndarray | None":
     """predict's reader: a truncated JPEG (which OpenCV decodes half grey) is skipped, not measured."""
-    from yolo_transfer.inference.decode import BadImage, read_image
+    from yolo_transfer.utils.imageread import BadImage, read_image
 
     try:
         return read_image(str(path))
