@@ -191,6 +191,10 @@ class TrainOptions(Options):
                                             "records the source classes' mAP before and after training (retention).")
     replay: str | None = _replay("With --keep-method distill: a source-domain dataset whose train images join the "
                                  "training set.")
+    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit): LOW,HIGH, or auto "
+                                 "(measured once from the training images, rounded up to a sensor depth); recorded "
+                                 "with the model and applied by predict and export.")
+    max_pixels: int | None = _max_pixels()
     trust_checkpoint: bool = _trust()
 
 

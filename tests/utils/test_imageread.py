@@ -113,9 +113,11 @@ def test_a_real_decompression_bomb_costs_no_memory(tmp_path):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
                   + chunk(b"IDAT", body) + chunk(b"IEND", b""))
-    code = (f"import resource; from yolo_transfer.utils.imageread import read_image, BadImage\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) pytest process
+    code = (f"from yolo_transfer.utils.imageread import read_image, BadImage\n"
             f"try: read_image({str(p)!r})\nexcept BadImage as e: print('refused', e)\n"
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+            f"hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            f"print(int(hwm.split()[1]) // 1024)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={"YOLO_TRANSFER_MAX_PIXELS": str(100_000_000), "PATH": ""}).stdout.split("\n")
     assert out[0].startswith("refused too many pixels: 400,000,000, over the limit of 100,000,000"), out

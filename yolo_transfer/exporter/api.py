@@ -21,7 +21,9 @@ from yolo_transfer.options import ExportOptions, takes
 from yolo_transfer.exporter.formats import ExportFormat, get_format, precision_of
 from yolo_transfer.exporter.parity import ParityReport, check_parity, report_paths
 import yolo_transfer.heads as heads
+import yolo_transfer.windows as windows
 from yolo_transfer.runtimes import THRESHOLDS
+from yolo_transfer.training.reader import reading
 from yolo_transfer.utils.hashing import sha256_file
 from yolo_transfer.utils.io import atomic_write_yaml, naming_errors
 
@@ -122,8 +124,20 @@ def _add_openvino_metadata(folder: Path, extra: dict[str, str]) -> None:
     atomic_write_yaml(meta_file, meta)
 
 
-# How each runtime's export carries our provenance (runtimes without an entry carry Ultralytics' metadata only).
-METADATA_WRITERS = {"onnx": _add_onnx_metadata, "openvino": _add_openvino_metadata}
+def _add_engine_metadata(path: Path, extra: dict[str, str]) -> None:
+    """TensorRT: Ultralytics writes its metadata as a length-prefixed JSON header before the engine bytes."""
+    import json
+
+    data = path.read_bytes()
+    size = int.from_bytes(data[:4], byteorder="little")
+    meta = json.loads(data[4:4 + size].decode("utf-8")) if 0 < size < 1 << 20 else {}
+    engine = data[4 + size:] if meta else data
+    head = json.dumps({**meta, **extra}).encode("utf-8")
+    path.write_bytes(len(head).to_bytes(4, byteorder="little", signed=True) + head + engine)
+
+
+# How each runtime's export carries our provenance and window (no entry: Ultralytics' metadata only).
+METADATA_WRITERS = {"onnx": _add_onnx_metadata, "openvino": _add_openvino_metadata, "engine": _add_engine_metadata}
 
 
 def _move_into_place(built: Path, target: Path) -> None:
@@ -240,6 +254,8 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
                 raise UserError(f"{source}: --end2end exports YOLO26's NMS-free head, and this model has none (a "
                                 f"classic one-to-many head); drop --end2end")
             size = _imgsz(opts.imgsz, dict(getattr(yolo.model, "args", {}) or {}))
+            window = windows.of_model(yolo.model)  # carried into the export: predict applies it from there
+            extra.update(windows.metadata(window))
             args = dict(format=fmt.name, imgsz=size, dynamic=dynamic, batch=opts.batch,
                         nms=heads.ultralytics_nms(head), device=opts.device or fmt.export_device, verbose=False)
             # ONNX INT8 is built by yolo_transfer.exporter.quantize from the FP32 export (Detect head's box branch kept
@@ -252,7 +268,8 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
             if opts.data is not None:
                 args["data"] = str(Path(opts.data).resolve())
             try:
-                built = Path(yolo.export(**args))
+                with reading(window):  # Ultralytics' INT8 calibration loader reads as training did
+                    built = Path(yolo.export(**args))
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - Ultralytics raises assorted types; give one line, keep the cause
@@ -263,7 +280,8 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
             if own_int8:
                 from yolo_transfer.exporter.quantize import quantize_onnx
 
-                built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), opts.data).path
+                built = quantize_onnx(built, built.with_name(f"{built.stem}_int8{built.suffix}"), opts.data,
+                                      window=window).path
             if fmt.name in METADATA_WRITERS:
                 METADATA_WRITERS[fmt.name](built, extra)
             target = out_dir / built.name

@@ -29,11 +29,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import yolo_transfer.heads as heads
+import yolo_transfer.windows as windows
 from yolo_transfer.detections import Detections, match
 from yolo_transfer.errors import ParityFailed, UserError  # noqa: F401 - ParityFailed is raised here too
 # The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
 from yolo_transfer.options import CONF, IOU
 from yolo_transfer.utils.imagefile import is_image
+from yolo_transfer.utils.imageread import BadImage, read_image
 from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.walk import walk_files
@@ -380,41 +382,44 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
 
 
 def _predict(model, images: Sequence[Path], imgsz, conf: float, iou: float, rect: bool, device: str,
-             max_det: int, head: str = heads.ONE2MANY) -> list[Detections]:
+             max_det: int, head: str = heads.ONE2MANY, window=None) -> list[Detections]:
     # One image per call: Ultralytics loads a list of paths as ONE batch, and a batch of differently shaped images
     # silently falls back to the square letterbox even with rect=True. `head`: which head a `.pt` runs (an export
-    # runs the head it was built with, whatever `nms` says).
+    # runs the head it was built with, whatever `nms` says). Images are decoded by the project's reader with the
+    # model's window (`utils.imageread`), as predict does, and handed over as BGR arrays.
     out = []
     for p in images:
-        (r,) = model.predict(str(p), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device, max_det=max_det,
+        (r,) = model.predict(read_image(p, window), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device, max_det=max_det,
                              nms=heads.ultralytics_nms(head) if head != heads.NMS else None, verbose=False)
         out.append(Detections.from_ultralytics(r))
     return out
 
 
 def _standalone(exported: Path, images: Sequence[Path], conf: float, iou: float, rect: bool,
-                max_det: int) -> list[Detections]:
-    import cv2
-
+                max_det: int, window=None) -> list[Detections]:
     from yolo_transfer.utils.standalone import OnnxDetector
 
     det = OnnxDetector(str(exported), providers=["CPUExecutionProvider"], rect=rect)
     out = []
     for p in images:
-        (xyxy, scores, cids), = det.predict([cv2.imread(str(p))], conf=conf, iou=iou, max_det=max_det)
+        (xyxy, scores, cids), = det.predict([read_image(p, window)], conf=conf, iou=iou, max_det=max_det)
         out.append(Detections(xyxy, scores, cids))
     return out
 
 
 def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: int,
-             head: str = heads.ONE2MANY) -> float:
-    m = model.val(data=str(data), imgsz=imgsz, rect=rect, device=device, batch=batch, plots=False, verbose=False,
-                  project=str(project), name="val", exist_ok=True, workers=0, nms=heads.ultralytics_nms(head))
+             head: str = heads.ONE2MANY, window=None) -> float:
+    from yolo_transfer.training.reader import reading
+
+    with reading(window):  # Ultralytics' val loader reads through the project's reader, as training did
+        m = model.val(data=str(data), imgsz=imgsz, rect=rect, device=device, batch=batch, plots=False, verbose=False,
+                      project=str(project), name="val", exist_ok=True, workers=0, nms=heads.ultralytics_nms(head))
     return float(m.box.map) * 100.0
 
 
 def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], shape: Sequence[int],
-                     rect: bool, max_images: int = 8, head: str = heads.ONE2MANY) -> dict[str, float] | None:
+                     rect: bool, max_images: int = 8, head: str = heads.ONE2MANY,
+                     window=None) -> dict[str, float] | None:
     """ONNX only: feed identical letterboxed tensors to the fused FP32 `.pt` (torch) and the export (onnxruntime).
 
     `reference` is the loaded Ultralytics `YOLO` of the `.pt` (already in hand in `check_parity`); a copy is fused.
@@ -440,8 +445,9 @@ def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], sha
     batch = inp.shape[0] if isinstance(inp.shape[0], int) else 1
     box_err = score_err = 0.0
     for p in images[:max_images]:
-        img = cv2.imread(str(p))
-        if img is None:
+        try:
+            img = read_image(p, window)
+        except BadImage:
             continue
         x, _ = preprocess([img] * batch, tuple(int(v) for v in shape), auto=rect)
         with torch.no_grad():
@@ -489,7 +495,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     if standalone is None:
         standalone = g.runtime.name == "onnx"
     if standalone:
-        sa = _standalone(g.exported, g.files, g.floor, iou, sd.dynamic, max_det)
+        sa = _standalone(g.exported, g.files, g.floor, iou, sd.dynamic, max_det, g.window)
         comparisons["standalone"] = compare_detections(sd.ref_dets, sa, conf, sd.names, image_names)
         preprocess["standalone"] = sd.exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
         ran["standalone"] = sd.exp_ran
@@ -503,7 +509,7 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
         own = judge(comparisons["standalone"], g.th, "standalone")
         same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
         failures += ["standalone runner: the same differences"] if own and same else own
-    raw = (raw_output_error(sd.ref_model, g.exported, g.files, sd.shape, sd.dynamic, head=sd.exp_head)
+    raw = (raw_output_error(sd.ref_model, g.exported, g.files, sd.shape, sd.dynamic, head=sd.exp_head, window=g.window)
            if g.runtime.name == "onnx" else None)
     failures = _raw_check(raw, RAW_THRESHOLDS.get(precision if precision == "int8" else g.run_at), failures,
                           comparisons["ultralytics"].compared)
@@ -556,10 +562,10 @@ def _map_check(g: "_Gate", sd: "_Sides", data) -> dict:
     with tempfile.TemporaryDirectory(prefix="yt-parity-val-") as tmp:
         batch = int(getattr(sd.backend, "batch", 1) or 1) if not sd.dynamic else 1
         m_ref = _val_map(YOLO(str(g.reference)), data, sd.shape if not sd.dynamic else g.imgsz, sd.ref_rect, g.device,
-                         Path(tmp), 1, sd.ref_head)
+                         Path(tmp), 1, sd.ref_head, g.window)
         with pinning(g.runtime, g.run_at):
             m_exp = _val_map(YOLO(str(g.exported), task="detect"), data, g.imgsz, sd.dynamic, g.device, Path(tmp),
-                             batch)
+                             batch, window=g.window)
     return {"data": str(data), "reference": round(m_ref, 4), "exported": round(m_exp, 4),
             "diff_points": round(abs(m_ref - m_exp), 4)}
 
@@ -577,7 +583,7 @@ def _runner_check(g: "_Gate", sd: "_Sides", comparisons: dict, preprocess: dict,
         return [], None
     with pinning(g.runtime, default):
         runner = YOLO(str(g.exported), task="detect")
-        runner_dets = _predict(runner, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det)
+        runner_dets = _predict(runner, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det, window=g.window)
     runner_ran = ran_at(runner.predictor.model, fallback=default)
     ran["ultralytics_runner"] = runner_ran
     c = comparisons["ultralytics_runner"] = compare_detections(sd.ref_dets, runner_dets, g.conf, sd.names,
@@ -611,6 +617,7 @@ class _Gate:
     device: str
     max_det: int
     imgsz: Any = None
+    window: Any = None  # the .pt's intensity window (`yolo_transfer.windows`), read when the models load
 
 
 def _gate(reference, exported, precision: str, runtime_precision, images, data, conf: float, iou: float,
@@ -652,6 +659,15 @@ class _Sides:
     names: dict
 
 
+def _window(g: _Gate, ref_model):
+    """The `.pt`'s window, which the export must carry too (predict applies the export's own)."""
+    ref, exp = windows.of_model(ref_model.model), windows.of_export(g.exported)
+    if (ref and (ref.low, ref.high)) != (exp and (exp.low, exp.high)):
+        raise UserError(f"{g.exported} carries the intensity window {exp or 'none'}, but {g.reference} was trained "
+                        f"with {ref or 'none'}: it is not this checkpoint's export (re-export it)")
+    return ref
+
+
 def _run_sides(g: _Gate, reference_rect: bool | None) -> _Sides:
     """The export at the pinned precision, then the `.pt` with the head the export really has and, by default, the
     export's own letterbox (like with like); `g.imgsz` becomes the size the `.pt` was trained at when unset."""
@@ -664,7 +680,8 @@ def _run_sides(g: _Gate, reference_rect: bool | None) -> _Sides:
         ref_model = YOLO(str(g.reference))
         if g.imgsz is None:
             g.imgsz = ref_model.overrides.get("imgsz") or 640
-        exp_dets = _predict(exp_model, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det)
+        g.window = _window(g, ref_model)
+        exp_dets = _predict(exp_model, g.files, g.imgsz, g.floor, g.iou, True, g.device, g.max_det, window=g.window)
     backend = exp_model.predictor.model
     dynamic = bool(getattr(backend, "dynamic", False))
     shape = list(getattr(backend, "imgsz", None) or exp_model.predictor.imgsz)
@@ -675,7 +692,7 @@ def _run_sides(g: _Gate, reference_rect: bool | None) -> _Sides:
         raise UserError(f"{g.exported} runs an NMS-free end-to-end head, but {g.reference} has none: it is not that "
                         f"checkpoint's export")
     ref_dets = _predict(ref_model, g.files, shape if not dynamic else g.imgsz, g.floor, g.iou, ref_rect, g.device,
-                        g.max_det, ref_head)
+                        g.max_det, ref_head, g.window)
     ref_pre = (f"rect letterbox (minimum stride-multiple rectangle within {g.imgsz}), Ultralytics' .pt default"
                if ref_rect else f"square letterbox {shape} (rect=False)")
     return _Sides(exp_model, ref_model, exp_dets, ref_dets, backend, ran_at(backend, fallback=g.run_at,

@@ -122,8 +122,10 @@ def calibration_images(source: str | Path, limit: int = 64, split: str = "train"
 class _Reader:
     """ONNX Runtime's CalibrationDataReader: one letterboxed image per call, as inference will see it."""
 
-    def __init__(self, files: Sequence[Path], input_name: str, imgsz: tuple[int, int], rect: bool, stride: int):
+    def __init__(self, files: Sequence[Path], input_name: str, imgsz: tuple[int, int], rect: bool, stride: int,
+                 window=None):
         self.files, self.input_name, self.imgsz, self.rect, self.stride = list(files), input_name, imgsz, rect, stride
+        self.window = window  # the model's intensity window: calibrate on what inference will see
         self._it: Iterator[Path] = iter(self.files)
 
     def __len__(self) -> int:
@@ -134,13 +136,13 @@ class _Reader:
         self._it = iter(self.files[start_index:end_index])
 
     def get_next(self) -> dict | None:
-        import cv2
-
+        from yolo_transfer.utils.imageread import BadImage, read_image
         from yolo_transfer.utils.standalone import preprocess
 
         for path in self._it:
-            img = cv2.imread(str(path))
-            if img is None:
+            try:
+                img = read_image(path, self.window)
+            except BadImage:
                 continue  # an unreadable file is not worth failing an export over; it just doesn't calibrate
             x, _ = preprocess([img], self.imgsz, auto=self.rect, stride=self.stride)
             return {self.input_name: x}
@@ -152,9 +154,10 @@ class _Reader:
 
 def quantize_onnx(fp32: str | Path, out: str | Path, calibration: str | Path, *, max_images: int = 64,
                   keep: str = "box", stem_fp32: bool = True, method: str = "minmax",
-                  per_channel: bool = True) -> QuantizeResult:
+                  per_channel: bool = True, window=None) -> QuantizeResult:
     """Write a static-INT8 copy of the FP32 detection model `fp32` to `out`, calibrated on `calibration` (a
-    data.yaml or an image folder). The metadata (names, imgsz, stride, provenance) is carried over.
+    data.yaml or an image folder) read through `window` (the model's intensity window). The metadata (names, imgsz,
+    stride, provenance, window) is carried over.
 
     `keep` is what of the Detect head stays FP32; `stem_fp32` also keeps the stride-2/4 stem (`stem_nodes`) FP32
     (False: the whole backbone in INT8, the recipe before issue 14, which fails the INT8 parity gate at 640 px)."""
@@ -176,7 +179,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path, calibration: str | Path, *,
     keep_nodes = fp32_nodes(names, keep)
     if stem_fp32:
         keep_nodes = stem_nodes(model.graph.node) + keep_nodes
-    reader = _Reader(files, det.input_name, det.imgsz, det.dynamic, det.stride)
+    reader = _Reader(files, det.input_name, det.imgsz, det.dynamic, det.stride, window)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice to the root logger; keep the console short

@@ -26,6 +26,7 @@ from yolo_transfer.options import TrainOptions
 from yolo_transfer.presets import is_auto
 from yolo_transfer.training.record import TRANSFER_JSON, TransferRecord
 from yolo_transfer.training.results import read_results
+from yolo_transfer.utils.imageread import pixel_limit
 from yolo_transfer.utils.env import check_device
 from yolo_transfer.utils.io import atomic_write_text
 from yolo_transfer.utils.lock import folder_lock
@@ -164,6 +165,7 @@ def train_preset(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLi
         raise UserError(f"preset {opts.preset}: auto chooses among presets; call yolo_transfer.train, not train_preset")
     # one writer per run folder (a second `train --resume` of it is refused, see utils.lock), held to the end
     with contextlib.ExitStack() as held:
+        held.enter_context(pixel_limit(opts.max_pixels))
         if opts.resume:
             run = _prepare_resume(opts, overrides, held)
             if isinstance(run, TrainResult):
@@ -184,7 +186,7 @@ def _prepare_resume(opts: TrainOptions, overrides: dict, held: contextlib.ExitSt
     if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
         return finish(run_dir, record, plan, source)
     context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
-               "epochs_requested": record.epochs_requested,
+               "epochs_requested": record.epochs_requested, "window": record.window,
                # the stage each epoch trained in (1-based epochs): a resumed run never goes back to an earlier one
                "stages_run": [[int(h["epoch"]), int(h["stage"])] for h in record.history
                               if h.get("stage") is not None and h.get("epoch") is not None]}
@@ -228,8 +230,10 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
         keep.branch_from = branch_point(plan, anatomy)
         held_params = held_prefixes(yolo.model)
         plan = make_plan("head-only", anatomy, epochs=opts.epochs, presets_file=opts.presets_file)
+    window = _window(opts, spec, yolo.model)
     del yolo
-    context = {"plan": plan.to_dict(), "bn_policy": opts.bn_policy, "class_map": cmap}
+    context = {"plan": plan.to_dict(), "bn_policy": opts.bn_policy, "class_map": cmap,
+               "window": window.to_dict() if window else None}
     data_path = spec.yaml_path
     if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
         from yolo_transfer.training.keep import build_data
@@ -248,6 +252,15 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
     return RunSpec(plan, record, ov, context, Path(resolved) if is_ckpt else None)
 
 
+def _window(opts: TrainOptions, spec, source_model):
+    """The run's intensity window: `--window`, else the source checkpoint's (checked against the data), else `auto`
+    from the training images (None for 8-bit data)."""
+    from yolo_transfer import windows
+
+    images = spec.split_images("train")[0]
+    return windows.choose(windows.of_model(source_model), opts.window, images, f"{spec.yaml_path}: train images")
+
+
 def _new_record(opts: TrainOptions, plan, anatomy, resolved: str, is_ckpt: bool, cmap: dict, data_path: Path,
                 names: dict, context: dict) -> TransferRecord:
     from yolo_transfer.utils.hashing import sha256_file
@@ -260,7 +273,7 @@ def _new_record(opts: TrainOptions, plan, anatomy, resolved: str, is_ckpt: bool,
         data={"yaml": str(data_path.resolve()), "sha256": sha256_file(data_path),
               "names": {str(k): v for k, v in names.items()}},
         seed=opts.seed, params=_param_counts(anatomy, plan), epochs_requested=opts.epochs,
-        keep=context.get("keep") or {},
+        keep=context.get("keep") or {}, window=context.get("window"),
         retention={"data": str(Path(opts.retention_data).resolve())} if opts.retention_data else {},
     )
 

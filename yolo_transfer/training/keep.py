@@ -368,6 +368,7 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
     import torch
     from ultralytics.data.augment import LetterBox
 
+    from yolo_transfer.utils.imageread import BadImage, read_image
     from yolo_transfer.verify import load_model
 
     # the trained checkpoint holds the source's weights as Ultralytics saves them (FP16): compare with those
@@ -376,8 +377,9 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
     letterbox = LetterBox((imgsz, imgsz), auto=False)  # as Ultralytics' validation pads a square batch
     check = OutputCheck(True, 0, 0)
     for p in list(images)[:limit]:
-        img = cv2.imread(str(p))
-        if img is None:
+        try:
+            img = read_image(p)
+        except BadImage:
             continue
         x = letterbox(image=img)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
         t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(0) / 255

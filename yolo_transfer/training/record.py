@@ -31,6 +31,7 @@ class TransferRecord:
     source: dict = field(default_factory=dict)  # {"path", "sha256" (None: trained from an architecture YAML)}
     data: dict = field(default_factory=dict)  # {"yaml", "sha256", "names"}
     seed: int | None = None
+    window: dict | None = None  # the intensity window images above 8 bits were read with (utils.imageread.Window)
     params: dict = field(default_factory=dict)  # per part: total / trainable_at_start / trained_at_some_stage / ...
     status: str = "new"  # training | interrupted | complete | verification failed | failed
     run_dir: str | None = None

@@ -26,12 +26,15 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
+from yolo_transfer import windows
 from yolo_transfer.presets import FreezePlan
 from yolo_transfer.training import head as head_mod
 from yolo_transfer.training import timed
 from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
 from yolo_transfer.training.policy import FreezePolicy, detection_model
 from yolo_transfer.utils.env import cpu_train_threads
+from yolo_transfer.training.reader import reading
+from yolo_transfer.utils.imageread import Window
 from yolo_transfer.utils.io import atomic_write_bytes
 
 CONTEXT_ENV = "YOLO_TRANSFER_CONTEXT"
@@ -83,6 +86,7 @@ class TransferTrainer(DetectionTrainer):
         self.context = context
         self.plan = FreezePlan.from_dict(context["plan"])
         super().__init__(cfg, overrides, _callbacks)
+        self.window = Window.from_dict(context.get("window"))  # images above 8 bits: the run's intensity window
         self.keep = context.get("keep")  # keep-classes: KeepPlan.to_dict() + the held parameter prefixes
         self.held = tuple((self.keep or {}).get("held", ()))
         self.policy = FreezePolicy(self.plan, context.get("bn_policy", "frozen"), ddp=self.world_size > 1,
@@ -108,7 +112,14 @@ class TransferTrainer(DetectionTrainer):
             self.source_names = dict(getattr(src, "names", {}) or {})
             if self.keep and self.keep["method"] == "exact":
                 return self._keep_exact_model(src)
-        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        model = super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+        windows.stamp(model, self.window)  # before the EMA copy: every checkpoint of the run carries it
+        return model
+
+    def train(self):
+        """Ultralytics' training with its datasets reading through the project's reader and the run's window."""
+        with reading(self.window):
+            return super().train()
 
     def _keep_exact_model(self, src):
         """The checkpoint's own model, every weight and statistic as it was, with the new classes' path grafted on
@@ -127,6 +138,7 @@ class TransferTrainer(DetectionTrainer):
         model.yaml["nc"] = head.nc
         for p in model.parameters():
             p.requires_grad_(True)  # as Ultralytics builds a model; the freeze policy decides from here
+        windows.stamp(model, self.window)
         return model
 
     def set_model_names_for_load(self, model):

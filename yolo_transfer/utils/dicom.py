@@ -50,13 +50,13 @@ def identity(path: str | Path) -> dict:
 def read(path: str | Path, frame: int = 0) -> np.ndarray:
     """One frame in modality units (float32, or the stored integers where no rescale applies), after the pixel
     limit; MONOCHROME1 inverted; colour frames as BGR."""
-    from yolo_transfer.utils.imageread import BadImage, too_large
+    from yolo_transfer.utils.imageread import BadImage, TooLarge, too_large
 
     head = _open(str(path), pixels=False)
     n = int(getattr(head, "NumberOfFrames", 1) or 1)
     refusal = too_large(int(getattr(head, "Columns", 0)), int(getattr(head, "Rows", 0)), n)
     if refusal:
-        raise BadImage(refusal)
+        raise TooLarge(refusal)
     if frame >= n:
         raise BadImage(f"no frame {frame} (the file has {n})")
     ds = _open(str(path), pixels=True)

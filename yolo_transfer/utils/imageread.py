@@ -39,6 +39,10 @@ class BadImage(Exception):
     """The file cannot be used as an image; the message is the reason written to the errors file."""
 
 
+class TooLarge(BadImage):
+    """More pixels than the limit: never decoded, by any reader."""
+
+
 def max_pixels() -> int:
     """The pixel limit: `$YOLO_TRANSFER_MAX_PIXELS` (set by `--max-pixels`), else `DEFAULT_MAX_PIXELS`."""
     raw = os.environ.get(MAX_PIXELS_ENV, "").replace("_", "").replace(",", "")
@@ -51,13 +55,13 @@ def max_pixels() -> int:
 def set_max_pixels(limit: int | None) -> None:
     """Set the pixel limit for this process and the ones it starts (dataloader workers, DDP ranks, Ray actors).
 
-    PIL's own bomb check (which Ultralytics' label checks meet) is set to the same limit; PIL raises at twice it,
-    so the training dataset also drops what is over the limit itself (`training.images`)."""
+    PIL's own bomb check is set so that it refuses what we refuse: Ultralytics' label check opens every training image
+    with PIL, so a dataset image over the limit is dropped there as corrupt, with Ultralytics' warning naming it."""
     if limit is not None:
         if limit < 1:
             raise UserError(f"--max-pixels {limit}: give a positive number of pixels")
         os.environ[MAX_PIXELS_ENV] = str(int(limit))
-    Image.MAX_IMAGE_PIXELS = max_pixels()
+    Image.MAX_IMAGE_PIXELS = (max_pixels() + 1) // 2  # PIL refuses above twice this: above our limit
 
 
 set_max_pixels(None)
@@ -168,7 +172,7 @@ def _size(data: bytes) -> tuple[int, int, int]:
                 return im.size[0], im.size[1], 1
         except Image.DecompressionBombError as e:  # PIL's own check, at twice its limit (`set_max_pixels`)
             n = re.search(r"\((\d+) pixels\)", str(e))
-            raise BadImage(_over(int(n[1])) if n else f"too many pixels: {e}") from None
+            raise TooLarge(_over(int(n[1])) if n else f"too many pixels: {e}") from None
         except Exception:  # a format PIL does not know (OpenCV may): the decoder's own limit applies
             return 0, 0, 1
 
@@ -191,7 +195,7 @@ def read_raw(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
         raise BadImage(f"truncated JPEG: no end-of-image marker ({len(data)} bytes)")
     refusal = too_large(*_size(data))
     if refusal:
-        raise BadImage(refusal)
+        raise TooLarge(refusal)
     return _decode(data, frame)
 
 

@@ -1,0 +1,53 @@
+"""Training on 12-bit data: the loaders read through the project's reader with the run's window, the window is
+recorded in transfer.json and carried by every checkpoint, and a resume keeps it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from yolo_transfer import windows
+from yolo_transfer.training.api import train_preset as train
+
+FAST = dict(imgsz=64, batch=8, device="cpu", workers=0, plots=False, verbose=False, seed=0)
+
+
+@pytest.fixture(scope="module")
+def synth12(synth_yaml, tmp_path_factory) -> Path:
+    """The synthetic set with every image as a 16-bit PNG holding 12-bit values (8-bit pixels x 16)."""
+    root = tmp_path_factory.mktemp("synth12") / "data"
+    shutil.copytree(synth_yaml.parent, root, ignore=shutil.ignore_patterns("*.cache"))
+    for p in (root / "images").rglob("*.png"):
+        cv2.imwrite(str(p), cv2.imread(str(p), cv2.IMREAD_UNCHANGED).astype(np.uint16) * 16)
+    yaml = root / synth_yaml.name
+    yaml.write_text(synth_yaml.read_text().replace(str(synth_yaml.parent), str(root)))
+    return yaml
+
+
+def test_a_12_bit_run_trains_on_the_8_bit_pixels_and_records_its_window(synth12, synth_yaml, tmp_path):
+    seen = {}
+
+    def first_image(tr):
+        ds = tr.train_loader.dataset
+        im, _, _ = ds.load_image(0)
+        original = Path(str(ds.im_files[0]).replace(str(synth12.parent), str(synth_yaml.parent)))
+        seen["train"] = (im, cv2.imread(str(original)))
+
+    r = train("yolo11n.yaml", synth12, preset="full", epochs=1, project=tmp_path,
+              callbacks={"on_train_start": first_image}, **FAST)
+    assert r.ok, r.error
+    im, original = seen["train"]
+    np.testing.assert_array_equal(im, original)  # Ultralytics' own reader would give original // 16
+    assert r.transfer["window"] == {"low": 0, "high": 4095, "source": "auto"}
+    for name in ("best.pt", "last.pt"):
+        ck = torch.load(r.run_dir / "weights" / name, weights_only=False)
+        assert windows.of_model(ck["model"] if ck.get("ema") is None else ck["ema"]).high == 4095, name
+    # outside a run, Ultralytics' datasets read as Ultralytics does
+    import ultralytics.data.base as base
+
+    assert base.imread(str(next((synth12.parent / "images").rglob("*.png"))))[0].max() <= 16
