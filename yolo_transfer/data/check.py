@@ -64,6 +64,7 @@ class CheckReport:
     max_distance: int = DEFAULT_MAX_DISTANCE
     min_similarity: float = MIN_SIMILARITY
     near_duplicate_candidates: int = 0  # cross-split pairs the hash proposed; near_duplicates are those confirmed
+    pixels: dict[str, dict] = field(default_factory=dict)  # split -> bit depth, value range, auto window
 
     @property
     def errors(self) -> list[Issue]:
@@ -95,6 +96,10 @@ class CheckReport:
         for code, n in shown.items():
             if max_warnings_per_code is not None and n > max_warnings_per_code:
                 lines.append(f"... {n - max_warnings_per_code} more warning[{code}] (all of them with --json)")
+        deep = {s: d for s, d in self.pixels.items() if d["bits"] > 8}
+        if deep:
+            lines.append("pixels: " + "; ".join(f"{s} {d['bits']}-bit, values {d['min']:g}-{d['max']:g} "
+                                              f"(window {d['window_auto']} auto)" for s, d in deep.items()))
         imgs = ", ".join(f"{s} {n}" for s, n in self.images.items())
         lines.append(f"{self.data_yaml}: {imgs or 'no images'}; {len(self.errors)} error(s), "
                      f"{len(self.warnings)} warning(s), {len(self.near_duplicates)} cross-split near-duplicate "
@@ -145,10 +150,39 @@ def check_dataset(data_yaml: str | Path, near_duplicates: bool = True, max_dista
         report.instances[split] = {n: instances[i] for i, n in enumerate(spec.names)}
         _check_orphan_labels(spec.splits[split], images, root, issues)
 
+    _check_pixels(report, split_images, probes, yaml_name)
     _check_balance(report, spec.line("names"), yaml_name)
     if near_duplicates:
         _check_leakage(report, split_images, probes, root, max_distance, min_similarity)
     return report
+
+
+def _check_pixels(report: "CheckReport", split_images: dict[str, list[Path]], probes: dict, yaml_name: str) -> None:
+    """Bit depth and value range per split; a warning where 16-bit data uses a small part of its range (an 8-bit
+    loader would read it nearly black) or where the splits differ (docs: Medical and industrial images)."""
+    from yolo_transfer.utils.imageread import Depth, merge
+
+    for split, images in split_images.items():
+        ok = [probes[p] for p in images if probes[p].ok]
+        deep = merge([p.depth for p in ok if p.depth is not None])
+        eight = sum(p.depth is None for p in ok)
+        if deep is None:
+            report.pixels[split] = {"bits": 8, "images": eight}
+            continue
+        report.pixels[split] = {"bits": deep.bits, "images": deep.images, "min": deep.vmin, "max": deep.vmax,
+                                "used_bits": deep.used_bits, "window_auto": str(deep.window), "8_bit_images": eight}
+        if deep.integer and deep.bits == 16 and deep.used_bits <= 12:
+            report.issues.append(Issue("warning", "bit-depth", f"'{split}': {deep.images} 16-bit images use values up "
+                                       f"to {deep.vmax:g} ({deep.used_bits} of 16 bits): an 8-bit loader would read "
+                                       f"them nearly black; yolo-transfer maps them through the window "
+                                       f"{deep.window} (auto) or --window", yaml_name))
+        if eight:
+            report.issues.append(Issue("warning", "bit-depth", f"'{split}': {eight} 8-bit images beside "
+                                       f"{deep.images} {deep.bits}-bit ones: one window cannot suit both", yaml_name))
+    depths = {s: (d["bits"], d.get("used_bits")) for s, d in report.pixels.items() if d.get("images")}
+    if len(set(depths.values())) > 1:
+        report.issues.append(Issue("warning", "bit-depth", "splits differ in bit depth or range: " + ", ".join(
+            f"{s} {b}-bit" + (f" ({u} used)" if u else "") for s, (b, u) in depths.items()), yaml_name))
 
 
 def _check_labels(img: Path, nc: int | None, root: Path, issues: list[Issue], instances: Counter) -> None:

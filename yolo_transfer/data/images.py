@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from yolo_transfer.utils.imagefile import jpeg_file_cut_short
+from yolo_transfer.utils.imageread import DICOM_SUFFIXES
 from yolo_transfer.utils.progress import progress
 
 _SWAP_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
@@ -26,7 +27,17 @@ THUMB = 64  # side of the grayscale thumbnail kept per image (4 KB) for confirmi
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) as displayed (EXIF rotation applied, as Ultralytics and OpenCV do), from the header only."""
-    with Image.open(path) as im:
+    if str(path).lower().endswith(DICOM_SUFFIXES):
+        from yolo_transfer.utils import dicom
+
+        return dicom.size(path)
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as e:  # over the pixel limit (utils.imageread): unusable, like a bad file
+        from yolo_transfer.utils.imageread import bomb_message
+
+        raise OSError(bomb_message(e)) from None
+    with im:
         w, h = im.size
         try:
             orientation = im.getexif().get(274)
@@ -44,6 +55,7 @@ class ImageProbe:
     thumb: np.ndarray | None = field(default=None, repr=False)  # THUMB x THUMB uint8 grayscale, for dedup.confirm
     error: str | None = None  # why the image cannot be used (unreadable, truncated)
     warning: str | None = None  # usable but suspicious (e.g. JPEG without end marker that still decoded)
+    depth: object = None  # utils.imageread.Depth of an image above 8 bits (None: 8-bit)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +67,8 @@ def probe_image(path: str | Path) -> ImageProbe:
     probe = ImageProbe(path)
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed PIL globally; we must not, or truncation goes unseen
         ImageFile.LOAD_TRUNCATED_IMAGES = False
+    if str(path).lower().endswith(DICOM_SUFFIXES) or _deep(path):
+        return _probe_deep(probe)
     try:
         probe.width, probe.height = image_size(path)
         with warnings.catch_warnings():
@@ -66,12 +80,51 @@ def probe_image(path: str | Path) -> ImageProbe:
                 gray = im.convert("L")
                 probe.phash = int(str(imagehash.phash(gray)), 16)
                 probe.thumb = np.asarray(gray.resize((THUMB, THUMB), Image.BOX))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, Image.DecompressionBombError):
+            from yolo_transfer.utils.imageread import bomb_message
+
+            probe.error = bomb_message(e)
+            return probe
         msg = str(e) or type(e).__name__
         probe.error = ("truncated image: " if "truncated" in msg else "unreadable image: ") + msg
         return probe
     if jpeg_file_cut_short(path):
         probe.warning = "JPEG has no end-of-image marker (possibly cut short; it still decodes)"
+    return probe
+
+
+def _deep(path: Path) -> bool:
+    """More than 8 bits per sample (PIL's 16-bit and 32-bit modes; 48-bit RGB PNGs by their header)."""
+    try:
+        with Image.open(path) as im:
+            if im.mode.startswith(("I", "F")):
+                return True
+            return im.format == "PNG" and im.mode == "RGB" and _png_bit_depth(path) == 16
+    except Exception:  # noqa: BLE001 - the 8-bit probe reports unreadable files in its own words
+        return False
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if len(head) == 25 else 8
+
+
+def _probe_deep(probe: ImageProbe) -> ImageProbe:
+    """Images above 8 bits and DICOM: decoded by the one reader, hashed on their own-range 8-bit view."""
+    from yolo_transfer.utils.imageread import BadImage, depth_of, read_raw, to_bgr8
+
+    try:
+        raw = read_raw(probe.path)
+    except BadImage as e:
+        probe.error = f"unreadable image: {e}"
+        return probe
+    probe.height, probe.width = raw.shape[:2]
+    probe.depth = depth_of(raw)
+    gray = Image.fromarray(to_bgr8(raw, None)[..., 0])
+    probe.phash = int(str(imagehash.phash(gray)), 16)
+    probe.thumb = np.asarray(gray.resize((THUMB, THUMB), Image.BOX))
     return probe
 
 

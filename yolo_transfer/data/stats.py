@@ -31,6 +31,7 @@ class SplitStats:
     box_size_px: dict[str, int] = field(default_factory=dict)  # COCO-style buckets of sqrt(area)
     box_wh_norm: dict[str, float] = field(default_factory=dict)  # median normalised width / height
     image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> count, most common first
+    pixels: dict = field(default_factory=dict)  # bit depth and value range of up to 64 images (utils.imageread)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class StatsReport:
                  for k in ("width", "height")]
         rows += [["image sizes", *(", ".join(f"{k} x{v}" for k, v in list(self.splits[s].image_sizes.items())[:3])
                                    for s in splits)]]
+        rows += [["bit depth (values)", *(_depth_text(self.splits[s].pixels) for s in splits)]]
         rows.insert(2, ["instances:", *[""] * len(splits)])
         table = [header] + [[str(round(v, 2)) if isinstance(v, float) else str(v) for v in r] for r in rows]
         widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -108,6 +110,7 @@ def dataset_stats(data_yaml: str | Path, out: str | Path | None = None,
         whn = np.asarray(wh_norm).reshape(-1, 2)
         st.box_wh_norm = {k: float(np.median(whn[:, i])) if len(whn) else 0.0 for i, k in enumerate(("width", "height"))}
         st.image_sizes = dict(sizes.most_common())
+        st.pixels = _pixels(images)
         report.splits[split] = st
         report._raw[split] = {"per_image": per, "wh": whn, "area": areas, "sizes": sizes}
     if out is not None:
@@ -116,6 +119,22 @@ def dataset_stats(data_yaml: str | Path, out: str | Path | None = None,
         atomic_write_json(out / "stats.json", report.to_dict())
         atomic_write_text(out / "stats.md", report.to_markdown())
     return report
+
+
+def _pixels(images: list[Path]) -> dict:
+    from yolo_transfer.utils.imageread import measure
+
+    d = measure(images, sample=64)
+    if d is None:
+        return {}
+    return {"bits": d.bits, "min": d.vmin, "max": d.vmax, "used_bits": d.used_bits, "sampled": d.images,
+            "window_auto": None if d.window is None else str(d.window)}
+
+
+def _depth_text(p: dict) -> str:
+    if not p:
+        return "-"
+    return f"{p['bits']}-bit ({p['min']:g}-{p['max']:g})"
 
 
 def _save(fig, path: Path) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from yolo_transfer.errors import UserError
 from yolo_transfer.utils.imagefile import IMAGE_SUFFIXES, is_image
+from yolo_transfer.utils.imageread import DICOM_SUFFIXES
 from yolo_transfer.utils.walk import walk_files
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -32,9 +33,27 @@ def _is_glob(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
+def _frames(paths: list[str]) -> list[str]:
+    """A multi-frame DICOM as one entry per frame (`file.dcm#k`, read by `utils.imageread`); a file whose header
+    cannot be read stays one entry, so its error reaches the errors file."""
+    out = []
+    for p in paths:
+        n = 1
+        if p.lower().endswith(DICOM_SUFFIXES):
+            from yolo_transfer.utils import dicom
+            from yolo_transfer.utils.imageread import BadImage
+
+            try:
+                n = dicom.frames(p)
+            except (UserError, BadImage):
+                n = 1
+        out += [p] if n == 1 else [f"{p}#{k}" for k in range(n)]
+    return out
+
+
 def _refs(paths: list[str], root: str) -> list[ImageRef]:
     refs = {}
-    for p in paths:
+    for p in _frames(paths):
         ap = os.path.abspath(p)
         refs[ap] = ImageRef(ap, os.path.relpath(ap, root).replace(os.sep, "/"))
     return [refs[k] for k in sorted(refs)]

@@ -41,6 +41,12 @@ def frames(path: str | Path) -> int:
     return int(getattr(_open(str(path), pixels=False), "NumberOfFrames", 1) or 1)
 
 
+def size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a frame, from the header."""
+    ds = _open(str(path), pixels=False)
+    return int(getattr(ds, "Columns", 0)), int(getattr(ds, "Rows", 0))
+
+
 def identity(path: str | Path) -> dict:
     """What keys a result: the SOPInstanceUID (an image identifier) and the frame count; nothing about the patient."""
     ds = _open(str(path), pixels=False)

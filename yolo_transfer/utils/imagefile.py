@@ -8,7 +8,7 @@ from pathlib import Path
 # The images every reader takes (datasets, predict, the parity gate, calibration, stats): Ultralytics' IMG_FORMATS,
 # spelled here so that listing images imports no torch; the common ones first, as messages list them.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".dng", ".heic", ".heif",
-                  ".jp2", ".mpo")
+                  ".jp2", ".mpo", ".dcm", ".dicom")  # + DICOM (the `dicom` extra; utils.dicom)
 
 
 def is_image(path: str | os.PathLike) -> bool:

@@ -170,11 +170,16 @@ def _size(data: bytes) -> tuple[int, int, int]:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 return im.size[0], im.size[1], 1
-        except Image.DecompressionBombError as e:  # PIL's own check, at twice its limit (`set_max_pixels`)
-            n = re.search(r"\((\d+) pixels\)", str(e))
-            raise TooLarge(_over(int(n[1])) if n else f"too many pixels: {e}") from None
+        except Image.DecompressionBombError as e:  # PIL's own check, set to our limit (`set_max_pixels`)
+            raise TooLarge(bomb_message(e)) from None
         except Exception:  # a format PIL does not know (OpenCV may): the decoder's own limit applies
             return 0, 0, 1
+
+
+def bomb_message(e: Exception) -> str:
+    """PIL's DecompressionBombError in our words (the pixel count and the limit, and how to raise it)."""
+    n = re.search(r"\((\d+) pixels\)", str(e))
+    return (_over(int(n[1])) if n else None) or f"too many pixels: {e}"
 
 
 def read_raw(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:

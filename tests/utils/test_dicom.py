@@ -1,0 +1,90 @@
+"""DICOM through the one reader, `predict` and `data stats`/`check`, on pydicom's own bundled CT and MR files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom", reason="the dicom extra is not installed (pip install 'yolo-transfer[dicom]')")
+from pydicom.data import get_testdata_file  # noqa: E402
+
+from yolo_transfer.utils import dicom  # noqa: E402
+from yolo_transfer.utils.imageread import BadImage, Window, read_image, read_raw  # noqa: E402
+
+CT, MR = get_testdata_file("CT_small.dcm"), get_testdata_file("MR_small.dcm")
+
+
+def test_modality_units_and_the_files_own_window():
+    ds = pydicom.dcmread(CT)
+    raw = read_raw(CT)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_allclose(raw, expected)  # Hounsfield units
+    w = dicom.window(MR)  # centre 600, width 1600, as DICOM's linear VOI function spans it
+    assert (w.low, w.high, w.source) == (-200, 1399, "dicom")
+    img = read_image(MR)
+    np.testing.assert_array_equal(img[..., 0], w.apply(read_raw(MR)))
+    # a run's explicit window wins over the file's tags
+    np.testing.assert_array_equal(read_image(MR, Window(0, 4095))[..., 0], Window(0, 4095).apply(read_raw(MR)))
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    ds = pydicom.dcmread(MR)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    p = tmp_path / "mono1.dcm"
+    ds.save_as(p)
+    a, b = read_raw(MR), read_raw(p)
+    np.testing.assert_array_equal(b, a.max() + a.min() - a)
+
+
+def test_missing_codec_and_damage_are_one_line():
+    with pytest.raises(BadImage, match="no codec for JPEG-LS.*pip install pylibjpeg"):
+        try:
+            read_raw(get_testdata_file("MR_small_jpeg_ls_lossless.dcm"))
+        except Exception as e:
+            if not isinstance(e, BadImage):
+                raise
+            if "no codec" not in str(e):
+                pytest.skip(f"a JPEG-LS codec is installed here ({e})")
+            raise
+    with pytest.raises(BadImage, match="DICOM pixel data unreadable"):
+        read_raw(get_testdata_file("MR_truncated.dcm"))
+
+
+def test_predict_on_a_dicom_folder(coco26_pt, tmp_path):
+    from yolo_transfer.inference.api import predict
+
+    src = tmp_path / "dcm"
+    src.mkdir()
+    for f in (CT, MR, get_testdata_file("MR_truncated.dcm")):
+        shutil.copy(f, src / Path(f).name)
+    s = predict(coco26_pt, src, tmp_path / "out", device="cpu", imgsz=128, show_progress=False)
+    rows = {Path(json.loads(line)["image"]).name: json.loads(line)
+            for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()}
+    assert set(rows) == {"CT_small.dcm", "MR_small.dcm"} and s.errors == 1
+    assert (rows["CT_small.dcm"]["width"], rows["CT_small.dcm"]["height"]) == (128, 128)
+    text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.json*"))
+    ds = pydicom.dcmread(CT)
+    for tag in ("PatientName", "PatientID", "PatientBirthDate"):  # nothing about the patient reaches an output
+        value = str(getattr(ds, tag, "") or "")
+        assert not value or value not in text, tag
+
+
+def test_stats_and_check_report_bit_depth(tmp_path):
+    from yolo_transfer.data.check import check_dataset
+    from yolo_transfer.data.stats import dataset_stats
+
+    root = tmp_path / "ds"
+    for split, f in (("train", CT), ("val", MR)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        shutil.copy(f, root / "images" / split / Path(f).name)
+        (root / "labels" / split / f"{Path(f).stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames: ['lesion']\n")
+    st = dataset_stats(root / "data.yaml")
+    assert st.splits["train"].image_sizes == {"128x128": 1} and st.splits["val"].pixels["bits"] == 16
+    rep = check_dataset(root / "data.yaml", near_duplicates=False)
+    assert rep.pixels["val"]["bits"] == 16 and not rep.errors
