@@ -138,3 +138,14 @@ def test_restricted_is_the_default_and_child_processes_inherit_it():
         with safeload.loading(None):  # an inner block (the gate inside export) keeps the command's choice
             assert not tasks.SAFE_LOAD
     assert tasks.SAFE_LOAD
+
+
+def test_a_planted_teacher_is_refused_too(tiny_model, synth_yaml, tmp_path, marker):
+    """Ultralytics loads `distill_model=` itself (in the trainer, and in each DDP rank, which inherit the switch)."""
+    import yolo_transfer
+
+    planted = _plant("inside", tiny_model, tmp_path, marker)
+    with pytest.raises(safeload.UnsafeCheckpoint, match=f"{planted}: refused: .*posix.system"):
+        yolo_transfer.train(tiny_model, synth_yaml, epochs=1, imgsz=64, batch=8, device="cpu", workers=0,
+                            project=tmp_path / "runs", distill_model=str(planted), plots=False, verbose=False)
+    assert not marker.exists() and not (tmp_path / "runs").exists()

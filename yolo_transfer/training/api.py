@@ -209,6 +209,7 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
     from yolo_transfer.weights import resolve_model
 
     check_bn_policy(opts.bn_policy)
+    _check_teacher(overrides.get("distill_model"))
     spec = check_data_yaml(data)
     resolved = resolve_model(model)
     yolo = load_detection_model(resolved)
@@ -250,6 +251,15 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
     })
     record = _new_record(opts, plan, anatomy, resolved, is_ckpt, cmap, data_path, names, context)
     return RunSpec(plan, record, ov, context, Path(resolved) if is_ckpt else None)
+
+
+def _check_teacher(teacher) -> None:
+    """Ultralytics loads a `distill_model=` teacher itself, inside the trainer: open it first, restricted like every
+    checkpoint, so a planted one is refused in one line before a run folder exists."""
+    if isinstance(teacher, (str, os.PathLike)) and str(teacher).endswith(".pt") and Path(teacher).is_file():
+        from yolo_transfer import safeload
+
+        safeload.load(teacher)
 
 
 def _window(opts: TrainOptions, spec, source_model):
