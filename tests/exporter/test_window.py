@@ -77,3 +77,14 @@ def test_tensorrt_metadata_gains_the_window_and_keeps_the_engine(tmp_path):
     _add_engine_metadata(engine, windows.metadata(Window(0, 4095, "auto")))
     assert windows.of_metadata(export_metadata(engine)) == Window(0, 4095, "auto")
     assert export_metadata(engine)["names"] == {"0": "a"} and engine.read_bytes().endswith(b"ENGINE-BYTES")
+
+
+def test_the_standalone_runner_reads_with_the_exports_window(windowed, images12, tmp_path):
+    from yolo_transfer.utils.imageread import read_image
+    from yolo_transfer.utils.standalone import OnnxDetector, read_windowed
+
+    r = export(windowed, format="onnx", imgsz=320, parity=False, device="cpu")
+    det = OnnxDetector(str(r.path))
+    p = str(next(images12.glob("*.png")))
+    np.testing.assert_array_equal(read_windowed(p, det.metadata.get("pixel_window")), read_image(p, W13))
+    np.testing.assert_array_equal(read_windowed(p, None), read_image(p))  # no window: the same auto rule

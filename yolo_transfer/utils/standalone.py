@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 __all__ = ["letterbox", "letterbox_shape", "preprocess", "nms", "postprocess", "Meta", "OnnxDetector",
-           "read_metadata"]
+           "read_metadata", "read_windowed"]
 
 MAX_WH = 7680  # class offset for batched NMS, as in Ultralytics: boxes of different classes never overlap
 
@@ -193,7 +193,7 @@ def postprocess(raw_output: np.ndarray, metas: Sequence[Meta], conf: float = 0.2
 
 
 # Ultralytics writes these metadata values with `str()` of a Python object; everything else stays a plain string.
-_LITERAL_KEYS = {"stride", "batch", "imgsz", "names", "args", "channels", "end2end", "kpt_shape"}
+_LITERAL_KEYS = {"stride", "batch", "imgsz", "names", "args", "channels", "end2end", "kpt_shape", "pixel_window"}
 
 
 def _parse(key: str, value: str):
@@ -203,6 +203,22 @@ def _parse(key: str, value: str):
         return ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return value
+
+
+def read_windowed(path: str, window: dict | None) -> np.ndarray | None:
+    """An image as the model was trained to see it: 8-bit as `cv2.imread`; above 8 bits through the model's
+    intensity window (`pixel_window` in its metadata: 256 equal bins over [low, high]; without one, the image's own
+    range rounded up to 8/10/12/14/16 bits), as yolo-transfer's reader maps it."""
+    img = cv2.imread(path, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    if img is None or img.dtype == np.uint8:
+        return cv2.imread(path)
+    if not isinstance(window, dict):
+        top = float(img.max())
+        window = {"low": 0.0, "high": float(2 ** next((b for b in (8, 10, 12, 14, 16) if top < 2 ** b), 16) - 1)}
+    low, high = float(window["low"]), float(window["high"])
+    out = (img.astype(np.float32) - np.float32(low)) * np.float32(256.0 / (high - low + 1))
+    img = np.clip(out, 0, 255, out=out).astype(np.uint8)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
 
 
 def read_metadata(session: ort.InferenceSession) -> dict:
@@ -289,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     det = OnnxDetector(a.model, rect=a.rect)
     for path in a.images:
-        img = cv2.imread(path)
+        img = read_windowed(path, det.metadata.get("pixel_window"))
         if img is None:
             print(f"Error: cannot read image {path}", file=sys.stderr)
             return 2
