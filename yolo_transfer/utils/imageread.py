@@ -119,6 +119,8 @@ class Window:
             low, high = (float(v) for v in str(text).split(","))
         except ValueError:
             raise UserError(f"--window {text}: give LOW,HIGH (e.g. 0,4095 for 12-bit data) or auto") from None
+        if not high > low:
+            raise UserError(f"--window {text}: HIGH must be above LOW (e.g. 0,4095 for 12-bit data)")
         return cls(low, high)
 
     @classmethod
