@@ -66,6 +66,8 @@ def test_predict_on_a_dicom_folder(coco26_pt, tmp_path):
             for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()}
     assert set(rows) == {"CT_small.dcm", "MR_small.dcm"} and s.errors == 1
     assert (rows["CT_small.dcm"]["width"], rows["CT_small.dcm"]["height"]) == (128, 128)
+    assert rows["CT_small.dcm"]["sop_instance_uid"] == str(pydicom.dcmread(CT).SOPInstanceUID)
+    assert rows["CT_small.dcm"]["frame"] == 0
     text = "".join(p.read_text() for p in (tmp_path / "out").glob("*.json*"))
     ds = pydicom.dcmread(CT)
     for tag in ("PatientName", "PatientID", "PatientBirthDate"):  # nothing about the patient reaches an output
@@ -88,3 +90,19 @@ def test_stats_and_check_report_bit_depth(tmp_path):
     assert st.splits["train"].image_sizes == {"128x128": 1} and st.splits["val"].pixels["bits"] == 16
     rep = check_dataset(root / "data.yaml", near_duplicates=False)
     assert rep.pixels["val"]["bits"] == 16 and not rep.errors
+
+
+def test_a_multi_frame_file_is_listed_and_read_by_frame(tmp_path):
+    from yolo_transfer.inference.sources import list_images
+
+    ds = pydicom.dcmread(MR)
+    frames = [ds.pixel_array + k for k in range(3)]
+    ds.NumberOfFrames = 3
+    ds.PixelData = np.stack(frames).astype(frames[0].dtype).tobytes()
+    p = tmp_path / "multi.dcm"
+    ds.save_as(p)
+    refs = list_images(tmp_path)
+    assert [r.rel for r in refs] == ["multi.dcm#0", "multi.dcm#1", "multi.dcm#2"]
+    np.testing.assert_array_equal(read_raw(refs[2].path), frames[2])
+    with pytest.raises(BadImage, match="no frame 3"):
+        read_raw(f"{p}#3")

@@ -118,7 +118,8 @@ def _line(obj) -> bytes:
 
 @register
 class JsonlWriter(_StreamWriter):
-    """`predictions.jsonl`: one JSON object per image, `{"image", "width", "height", "detections": [...]}`."""
+    """`predictions.jsonl`: one JSON object per image, `{"image", "width", "height", "detections": [...]}`; a DICOM
+    frame also carries `sop_instance_uid` and `frame` (image identifiers, nothing about the patient)."""
 
     name = "jsonl"
     filename = "predictions.jsonl"
@@ -128,8 +129,22 @@ class JsonlWriter(_StreamWriter):
         if r.error is not None:
             return b""
         h, w = r.shape
-        return _line({"image": r.ref.path, "width": w, "height": h,
+        return _line({"image": r.ref.path, "width": w, "height": h, **_dicom_keys(r.ref.path),
                       "detections": r.detections.to_records(self.names)})
+
+
+def _dicom_keys(path: str) -> dict:
+    from yolo_transfer.utils.imageread import DICOM_SUFFIXES, split_frame
+
+    name, frame = split_frame(path)
+    if not name.lower().endswith(DICOM_SUFFIXES):
+        return {}
+    from yolo_transfer.utils import dicom
+
+    try:
+        return {"sop_instance_uid": dicom.identity(name)["sop_instance_uid"], "frame": frame or 0}
+    except Exception:  # noqa: BLE001 - the image decoded, so this is not expected; the result stands without it
+        return {"frame": frame or 0}
 
 
 @register
