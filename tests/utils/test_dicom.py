@@ -106,3 +106,11 @@ def test_a_multi_frame_file_is_listed_and_read_by_frame(tmp_path):
     np.testing.assert_array_equal(read_raw(refs[2].path), frames[2])
     with pytest.raises(BadImage, match="no frame 3"):
         read_raw(f"{p}#3")
+
+
+def test_a_dicom_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
+    from yolo_transfer.utils import imageread
+
+    monkeypatch.setenv(imageread.MAX_PIXELS_ENV, "10000")
+    with pytest.raises(imageread.TooLarge, match="too many pixels: 128 x 128 = 16,384, over the limit of 10,000"):
+        read_raw(CT)

@@ -58,14 +58,13 @@ def read(path: str | Path, frame: int = 0) -> np.ndarray:
     limit; MONOCHROME1 inverted; colour frames as BGR."""
     from yolo_transfer.utils.imageread import BadImage, TooLarge, too_large
 
-    head = _open(str(path), pixels=False)
-    n = int(getattr(head, "NumberOfFrames", 1) or 1)
-    refusal = too_large(int(getattr(head, "Columns", 0)), int(getattr(head, "Rows", 0)), n)
+    ds = _open(str(path), pixels=True)  # the pixel bytes as stored; nothing is decoded before the checks below
+    n = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    refusal = too_large(int(getattr(ds, "Columns", 0)), int(getattr(ds, "Rows", 0)), n)
     if refusal:
         raise TooLarge(refusal)
     if frame >= n:
         raise BadImage(f"no frame {frame} (the file has {n})")
-    ds = _open(str(path), pixels=True)
     try:
         arr = ds.pixel_array
     except Exception as e:  # pydicom names the missing decoder plugin in a long message
