@@ -20,22 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-def _write_dicom(path: Path, pixels: np.ndarray) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = SecondaryCaptureImageStorage, ExplicitVRLittleEndian
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PhotometricInterpretation, ds.SamplesPerPixel = "OT", "MONOCHROME2", 1
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.astype("<u2").tobytes()
-    ds.save_as(path, enforce_file_format=True)
+from yolo_transfer.utils import dicom
 
 
 def _boxes(out: Path) -> dict[str, list]:
@@ -84,7 +69,7 @@ def main() -> None:
         cv2.imwrite(str(folders["8"] / f"{p.stem}.png"), g)
         cv2.imwrite(str(folders["12"] / f"{p.stem}.png"), g.astype(np.uint16) * 16)
         if "dcm" in folders:
-            _write_dicom(folders["dcm"] / f"{p.stem}.dcm", g.astype(np.uint16) * 16)
+            dicom.write(folders["dcm"] / f"{p.stem}.dcm", g.astype(np.uint16) * 16, bits=12)
     runs = {"8-bit PNG": ("8", None), "12-bit in 16-bit PNG (auto window)": ("12", None),
             "ultralytics high byte (window 0,65535)": ("12", "0,65535")}
     if "dcm" in folders:

@@ -134,7 +134,7 @@ def _wait(help: str):
 
 
 def _window(help: str):
-    return opt(None, help, metavar="LOW,HIGH|auto")
+    return opt(None, help, metavar="LOW,HIGH|pLOW,pHIGH|auto")
 
 
 def _max_pixels():
@@ -191,8 +191,9 @@ class TrainOptions(Options):
                                             "records the source classes' mAP before and after training (retention).")
     replay: str | None = _replay("With --keep-method distill: a source-domain dataset whose train images join the "
                                  "training set.")
-    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit): LOW,HIGH, or auto "
-                                 "(measured once from the training images, rounded up to a sensor depth); recorded "
+    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit): LOW,HIGH, pLOW,pHIGH "
+                                 "(percentiles of the training images' values, e.g. p0.5,p99.5), or auto (measured "
+                                 "once from the training images, rounded up to a sensor depth); recorded "
                                  "with the model and applied by predict and export.")
     max_pixels: int | None = _max_pixels()
     trust_checkpoint: bool = _trust()
@@ -305,8 +306,8 @@ class PredictOptions(Options):
     tile: bool = opt(False, "Slice images larger than the model input into overlapping tiles.", flag=True)
     tile_overlap: float = opt(0.2, "Overlap between neighbouring tiles.", type=float)
     strict: bool = opt(False, "Stop with an error at the first unreadable image.", flag=True)
-    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit, DICOM): LOW,HIGH, or auto "
-                                 "(measured from SOURCE); default: the window the model was trained with, else auto.")
+    window: str | None = _window("Intensity window for images above 8 bits (12/16-bit, DICOM): LOW,HIGH, "
+                                 "pLOW,pHIGH (percentiles) or auto (measured from SOURCE); default: the window the model was trained with, else auto.")
     max_pixels: int | None = _max_pixels()
     overwrite: bool = opt(False, "Start over instead of resuming a run in --out.", flag=True)
     engine: str = _engine("ray: run on Ray Data (pip install 'yolo-transfer[distributed]').")

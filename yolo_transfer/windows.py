@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 
 from yolo_transfer.errors import UserError
-from yolo_transfer.utils.imageread import Depth, Window, measure
+from yolo_transfer.utils.imageread import Depth, Window, measure, percentile_window
 
 ATTR = "pixel_window"  # on the DetectionModel of a .pt
 KEY = "pixel_window"  # in an export's metadata
@@ -58,6 +58,8 @@ def choose(recorded: Window | None, option: str | Window | None, paths: Sequence
     bits (None for 8-bit images: read as they are)."""
     if isinstance(option, Window):
         return option
+    if isinstance(option, str) and option.lower().startswith("p"):
+        return _percentiles(option, paths, what)
     if option not in (None, "", "auto"):
         return Window.parse(str(option))
     depth = measure(paths, SAMPLE)
@@ -65,6 +67,21 @@ def choose(recorded: Window | None, option: str | Window | None, paths: Sequence
         return depth.window if depth else None
     _check(recorded, depth, what)
     return recorded
+
+
+def _percentiles(option: str, paths: Sequence, what: str) -> Window:
+    """`pLOW,pHIGH`: the window between those percentiles of the images' values (`percentile_window`)."""
+    try:
+        low, high = (float(v.strip().lower().lstrip("p")) for v in option.split(","))
+    except ValueError:
+        low = high = -1.0
+    if not 0 <= low < high <= 100:
+        raise UserError(f"--window {option}: give two percentiles pLOW,pHIGH with 0 <= LOW < HIGH <= 100 "
+                        f"(e.g. p0.5,p99.5)")
+    window = percentile_window(paths, low, high, SAMPLE)
+    if window is None:
+        raise UserError(f"--window {option}: {what}: no readable image to measure the percentiles on")
+    return window
 
 
 def _check(recorded: Window, depth: Depth | None, what: str) -> None:

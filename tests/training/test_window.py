@@ -51,3 +51,36 @@ def test_a_12_bit_run_trains_on_the_8_bit_pixels_and_records_its_window(synth12,
     import ultralytics.data.base as base
 
     assert base.imread(str(next((synth12.parent / "images").rglob("*.png"))))[0].max() <= 16
+
+
+def test_a_dicom_dataset_trains_on_the_same_pixels(synth_yaml, tmp_path):
+    """A YOLO dataset whose images are 12-bit DICOM files (Ultralytics lists no .dcm): found, label-checked from the
+    header, read through the run's window, so the loader sees the 8-bit originals' pixels."""
+    pytest.importorskip("pydicom", reason="the dicom extra is not installed (pip install 'yolo-transfer[dicom]')")
+    from ultralytics.data.utils import IMG_FORMATS
+
+    from yolo_transfer.utils import dicom
+
+    root = tmp_path / "dcm"
+    shutil.copytree(synth_yaml.parent, root, ignore=shutil.ignore_patterns("*.cache"))
+    for p in list((root / "images").rglob("*.png")):
+        dicom.write(p.with_suffix(".dcm"), cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16, bits=12)
+        p.unlink()
+    yaml = root / synth_yaml.name
+    yaml.write_text(synth_yaml.read_text().replace(str(synth_yaml.parent), str(root)))
+    seen = {}
+
+    def first_image(tr):
+        ds = tr.train_loader.dataset
+        seen["n"], seen["files"] = len(ds.im_files), ds.im_files
+        seen["im"] = ds.load_image(0)[0]
+
+    r = train("yolo11n.yaml", yaml, preset="full", epochs=1, project=tmp_path / "runs",
+              callbacks={"on_train_start": first_image}, **FAST)
+    assert r.ok, r.error
+    assert seen["n"] == len(list((synth_yaml.parent / "images" / "train").glob("*.png")))
+    original = cv2.imread(str(synth_yaml.parent / "images" / "train" / (Path(seen["files"][0]).stem + ".png")),
+                          cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(seen["im"][..., 0], original)
+    assert r.transfer["window"] == {"low": 0, "high": 4095, "source": "auto"}
+    assert "dcm" not in IMG_FORMATS  # Ultralytics' own list is back as it was after the run

@@ -114,3 +114,24 @@ def test_a_dicom_over_the_pixel_limit_is_refused_before_decoding(monkeypatch):
     monkeypatch.setenv(imageread.MAX_PIXELS_ENV, "10000")
     with pytest.raises(imageread.TooLarge, match="too many pixels: 128 x 128 = 16,384, over the limit of 10,000"):
         read_raw(CT)
+
+
+def test_data_convert_takes_coco_labels_that_name_dicom_files(tmp_path):
+    """COCO JSON naming .dcm files without width/height: sizes come from each DICOM header (rows x columns, not
+    swapped), the files are copied as they are, and the dataset trains as is (tests/training/test_window.py)."""
+    from click.testing import CliRunner
+
+    from yolo_transfer.cli import main
+
+    src = tmp_path / "coco"
+    (src / "images").mkdir(parents=True)
+    dicom.write(src / "images" / "a.dcm", np.full((40, 100), 2000, np.uint16), bits=12)  # 100 wide, 40 high
+    (src / "annotations.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.dcm"}], "categories": [{"id": 1, "name": "lesion"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 20], "iscrowd": 0}]}))
+    r = CliRunner().invoke(main, ["data", "convert", str(src), str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    label = next((tmp_path / "out" / "labels").rglob("a.txt")).read_text().split()
+    assert [float(v) for v in label[1:]] == pytest.approx([0.35, 0.5, 0.5, 0.5])
+    copied = next((tmp_path / "out" / "images").rglob("a.dcm"))
+    assert copied.read_bytes() == (src / "images" / "a.dcm").read_bytes()

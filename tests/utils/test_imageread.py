@@ -122,3 +122,23 @@ def test_a_real_decompression_bomb_costs_no_memory(tmp_path):
                          env={"YOLO_TRANSFER_MAX_PIXELS": str(100_000_000), "PATH": ""}).stdout.split("\n")
     assert out[0].startswith("refused too many pixels: 400,000,000, over the limit of 100,000,000"), out
     assert int(out[1]) < 400, f"peak RSS {out[1]} MB"
+
+
+def test_a_percentile_window_ignores_a_few_hot_pixels(tmp_path):
+    """`--window p0.5,p99.5`: the range most values fall in, not stretched by a hot pixel; recorded with its rule."""
+    from yolo_transfer import windows
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(3):
+        im = rng.integers(1000, 3001, (64, 64)).astype(np.uint16)
+        im[0, :3] = 65535  # hot pixels: the value range (auto) would span all 16 bits
+        cv2.imwrite(str(tmp_path / f"{k}.png"), im)
+        paths.append(tmp_path / f"{k}.png")
+    w = windows.choose(None, "p0.5,p99.5", paths, "test")
+    assert 1000 <= w.low < 1020 and 2980 < w.high <= 3000 and w.source == "p0.5,p99.5"
+    assert Window.from_dict(w.to_dict()) == w  # travels in transfer.json and checkpoints as it is
+    assert windows.choose(None, "auto", paths, "test").high == 65535
+    for bad in ("p99,p1", "p1,p101", "px,p2"):
+        with pytest.raises(UserError, match="percentiles"):
+            windows.choose(None, bad, paths, "test")

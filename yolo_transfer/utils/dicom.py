@@ -97,3 +97,26 @@ def window(path: str | Path):
     first = (lambda v: float(v[0]) if hasattr(v, "__len__") and not isinstance(v, str) else float(v))
     c, w = first(c), max(first(w), 1.0)
     return Window(c - 0.5 - (w - 1) / 2, c - 0.5 + (w - 1) / 2, "dicom")
+
+
+def write(path: str | Path, pixels: np.ndarray, bits: int = 16) -> Path:
+    """Save a grayscale frame as an uncompressed Secondary Capture DICOM file (`bits` stored in 16), with a fresh
+    SOPInstanceUID and no patient tags: for making test sets and demos from ordinary images."""
+    _pydicom()
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    if pixels.ndim != 2 or not 1 <= bits <= 16 or int(pixels.max(initial=0)) >= 2**bits or int(pixels.min(initial=0)) < 0:
+        raise ValueError(f"expected a 2-D frame of unsigned {bits}-bit values")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID = SecondaryCaptureImageStorage, ExplicitVRLittleEndian
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PhotometricInterpretation, ds.SamplesPerPixel = "OT", "MONOCHROME2", 1
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits, bits - 1, 0
+    ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+    return Path(path)

@@ -115,10 +115,13 @@ class Window:
 
     @classmethod
     def parse(cls, text: str) -> "Window":
+        if str(text).lower().startswith("p"):
+            raise UserError(f"--window {text}: a percentile window is measured from images (windows.choose)")
         try:
             low, high = (float(v) for v in str(text).split(","))
         except ValueError:
-            raise UserError(f"--window {text}: give LOW,HIGH (e.g. 0,4095 for 12-bit data) or auto") from None
+            raise UserError(f"--window {text}: give LOW,HIGH (e.g. 0,4095 for 12-bit data), pLOW,pHIGH (percentiles, e.g. "
+                            f"p0.5,p99.5) or auto") from None
         if not high > low:
             raise UserError(f"--window {text}: HIGH must be above LOW (e.g. 0,4095 for 12-bit data)")
         return cls(low, high)
@@ -285,6 +288,25 @@ def merge(depths: list[Depth]) -> Depth | None:
         return None
     return Depth(max(d.bits for d in depths), min(d.vmin for d in depths), max(d.vmax for d in depths),
                  sum(d.images for d in depths), all(d.integer for d in depths))
+
+
+def percentile_window(paths: list, low: float, high: float, sample: int = 64, per_image: int = 65536) -> Window | None:
+    """A robust window: the `low`-th and `high`-th percentiles of the values of up to `sample` evenly spread images
+    (each thinned to about `per_image` values), so a few hot or dead pixels do not stretch the range. None when no
+    image could be read."""
+    paths = list(paths)
+    step = max(1, len(paths) // sample) if sample else 1
+    values = []
+    for p in paths[::step][:sample or None]:
+        try:
+            v = read_raw(p).ravel()
+        except BadImage:
+            continue
+        values.append(v[:: max(1, v.size // per_image)].astype(np.float32))
+    if not values:
+        return None
+    lo, hi = (float(x) for x in np.percentile(np.concatenate(values), [low, high]))
+    return Window(lo, hi if hi > lo else lo + 1, f"p{low:g},p{high:g}")
 
 
 def measure(paths: list, sample: int = 64) -> Depth | None:

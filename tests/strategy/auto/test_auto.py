@@ -197,7 +197,9 @@ def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yam
     assert summary["budget_minutes"] == pytest.approx(20 / 60, abs=1e-3)
     assert result.error is None and result.record.status == "complete" and result.record.resumed_at_epoch
     # the winner ran its whole refitted schedule; every dropped probe was cut short of its own
-    assert chosen["epochs_run"] == len(result.history) >= 4
+    # (how many epochs fit 20 s depends on the machine's load: the test asserts shares, not counts)
+    assert chosen["epochs_run"] == len(result.history) >= 2
+    assert all(p["epochs_run"] < chosen["epochs_run"] for p in probes.values() if p is not chosen)
     assert result.record.args["time"] == pytest.approx(20 / 3600)
     for p in probes.values():
         if p is not chosen:
