@@ -488,34 +488,8 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     g, label = _gate(reference, exported, precision, runtime_precision, images, data, conf, iou, max_images, device,
                      max_det, imgsz)
     sd = _run_sides(g, reference_rect)
-    ran = {"reference": ran_at(sd.ref_model.predictor.model), "exported": sd.exp_ran}
-    image_names = [p.name for p in g.files]
-    comparisons = {"ultralytics": compare_detections(sd.ref_dets, sd.exp_dets, conf, sd.names, image_names)}
-    preprocess = {"reference": sd.ref_pre, "exported": sd.exp_pre + " via Ultralytics AutoBackend"}
-    if standalone is None:
-        standalone = g.runtime.name == "onnx"
-    if standalone:
-        sa = _standalone(g.exported, g.files, g.floor, iou, sd.dynamic, max_det, g.window)
-        comparisons["standalone"] = compare_detections(sd.ref_dets, sa, conf, sd.names, image_names)
-        preprocess["standalone"] = sd.exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
-        ran["standalone"] = sd.exp_ran
-
-    failures = judge(comparisons["ultralytics"], g.th, "ultralytics")
-    if head is not None and head != sd.exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
-        failures.insert(0, heads.mismatch(head, sd.exp_head, f"the {g.runtime.title} export"))
-    if sd.exp_ran in _LOWER.get(g.run_at, set()):  # the runtime did not honour the precision we pinned
-        failures.insert(0, f"the export ran at {sd.exp_ran.upper()}, not the {g.run_at.upper()} it was pinned to")
-    if "standalone" in comparisons:
-        own = judge(comparisons["standalone"], g.th, "standalone")
-        same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
-        failures += ["standalone runner: the same differences"] if own and same else own
-    raw = (raw_output_error(sd.ref_model, g.exported, g.files, sd.shape, sd.dynamic, head=sd.exp_head, window=g.window)
-           if g.runtime.name == "onnx" else None)
-    failures = _raw_check(raw, RAW_THRESHOLDS.get(precision if precision == "int8" else g.run_at), failures,
-                          comparisons["ultralytics"].compared)
-    exp_names = {int(k): str(v) for k, v in sd.exp_model.names.items()} if sd.exp_model.names else None
-    if exp_names is not None and exp_names != sd.names:
-        failures.append("class names differ between the reference and the exported model")
+    comparisons, preprocess, ran = _runners(g, sd, standalone)
+    failures, raw = _judged(g, sd, comparisons, precision, head)
 
     runner_failures, runner_note = [], None
     if runner_check and g.runtime.name == "openvino" and runtime_precision is None and str(device) == "cpu":
@@ -538,6 +512,45 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     if write:
         report.write(exported)
     return report
+
+
+def _runners(g: "_Gate", sd: "_Sides", standalone: bool | None) -> tuple[dict, dict, dict]:
+    """The runners' detections compared with the reference's: Ultralytics' runtime always, the standalone
+    numpy/onnxruntime runner where the runtime is ONNX (or `standalone` says)."""
+    ran = {"reference": ran_at(sd.ref_model.predictor.model), "exported": sd.exp_ran}
+    image_names = [p.name for p in g.files]
+    comparisons = {"ultralytics": compare_detections(sd.ref_dets, sd.exp_dets, g.conf, sd.names, image_names)}
+    preprocess = {"reference": sd.ref_pre, "exported": sd.exp_pre + " via Ultralytics AutoBackend"}
+    if standalone is None:
+        standalone = g.runtime.name == "onnx"
+    if standalone:
+        sa = _standalone(g.exported, g.files, g.floor, g.iou, sd.dynamic, g.max_det, g.window)
+        comparisons["standalone"] = compare_detections(sd.ref_dets, sa, g.conf, sd.names, image_names)
+        preprocess["standalone"] = sd.exp_pre + " via yolo_transfer/utils/standalone.py (numpy + onnxruntime)"
+        ran["standalone"] = sd.exp_ran
+    return comparisons, preprocess, ran
+
+
+def _judged(g: "_Gate", sd: "_Sides", comparisons: dict, precision: str, head: str | None) -> tuple[list[str], dict | None]:
+    """The verdict's failures (detections, head, pinned precision, raw outputs, class names) and the raw errors."""
+    failures = judge(comparisons["ultralytics"], g.th, "ultralytics")
+    if head is not None and head != sd.exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
+        failures.insert(0, heads.mismatch(head, sd.exp_head, f"the {g.runtime.title} export"))
+    if sd.exp_ran in _LOWER.get(g.run_at, set()):  # the runtime did not honour the precision we pinned
+        failures.insert(0, f"the export ran at {sd.exp_ran.upper()}, not the {g.run_at.upper()} it was pinned to")
+    if "standalone" in comparisons:
+        own = judge(comparisons["standalone"], g.th, "standalone")
+        same = [f.replace("ultralytics:", "standalone:", 1) for f in failures] == own
+        failures += ["standalone runner: the same differences"] if own and same else own
+    raw = (raw_output_error(sd.ref_model, g.exported, g.files, sd.shape, sd.dynamic, head=sd.exp_head, window=g.window)
+           if g.runtime.name == "onnx" else None)
+    failures = _raw_check(raw, RAW_THRESHOLDS.get(precision if precision == "int8" else g.run_at), failures,
+                          comparisons["ultralytics"].compared)
+    exp_names = {int(k): str(v) for k, v in sd.exp_model.names.items()} if sd.exp_model.names else None
+    if exp_names is not None and exp_names != sd.names:
+        failures.append("class names differ between the reference and the exported model")
+
+    return failures, raw
 
 
 def _raw_check(raw: dict | None, limits, failures: list[str], compared: int) -> list[str]:
