@@ -84,3 +84,20 @@ def test_a_dicom_dataset_trains_on_the_same_pixels(synth_yaml, tmp_path):
     np.testing.assert_array_equal(seen["im"][..., 0], original)
     assert r.transfer["window"] == {"low": 0, "high": 4095, "source": "auto"}
     assert "dcm" not in IMG_FORMATS  # Ultralytics' own list is back as it was after the run
+
+
+def test_an_over_limit_dicom_is_dropped_by_the_label_check(tmp_path):
+    """A DICOM whose header is over the pixel limit fails Ultralytics' label check (dropped as corrupt, with its
+    warning) before any pixel is decoded; inside a run only."""
+    pytest.importorskip("pydicom", reason="the dicom extra is not installed (pip install 'yolo-transfer[dicom]')")
+    import ultralytics.data.utils as data_utils
+
+    from yolo_transfer.training.reader import reading
+    from yolo_transfer.utils import dicom
+    from yolo_transfer.utils.imageread import pixel_limit
+
+    p = dicom.write(tmp_path / "big.dcm", np.zeros((40, 50), np.uint16), bits=12)
+    with reading(None):
+        assert data_utils.check_image(str(p)) == ("", (40, 50))
+        with pixel_limit(1000), pytest.raises(AssertionError, match="too many pixels"):
+            data_utils.check_image(str(p))

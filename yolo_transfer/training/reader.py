@@ -42,8 +42,8 @@ def _check_image(im_file):
         return _ORIGINAL_CHECK(im_file)
     from yolo_transfer.utils import dicom
 
-    width, height = dicom.size(im_file)
-    refusal = too_large(width, height, dicom.frames(im_file))
+    width, height, frames = dicom.shape(im_file)
+    refusal = too_large(width, height, frames)
     assert refusal is None, refusal  # Ultralytics turns an assertion here into "ignoring corrupt image/label"
     assert width > 9 and height > 9, f"image size {(height, width)} <10 pixels"
     return "", (height, width)

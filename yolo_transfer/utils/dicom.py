@@ -36,15 +36,20 @@ def _open(path: str, pixels: bool):
         raise BadImage(f"not a readable DICOM file: {e}") from None
 
 
+def shape(path: str | Path) -> tuple[int, int, int]:
+    """(width, height, frames), from one read of the header."""
+    ds = _open(str(path), pixels=False)
+    return int(getattr(ds, "Columns", 0)), int(getattr(ds, "Rows", 0)), int(getattr(ds, "NumberOfFrames", 1) or 1)
+
+
 def frames(path: str | Path) -> int:
     """How many frames the file holds (header only)."""
-    return int(getattr(_open(str(path), pixels=False), "NumberOfFrames", 1) or 1)
+    return shape(path)[2]
 
 
 def size(path: str | Path) -> tuple[int, int]:
     """(width, height) of a frame, from the header."""
-    ds = _open(str(path), pixels=False)
-    return int(getattr(ds, "Columns", 0)), int(getattr(ds, "Rows", 0))
+    return shape(path)[:2]
 
 
 def identity(path: str | Path) -> dict:

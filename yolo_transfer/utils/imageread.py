@@ -115,8 +115,6 @@ class Window:
 
     @classmethod
     def parse(cls, text: str) -> "Window":
-        if str(text).lower().startswith("p"):
-            raise UserError(f"--window {text}: a percentile window is measured from images (windows.choose)")
         try:
             low, high = (float(v) for v in str(text).split(","))
         except ValueError:
@@ -294,15 +292,7 @@ def percentile_window(paths: list, low: float, high: float, sample: int = 64, pe
     """A robust window: the `low`-th and `high`-th percentiles of the values of up to `sample` evenly spread images
     (each thinned to about `per_image` values), so a few hot or dead pixels do not stretch the range. None when no
     image could be read."""
-    paths = list(paths)
-    step = max(1, len(paths) // sample) if sample else 1
-    values = []
-    for p in paths[::step][:sample or None]:
-        try:
-            v = read_raw(p).ravel()
-        except BadImage:
-            continue
-        values.append(v[:: max(1, v.size // per_image)].astype(np.float32))
+    values = [v.ravel()[:: max(1, v.size // per_image)].astype(np.float32) for v in _sampled(paths, sample)]
     if not values:
         return None
     lo, hi = (float(x) for x in np.percentile(np.concatenate(values), [low, high]))
@@ -311,12 +301,15 @@ def percentile_window(paths: list, low: float, high: float, sample: int = 64, pe
 
 def measure(paths: list, sample: int = 64) -> Depth | None:
     """Bit depth and value range over up to `sample` evenly spread images (unreadable ones skipped)."""
+    return merge([depth_of(raw) for raw in _sampled(paths, sample)])
+
+
+def _sampled(paths, sample: int):
+    """The raw pixels of up to `sample` evenly spread images (all with 0), unreadable ones skipped."""
     paths = list(paths)
     step = max(1, len(paths) // sample) if sample else 1
-    found = []
     for p in paths[::step][:sample or None]:
         try:
-            found.append(depth_of(read_raw(p)))
+            yield read_raw(p)
         except BadImage:
             continue
-    return merge(found)
