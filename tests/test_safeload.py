@@ -149,3 +149,61 @@ def test_a_planted_teacher_is_refused_too(tiny_model, synth_yaml, tmp_path, mark
         yolo_transfer.train(tiny_model, synth_yaml, epochs=1, imgsz=64, batch=8, device="cpu", workers=0,
                             project=tmp_path / "runs", distill_model=str(planted), plots=False, verbose=False)
     assert not marker.exists() and not (tmp_path / "runs").exists()
+
+
+# -------------------------------------------------------------------------- remembered verdicts (the cost of safety)
+@pytest.fixture
+def verdicts(tmp_path, monkeypatch):
+    """A private cache, and a count of the loads torch's restricted unpickler judged."""
+    import torch._weights_only_unpickler as wou
+
+    monkeypatch.setenv("YOLO_TRANSFER_CACHE", str(tmp_path / "cache"))
+    judged = []
+    real = wou.Unpickler.load
+    monkeypatch.setattr(wou.Unpickler, "load", lambda self: judged.append(1) or real(self))
+    return judged
+
+
+def _load_twice(path) -> None:
+    for _ in range(2):
+        with safeload.loading(False):
+            safeload.load(path)
+
+
+def test_a_checkpoint_that_passed_once_is_not_judged_again(tiny_model, tmp_path, verdicts):
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(tiny_model.read_bytes())
+    _load_twice(copy)
+    assert len(verdicts) == 1  # the second load read the remembered verdict, and loaded with the C unpickler
+    assert (tmp_path / "cache" / "verified-checkpoints.txt").read_text().count("\n") == 1
+
+
+def test_a_remembered_verdict_is_for_the_exact_pickle(tiny_model, tmp_path, verdicts, marker):
+    """The same path rewritten with a planted file (same tensors, one changed object) is judged afresh: refused."""
+    path = tmp_path / "best.pt"
+    path.write_bytes(tiny_model.read_bytes())
+    _load_twice(path)
+    path.write_bytes(_plant("inside", tiny_model, tmp_path, marker).read_bytes())
+    with pytest.raises(safeload.UnsafeCheckpoint, match="posix.system"):
+        with safeload.loading(False):
+            safeload.load(path)
+    assert not marker.exists() and len(verdicts) == 2
+
+
+def test_a_new_version_or_the_switch_judges_again(tiny_model, verdicts, monkeypatch):
+    import yolo_transfer
+
+    _load_twice(tiny_model)
+    monkeypatch.setattr(yolo_transfer, "__version__", "999.0")  # a verdict holds for the versions that made it
+    _load_twice(tiny_model)
+    monkeypatch.setenv(safeload.CACHE_OFF_ENV, "0")
+    _load_twice(tiny_model)
+    assert len(verdicts) == 1 + 1 + 2
+
+
+def test_an_unwritable_cache_only_means_judging_every_load(tiny_model, tmp_path, verdicts, monkeypatch):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("YOLO_TRANSFER_CACHE", str(blocker / "cache"))
+    _load_twice(tiny_model)
+    assert len(verdicts) == 2

@@ -6,27 +6,38 @@ against an allow-list of Ultralytics' and torch's module classes), plus the modu
 resume, the distillation teacher, `AutoBackend`), because they all go through that one switch. A file that references
 anything else is refused before any of its code runs. `trust=True` (`--trust-checkpoint`,
 `YOLO_TRANSFER_TRUST_CHECKPOINT=1`) loads with full pickle, for a file the user has vetted.
+
+torch's restricted unpickler is pure Python (about 3x a full-pickle load), so a verdict is remembered: a pickle that
+loaded restricted once has its sha256 (with the torch, Ultralytics and yolo-transfer versions that judged it) kept in
+the user's cache, and a later load of a file whose pickle is one of those loads with the C unpickler. The file is
+read into memory once and both the digest and the load come from that copy, so what was checked is what loads.
+`YOLO_TRANSFER_SAFELOAD_CACHE=0` judges every load afresh.
 Guide: docs/guides/untrusted.md; cost: docs/evidence/untrusted.md (`bench/safeload_bench.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import pickletools
 import re
 import sys
+import threading
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.env import cache_dir
 
 TRUST_ENV = "YOLO_TRANSFER_TRUST_CHECKPOINT"
 ULTRALYTICS_ENV = "ULTRALYTICS_SAFE_LOAD"  # Ultralytics' documented switch; child processes (DDP, Ray) inherit it
 TRUST_HINT = ("if you have vetted this file, pass --trust-checkpoint (Python: trust_checkpoint=True, or set "
               f"{TRUST_ENV}=1) to load it with full pickle")
+CACHE_OFF_ENV = "YOLO_TRANSFER_SAFELOAD_CACHE"  # "0": no remembered verdicts
 _TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 _warned_trust = False
 _ours_allowed = False
@@ -47,6 +58,7 @@ def _set(restricted: bool, import_tasks: bool = True) -> None:
     tasks = sys.modules.get("ultralytics.nn.tasks")
     if tasks is not None:
         tasks.SAFE_LOAD = restricted  # read at every load by `torch_safe_load` (the env var only at import)
+        _hook(tasks)
 
 
 def set_default() -> None:
@@ -131,6 +143,122 @@ def load(path: str | os.PathLike) -> dict:
         if err is None:
             raise
         raise err from None
+
+
+# ---------------------------------------------------------------------------------------------- remembered verdicts
+class _NotVerified(Exception):
+    """This file's pickle has no remembered verdict: it loads restricted."""
+
+
+_local = threading.local()  # .mode: "hit" (load a remembered pickle with full pickle) or "judge" (restricted, remember)
+_MAX_VERDICTS = 4096
+
+
+def _verdicts_file() -> Path:
+    return cache_dir() / "verified-checkpoints.txt"
+
+
+def _remembering() -> bool:
+    return os.environ.get(CACHE_OFF_ENV, "1").strip().lower() in _TRUTHY
+
+
+def _digest(data: bytes) -> str | None:
+    """sha256 of the pickle torch would unpickle from `data` (read with torch's own zip reader, so it is the very
+    record `torch.load` reads), keyed by the versions that judge it; None for what is no plain zip checkpoint
+    (a legacy or TorchScript file is judged at every load)."""
+    import torch
+    import ultralytics
+
+    from yolo_transfer import __version__
+
+    try:
+        with torch.serialization._open_zipfile_reader(io.BytesIO(data)) as reader:
+            if torch.serialization._is_torchscript_zip(reader):
+                return None
+            record = bytes(reader.get_record("data.pkl"))
+    except Exception:  # noqa: BLE001 - not a zip, no data.pkl, or a torch without these: judged every time
+        return None
+    versions = f"torch {torch.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0"
+    return hashlib.sha256(versions.encode() + record).hexdigest()
+
+
+def _known(digest: str) -> bool:
+    try:
+        return digest in _verdicts_file().read_text().split()
+    except OSError:
+        return False
+
+
+def _remember(digest: str) -> None:
+    """Append one line (atomic on POSIX for a line this short); past `_MAX_VERDICTS` keep the newer half."""
+    from yolo_transfer.utils.io import atomic_write_text
+
+    path = _verdicts_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(digest + "\n")
+        lines = path.read_text().split()
+        if len(lines) > _MAX_VERDICTS:
+            atomic_write_text(path, "\n".join(lines[-_MAX_VERDICTS // 2:]) + "\n")
+    except OSError:
+        pass  # a read-only home: every load is judged afresh, nothing else changes
+
+
+def _torch_load(original):
+    """Ultralytics' `torch_load` for the loader below: from an in-memory copy, with full pickle only for a pickle
+    whose digest is remembered ("hit"), restricted and then remembered ("judge"); as it was outside those."""
+
+    def torch_load(file, *args, **kwargs):
+        mode = getattr(_local, "mode", None)
+        if mode is None or not isinstance(file, (str, os.PathLike)):
+            return original(file, *args, **kwargs)
+        data = Path(file).read_bytes()
+        digest = _digest(data)
+        if mode == "hit":
+            if digest is None or not _known(digest):
+                raise _NotVerified(file)
+            try:
+                return original(io.BytesIO(data), *args, **{**kwargs, "weights_only": False})
+            except ModuleNotFoundError:  # judged again restricted, where Ultralytics installs nothing it names
+                raise _NotVerified(file) from None
+        out = original(io.BytesIO(data), *args, **kwargs)  # restricted (weights_only=True): it raises on refusal
+        if digest is not None:
+            _remember(digest)
+        return out
+
+    return torch_load
+
+
+def _torch_safe_load(original):
+    """Ultralytics' `torch_safe_load`, restricted loads trying a remembered verdict first (skipping the restricted
+    unpickler and its global scan), else judged restricted as before."""
+
+    def torch_safe_load(weight, safe_only=None):
+        tasks = sys.modules["ultralytics.nn.tasks"]
+        restricted = tasks.SAFE_LOAD if safe_only is None else safe_only
+        if not restricted or not _remembering():
+            return original(weight, safe_only)
+        try:
+            _local.mode = "hit"
+            try:
+                return original(weight, safe_only=False)  # SAFE_LOAD stays on: models still build without eval()
+            except _NotVerified:
+                pass
+            _local.mode = "judge"
+            return original(weight, safe_only=True)
+        finally:
+            _local.mode = None
+
+    torch_safe_load.__wrapped__ = original
+    return torch_safe_load
+
+
+def _hook(tasks) -> None:
+    """Install the two wrappers above into Ultralytics' loader module, once (its own loads find them there)."""
+    if not hasattr(tasks.torch_safe_load, "__wrapped__"):
+        tasks.torch_load = _torch_load(tasks.torch_load)
+        tasks.torch_safe_load = _torch_safe_load(tasks.torch_safe_load)
 
 
 # ------------------------------------------------------------------------------------------------- what inspect shows

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -27,9 +26,9 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from yolo_transfer.data.synth import SourceSpec
+from yolo_transfer.utils.env import cache_dir
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json
 
-CACHE_ENV = "YOLO_TRANSFER_CACHE"
 RECIPE_VERSION = 1
 
 
@@ -70,13 +69,6 @@ class SourceModel:
         how = "reused from cache" if self.cached else f"pretrained now in {self.card.get('seconds', 0):.0f} s, cached"
         return (f"source model ({how}): YOLO11n on {self.card['spec']['train']} generated images of "
                 f"{len(self.card['names'])} object kinds, source val mAP50 {m.get('mAP50', 0):.2f} -> {self.path}")
-
-
-def cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "yolo-transfer"
 
 
 def cached_path(recipe: SourceRecipe = SourceRecipe()) -> Path:

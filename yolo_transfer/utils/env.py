@@ -7,6 +7,7 @@ import platform
 import sys
 from contextlib import contextmanager
 from importlib import metadata
+from pathlib import Path
 
 from yolo_transfer.errors import UserError
 
@@ -14,6 +15,18 @@ from yolo_transfer.errors import UserError
 # choice of CPU threads, which CPU training keeps (`cpu_train_threads`), only if it was there when this module was
 # first imported (the package's __init__ imports it first, before Ultralytics); otherwise it may be Ultralytics' own
 OMP_CHOSEN_BEFORE_ULTRALYTICS = bool(os.environ.get("OMP_NUM_THREADS")) and "ultralytics" not in sys.modules
+
+
+CACHE_ENV = "YOLO_TRANSFER_CACHE"
+
+
+def cache_dir() -> Path:
+    """The user's cache for what the package makes once and reuses (the source model, checkpoint verdicts):
+    `$YOLO_TRANSFER_CACHE`, else `$XDG_CACHE_HOME/yolo-transfer`, else `~/.cache/yolo-transfer`."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "yolo-transfer"
 
 
 def _version(dist: str) -> str | None:
