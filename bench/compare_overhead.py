@@ -17,9 +17,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
 from yolo_transfer.utils.env import cpu_name
-
-
 
 
 def run_compare(data, opt, args, project) -> float:
@@ -31,11 +30,11 @@ def run_compare(data, opt, args, project) -> float:
 
 
 def run_loop(data, opt, args, project) -> float:
-    from yolo_transfer.comparison.runner import quiet
     from yolo_transfer.training.api import train_preset as train
+    from yolo_transfer.utils.console import ultralytics_logs_off
 
     t0 = time.perf_counter()
-    with quiet(True):  # compare silences Ultralytics' bars too: same printing on both sides
+    with ultralytics_logs_off(True):  # compare silences Ultralytics' bars too: same printing on both sides
         for preset in opt.presets:
             train(opt.weights, data, preset=preset, epochs=opt.epochs, seed=0, project=project, name=preset,
                   verbose=False, **args)

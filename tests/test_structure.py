@@ -61,3 +61,16 @@ def test_utils_import_nothing_above_them():
                 if m.startswith("yolo_transfer.") and not m.startswith(("yolo_transfer.utils", "yolo_transfer.errors")):
                     hits.append(f"{path.relative_to(PACKAGE)}:{node.lineno} imports {m}")
     assert not hits, hits
+
+
+def test_the_sweep_layer_sits_between_training_and_the_sweeps():
+    """`sweep/` (trials, the Ray executor) serves comparison/ and strategy/; it imports neither, and training/ (below
+    it) does not import it."""
+    hits = []
+    for layer, above in (("sweep", ("yolo_transfer.comparison", "yolo_transfer.strategy", "yolo_transfer.cli")),
+                         ("training", ("yolo_transfer.sweep",))):
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(above):
+                    hits.append(f"{path.relative_to(PACKAGE)}:{node.lineno} imports {node.module}")
+    assert not hits, hits

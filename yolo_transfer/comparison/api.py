@@ -109,13 +109,13 @@ def _compare(folder: Path, settings: CompareSettings, spec, first_guess, opts: C
     """`compare` once its input is checked and its folder is held by this process."""
     from yolo_transfer.comparison import fractions as frac
     from yolo_transfer.comparison.report import write_report
-    from yolo_transfer.comparison.runner import State, run_local
+    from yolo_transfer.comparison.runner import run_local
+    from yolo_transfer.comparison.state import CompareState
     from yolo_transfer.comparison.summary import pick_winner, table, write_summary
 
     budget_minutes, epochs, weights_s = settings.budget_minutes, settings.epochs, settings.weights
     engine, presets_file, echo = opts.engine, opts.presets_file, opts.echo or (lambda s: None)
-    state = State(folder, settings)
-    state.save()
+    state = CompareState.open(folder, settings)
     kwargs = settings.train_kwargs(first_guess)
     if presets_file:
         kwargs["presets_file"] = str(Path(presets_file).resolve())
@@ -137,5 +137,5 @@ def _compare(folder: Path, settings: CompareSettings, spec, first_guess, opts: C
     files = write_summary(folder, settings, trials, winner, how, engine)
     files.update(write_report(folder, f"Transfer strategies compared: {Path(settings.data).name}, "
                                       f"{Path(weights_s).name}, {budget}", tab, trials, winner, how))
-    files["compare.json"] = state.path
+    files["compare.json"] = CompareState.path(folder)
     return CompareResult(folder, trials, winner, RULE, tab, files, how)

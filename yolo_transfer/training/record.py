@@ -2,26 +2,25 @@
 
 Every run folder holds `transfer.json` (this record), `transfer.md` (the same facts for people) and `transfer.png`
 (when each layer trains). `write()` renders all three atomically; `read()` is the only reader of `transfer.json`
-(training, resume, compare, export and the demo all go through it). Keys written by other or older versions are
-kept in `extra` and written back unchanged, so reading and writing a record never loses information.
+(training, resume, compare, export and the demo all go through it), on `utils.records.JsonRecord` (keys of other
+versions kept in `extra`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from yolo_transfer.errors import UserError
+from yolo_transfer.utils.records import JsonRecord
 
 TRANSFER_JSON = "transfer.json"
 FORMAT = "yolo-transfer/transfer@1"
 
 
 @dataclass
-class TransferRecord:
+class TransferRecord(JsonRecord):
     preset: str | None = None
     plan: dict = field(default_factory=dict)  # FreezePlan.to_dict()
     layers: list[dict] = field(default_factory=list)  # FreezePlan.layer_table()
@@ -62,50 +61,24 @@ class TransferRecord:
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
 
     SETUP_KEYS = ("head", "class_mapping", "source_names", "param_groups", "freeze_mode")
+    FILE: ClassVar[str] = TRANSFER_JSON
+    WHAT: ClassVar[str] = "transfer record"
 
-    # --- one reader, one writer ----------------------------------------------------------------------------------
-    @classmethod
-    def path(cls, run_dir: str | os.PathLike) -> Path:
-        return Path(run_dir) / TRANSFER_JSON
-
-    @classmethod
-    def exists(cls, run_dir: str | os.PathLike) -> bool:
-        return cls.path(run_dir).is_file()
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TransferRecord":
-        known = {f.name for f in fields(cls)} - {"extra"}
-        rec = cls(**{k: v for k, v in d.items() if k in known})
-        rec.extra = {k: v for k, v in d.items() if k not in known}
-        return rec
-
+    # --- one reader, one writer (utils.records.JsonRecord) -----------------------------------------------------
     @classmethod
     def read(cls, run_dir: str | os.PathLike) -> "TransferRecord":
         """The record of a run folder; one-line `UserError` if there is none or it is not readable JSON."""
-        p = cls.path(run_dir)
-        if not p.is_file():
-            raise UserError(f"no {TRANSFER_JSON} in {Path(run_dir)}; pass a yolo-transfer run folder")
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{p}: not a readable transfer record ({e}); it was damaged or not written by yolo-transfer")
-        if not isinstance(d, dict):
-            raise UserError(f"{p}: not a transfer record (expected a JSON object)")
-        return cls.from_dict(d)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        return {**extra, **d}
+        return cls.load(run_dir, missing=f"no {TRANSFER_JSON} in {Path(run_dir)}; pass a yolo-transfer run folder",
+                        damaged="; it was damaged or not written by yolo-transfer")
 
     def write(self, run_dir: str | os.PathLike | None = None, plot: bool | None = None) -> Path:
         """`transfer.json` + `transfer.md` (+ `transfer.png` once training has started), each written atomically."""
         from yolo_transfer.training.report import render_markdown, render_plot
-        from yolo_transfer.utils.io import atomic_write_json, atomic_write_text
+        from yolo_transfer.utils.io import atomic_write_text
 
         run_dir = Path(run_dir if run_dir is not None else self.run_dir)
+        self.write_json(run_dir)
         d = self.to_dict()
-        atomic_write_json(run_dir / TRANSFER_JSON, d)
         atomic_write_text(run_dir / "transfer.md", render_markdown(d))
         if plot if plot is not None else (self.status != "training" and self.plan and self.layers):
             render_plot(d, run_dir / "transfer.png")  # once per run is enough for the picture

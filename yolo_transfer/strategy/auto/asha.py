@@ -1,16 +1,16 @@
 """`train(preset="auto", engine="ray")`: the auto probes in parallel on Ray Tune, stopped by its ASHA scheduler.
 
-Every candidate is one Tune trial that runs the ordinary `train_preset()` with the full run's settings (the same schedule
-as a plain run) and reports, after every epoch, the same score the local successive halving ranks by (val
-mAP50-95 + the far-domain bonus + recommend's preset's hold, `policy.score`). ASHA (asynchronous successive halving,
-`AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x reduction_factor^k` epochs and stops the
-ones below the top 1/reduction_factor of the scores seen at that rung; the ones it never stops run to the end, and
-the best of those at its last epoch is the choice. Probes are never wasted: the winner is a run that went through
-from epoch 1, exactly as a plain run would have.
+Every candidate is one Tune trial that runs the ordinary `train_preset()` (`sweep.trial`) with the full run's
+settings (the same schedule as a plain run) and reports, after every epoch, the same score the local successive
+halving ranks by (val mAP50-95 + the far-domain bonus + recommend's preset's hold, `policy.score`). ASHA
+(asynchronous successive halving, `AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x
+reduction_factor^k` epochs and stops the ones below the top 1/reduction_factor of the scores seen at that rung; the
+ones it never stops run to the end, and the best of those at its last epoch is the choice. Probes are never wasted:
+the winner is a run that went through from epoch 1, exactly as a plain run would have.
 
-With GPUs every probe gets one GPU (`--engine ray` on a cluster: data, weights and the project folder at the same
-path on every node); without, the CPUs are shared out between the probes. A time budget is refused: ASHA's rungs
-are epochs. Install with `pip install 'yolo-transfer[distributed]'`.
+The executor is `sweep.ray` (one GPU per probe, or a share of the CPUs; a cluster needs data, weights and the
+project folder at the same path on every node). A time budget is refused: ASHA's rungs are epochs. Install with `pip
+install 'yolo-transfer[distributed]'`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ REDUCTION = 2  # ASHA keeps the top half at each rung, as the local halving does
 def _probe(config: dict) -> None:
     from ray import tune
 
-    from yolo_transfer.utils.console import ultralytics_logs_off
     from yolo_transfer.strategy.auto.policy import MAP, score
-    from yolo_transfer.training.api import train_preset
+    from yolo_transfer.sweep import trial
+    from yolo_transfer.sweep.ray import worker_device
+    from yolo_transfer.utils.console import ultralytics_logs_off
 
     curve: list[float] = []
 
@@ -49,11 +50,11 @@ def _probe(config: dict) -> None:
         cbs = trainer.callbacks["on_fit_epoch_end"]
         cbs[:] = [cb for cb in cbs if getattr(cb, "__module__", "") != "ultralytics.utils.callbacks.raytune"]
 
-    kwargs = dict(config["common"])
-    kwargs["device"] = "0" if config["gpu"] else "cpu"
+    kwargs = {**config["common"], "device": worker_device(config)}
     with ultralytics_logs_off(True):
-        r = train_preset(preset=config["preset"], project=config["auto_dir"], name=config["names"][config["preset"]],
-                  callbacks={"on_train_start": own_reports_only, "on_fit_epoch_end": report}, **kwargs)
+        r = trial.run(Path(config["auto_dir"]) / config["names"][config["preset"]],
+                      {"preset": config["preset"], **kwargs},
+                      callbacks={"on_train_start": own_reports_only, "on_fit_epoch_end": report})
     if r.error:
         raise RuntimeError(r.error)
 
@@ -61,7 +62,7 @@ def _probe(config: dict) -> None:
 def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None = None):
     """Run the candidates of `state` (an `AutoState`) as Tune trials under ASHA; returns (chosen, its TrainResult,
     rungs, scheduler info). The probes in `state` learn their folders, curves and scores."""
-    from yolo_transfer.utils.raycluster import require_tune, run_trials
+    from yolo_transfer.sweep.ray import require_tune, run_trials
 
     _, tune = require_tune()
     from ray.tune.schedulers import AsyncHyperBandScheduler

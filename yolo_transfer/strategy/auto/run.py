@@ -281,16 +281,15 @@ def _probe(state: AutoState, c: str, rung: int, stop_at, share: float, epochs: i
            save, common: dict):
     """Run (or resume) candidate `c` up to this rung: its `TrainResult` when it ran to its end, None when it stopped
     at the rung; auto.json knows its folder and rung at every moment, so a kill anywhere resumes the right one."""
-    from yolo_transfer.training.api import seconds_spent, train_preset
+    from yolo_transfer.sweep import trial
+    from yolo_transfer.training.api import seconds_spent
 
     p = state.probe(c)
-    folder = auto_dir / folder_name(c)
-    if not p.run_dir and (folder / "weights" / "last.pt").is_file():  # killed before auto.json knew it
-        p.run_dir = str(folder)
-    if p.run_dir and not (Path(p.run_dir) / "weights" / "last.pt").is_file():
-        p.run_dir = ""  # stopped inside its first epoch: nothing to resume, so it starts again (a new folder)
-    if p.run_dir:  # a session killed outright never added its seconds here: at least what its run cost
-        p.wall_seconds = max(p.wall_seconds, seconds_spent(Path(p.run_dir)))
+    run = Path(p.run_dir) if p.run_dir else auto_dir / folder_name(c)  # no run_dir yet: killed before auto.json knew
+    if not trial.resumable(run):  # stopped inside its first epoch: nothing to resume, it starts again in its folder
+        run = auto_dir / folder_name(c)
+    else:  # a session killed outright never added its seconds here: at least what its run cost
+        p.wall_seconds = max(p.wall_seconds, seconds_spent(run))
     t_call = time.time()
     # timed: the share holds the probe's set-ups and its part of the recommend step too
     stop_fn = stop_at or timed_stop(share, rung, p.wall_seconds, t_call,
@@ -301,10 +300,7 @@ def _probe(state: AutoState, c: str, rung: int, stop_at, share: float, epochs: i
           "on_fit_epoch_end": stopper(stop_fn, user.get("on_fit_epoch_end"), on_stop=note_rung(p, rung, save))}
     r = None
     try:
-        if not p.run_dir:
-            r = train_preset(preset=c, project=auto_dir, name=folder_name(c), callbacks=cb, **common)
-        else:
-            r = train_preset(resume=p.run_dir, device=common.get("device"), callbacks=cb)
+        r = trial.run(run, {"preset": c, **common}, {"device": common.get("device")}, cb)
         p.run_dir = str(r.run_dir)
         p.error = r.error
     except ProbeStop as e:

@@ -2,18 +2,18 @@
 
 `auto.json` is written from the start (status `running`) and after every probe, so it is also the run's state:
 `train --resume <auto folder>` goes on from it after Ctrl-C or a killed process. `read()` is its only reader and
-`write()` its only writer; keys written by other versions are kept in `extra` and written back unchanged.
+`write()` its only writer (`utils.records.JsonRecord`: keys written by other versions kept in `extra`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
-from yolo_transfer.errors import UserError
+from yolo_transfer.utils.records import JsonRecord
 
 AUTO_JSON = "auto.json"
 FORMAT = "yolo-transfer/auto@1"
@@ -44,7 +44,7 @@ class Probe:
 
 
 @dataclass
-class AutoState:
+class AutoState(JsonRecord):
     status: str = "running"  # running | interrupted | failed | complete
     epochs: int = 0  # the run's epochs (time-bounded: Ultralytics' first guess)
     budget_minutes: float | None = None
@@ -77,21 +77,15 @@ class AutoState:
     format: str = FORMAT
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
 
-    # --- one reader, one writer ----------------------------------------------------------------------------------
-    @staticmethod
-    def path(auto_dir: str | os.PathLike) -> Path:
-        return Path(auto_dir) / AUTO_JSON
+    FILE: ClassVar[str] = AUTO_JSON
+    WHAT: ClassVar[str] = "auto record"
+    NESTED: ClassVar[tuple[str, ...]] = ("probes",)
 
-    @classmethod
-    def exists(cls, auto_dir: str | os.PathLike) -> bool:
-        return cls.path(auto_dir).is_file()
-
+    # --- one reader, one writer (utils.records.JsonRecord) -----------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AutoState":
-        known = {f.name for f in fields(cls)} - {"extra", "probes"}
-        state = cls(**{k: v for k, v in d.items() if k in known})
+        state = super().from_dict(d)
         state.probes = [Probe.from_dict(p) for p in d.get("probes", [])]
-        state.extra = {k: v for k, v in d.items() if k not in known and k != "probes"}
         settings = state.settings
         if settings is not None and "weights" in settings:  # written before the model-first API
             settings["model"] = settings.pop("weights")
@@ -100,24 +94,10 @@ class AutoState:
     @classmethod
     def read(cls, auto_dir: str | os.PathLike) -> "AutoState":
         """The state of an auto folder; one-line `UserError` if it is missing or not readable."""
-        p = cls.path(auto_dir)
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"--resume {Path(auto_dir)}: cannot read {AUTO_JSON} ({e})") from None
-        if not isinstance(d, dict):
-            raise UserError(f"{p}: not an auto record (expected a JSON object)")
-        return cls.from_dict(d)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        extra = d.pop("extra")
-        return {**extra, **d}
+        return cls.load(auto_dir, damaged="; resume a probe's folder as a plain run instead")
 
     def write(self, auto_dir: str | os.PathLike) -> Path:
-        from yolo_transfer.utils.io import atomic_write_json
-
-        return atomic_write_json(self.path(auto_dir), self.to_dict())
+        return self.write_json(auto_dir)
 
     # --- convenience ---------------------------------------------------------------------------------------------
     @property
