@@ -207,3 +207,86 @@ def test_an_unwritable_cache_only_means_judging_every_load(tiny_model, tmp_path,
     monkeypatch.setenv("YOLO_TRANSFER_CACHE", str(blocker / "cache"))
     _load_twice(tiny_model)
     assert len(verdicts) == 2
+
+
+def _legacy_then_zip(front: Path, zip_of: Path, out: Path) -> Path:
+    """A file that is a legacy torch.save stream at the front and a valid zip checkpoint at the back (torch.load
+    picks the format from the first bytes; a zip reader finds the archive from the end)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO(front.read_bytes())
+    with zipfile.ZipFile(buf, "a") as zout, zipfile.ZipFile(zip_of) as zin:
+        for info in zin.infolist():
+            zout.writestr(info, zin.read(info.filename))
+    out.write_bytes(buf.getvalue())
+    return out
+
+
+def test_a_polyglot_around_a_remembered_checkpoint_is_judged_and_refused(tiny_model, tmp_path, verdicts, marker):
+    """The legacy front (the payload) is what torch.load would unpickle, whatever the zip at the back says."""
+    _load_twice(tiny_model)  # remembered
+    front = tmp_path / "front.pt"
+    torch.save({"model": _Plant(marker)}, front, _use_new_zipfile_serialization=False)
+    evil = _legacy_then_zip(front, tiny_model, tmp_path / "evil.pt")
+    with pytest.raises(safeload.UnsafeCheckpoint, match="posix.system"):
+        with safeload.loading(False):
+            safeload.load(evil)
+    assert not marker.exists()
+
+
+def test_judging_one_pickle_never_remembers_another(tiny_model, tmp_path, verdicts, marker):
+    """A benign legacy front judged restricted must not remember the digest of a planted zip at its back."""
+    planted = _plant("inside", tiny_model, tmp_path, marker)
+    front = tmp_path / "front.pt"
+    torch.save({"w": torch.ones(3)}, front, _use_new_zipfile_serialization=False)
+    stage = _legacy_then_zip(front, planted, tmp_path / "stage.pt")
+    with safeload.loading(False):
+        safeload.load(stage)  # the legacy front: a tensor dict, fine
+    for _ in range(2):
+        with pytest.raises(safeload.UnsafeCheckpoint):
+            with safeload.loading(False):
+                safeload.load(planted)
+    assert not marker.exists()
+
+
+def test_a_cache_others_can_write_grants_nothing(tiny_model, tmp_path, verdicts):
+    """The verdicts file lets a pickle load with full pickle: in a group- or world-writable folder it is ignored."""
+    shared = tmp_path / "cache"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    _load_twice(tiny_model)
+    assert len(verdicts) == 2 and not (shared / "verified-checkpoints.txt").exists()
+    shared.chmod(0o700)
+    _load_twice(tiny_model)
+    assert len(verdicts) == 3 and (shared / "verified-checkpoints.txt").stat().st_mode & 0o077 == 0
+
+
+def test_a_verdict_reached_under_an_extra_alias_is_not_remembered(tiny_model, verdicts, monkeypatch):
+    """`add_safe_globals([(obj, "some.name")])` maps a name for restricted loading only; full pickle would import the
+    real `some.name`, so what passed here says nothing for a process without the alias."""
+    real = torch.serialization.get_safe_globals()
+    monkeypatch.setattr(torch.serialization, "get_safe_globals", lambda: [*real, (dict, "os.system")])
+    _load_twice(tiny_model)
+    assert len(verdicts) == 2
+
+
+def test_a_remembered_pickle_that_full_pickle_cannot_load_is_judged_again_not_deleted(tiny_model, tmp_path,
+                                                                                    verdicts, monkeypatch):
+    """Where the C unpickler fails on bytes the restricted one took, the load falls back to judging it; none of
+    Ultralytics' own fallbacks (a re-download that removes the file) starts."""
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(tiny_model.read_bytes())
+    _load_twice(copy)
+    import pickle
+
+    def broken(self, *a, **k):
+        raise pickle.UnpicklingError("state is not a dictionary")
+
+    monkeypatch.setattr(safeload, "_only", lambda expected: type("M", (), {
+        "__name__": "m", "Unpickler": type("U", (pickle.Unpickler,), {"load": broken}),
+        "load": broken, "UnpicklingError": pickle.UnpicklingError}))
+    with safeload.loading(False):
+        assert safeload.load(copy)["model"] is not None
+    assert copy.exists() and len(verdicts) == 2
+    assert (tmp_path / "cache" / "verified-checkpoints.txt").read_text().count("\n") == 1  # no duplicate line

@@ -233,6 +233,35 @@ class CompareOptions(Options):
 
 
 @dataclass(frozen=True)
+class ParityOptions(Options):
+    """`check_parity`'s options (beside the reference .pt and the exported model); Python only: `export` sets them
+    from its `--parity-*` options."""
+
+    precision: str = opt("fp32", "The precision the export claims (fp32, fp16, int8): its thresholds judge it.",
+                         cli=False)
+    imgsz: int | Sequence[int] | None = opt(None, "Image size (default: the export's own).", cli=False)
+    images: str | None = opt(None, "Image folder to compare on (default: `data`'s val images).", cli=False)
+    data: str | None = opt(None, "data.yaml: its val images, and the mAP50-95 check on them.", cli=False)
+    conf: float = opt(CONF, "Boxes scoring at least this on either side must match.", cli=False)
+    iou: float = opt(IOU, "NMS IoU on both sides.", cli=False)
+    max_images: int = opt(32, "Most images compared.", cli=False)
+    device: str = opt("cpu", "Where both sides run.", cli=False)
+    reference_rect: bool | None = opt(None, "None: the reference takes the export's preprocessing (like with like); "
+                                      "a bool forces it (only to demonstrate a broken comparison).", cli=False)
+    standalone: bool | None = opt(None, "Also check the numpy/onnxruntime runner (None: for ONNX exports).",
+                                  cli=False)
+    map_on_data: bool = opt(True, "With `data`: compare mAP50-95 too.", cli=False)
+    max_det: int = opt(300, "Most boxes per image on both sides.", cli=False)
+    write: bool = opt(True, "Write `<exported>.parity.{json,md,png}`.", cli=False)
+    runtime_precision: str | None = opt(None, "Run the export at this precision instead (e.g. bf16: an explicit "
+                                        "choice, judged with that precision's thresholds).", cli=False)
+    runner_check: bool = opt(True, "When Ultralytics' own runner would compute at a lower precision on this machine "
+                             "(OpenVINO on a bf16 CPU), run it too and report it, outside the verdict.", cli=False)
+    head: str | None = opt(None, "The head the export was asked for (`yolo_transfer.heads`); an export whose head is "
+                           "another fails with one line saying so.", cli=False)
+
+
+@dataclass(frozen=True)
 class ExportOptions(Options):
     """`export`'s options (beside the model)."""
 

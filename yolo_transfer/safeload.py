@@ -10,8 +10,9 @@ anything else is refused before any of its code runs. `trust=True` (`--trust-che
 torch's restricted unpickler is pure Python (about 3x a full-pickle load), so a verdict is remembered: a pickle that
 loaded restricted once has its sha256 (with the torch, Ultralytics and yolo-transfer versions that judged it) kept in
 the user's cache, and a later load of a file whose pickle is one of those loads with the C unpickler. The file is
-read into memory once and both the digest and the load come from that copy, so what was checked is what loads.
-`YOLO_TRANSFER_SAFELOAD_CACHE=0` judges every load afresh.
+read into memory once; the digest is of the record `torch.load` reads from that copy, and the unpickler handed to
+`torch.load` re-hashes the bytes it is given, so full pickle runs only what was judged. The verdicts file counts
+only where it is the user's own and writable by nobody else; `YOLO_TRANSFER_SAFELOAD_CACHE=0` judges every load.
 Guide: docs/guides/untrusted.md; cost: docs/evidence/untrusted.md (`bench/safeload_bench.py`).
 """
 
@@ -147,46 +148,104 @@ def load(path: str | os.PathLike) -> dict:
 
 # ---------------------------------------------------------------------------------------------- remembered verdicts
 class _NotVerified(Exception):
-    """This file's pickle has no remembered verdict: it loads restricted."""
+    """This file's pickle has no remembered verdict here (or its full-pickle load failed): it is judged restricted."""
 
 
 _local = threading.local()  # .mode: "hit" (load a remembered pickle with full pickle) or "judge" (restricted, remember)
 _MAX_VERDICTS = 4096
 
 
-def _verdicts_file() -> Path:
-    return cache_dir() / "verified-checkpoints.txt"
+def _verdicts_file() -> Path | None:
+    """The verdicts file, or None where it must not be trusted: it grants full unpickling, so it and its folder
+    must be the user's own and writable by nobody else (a shared or group-writable cache is ignored)."""
+    path = cache_dir() / "verified-checkpoints.txt"
+    if os.environ.get(CACHE_OFF_ENV, "1").strip().lower() not in _TRUTHY:
+        return None
+    for p in (path.parent, path):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+            return None
+    return path
 
 
-def _remembering() -> bool:
-    return os.environ.get(CACHE_OFF_ENV, "1").strip().lower() in _TRUTHY
-
-
-def _digest(data: bytes) -> str | None:
-    """sha256 of the pickle torch would unpickle from `data` (read with torch's own zip reader, so it is the very
-    record `torch.load` reads), keyed by the versions that judge it; None for what is no plain zip checkpoint
-    (a legacy or TorchScript file is judged at every load)."""
+def _key(record: bytes) -> str:
+    """A pickle's digest, with the versions whose allow-list and unpicklers judged it."""
+    import numpy
     import torch
     import ultralytics
 
     from yolo_transfer import __version__
 
-    try:
-        with torch.serialization._open_zipfile_reader(io.BytesIO(data)) as reader:
-            if torch.serialization._is_torchscript_zip(reader):
-                return None
-            record = bytes(reader.get_record("data.pkl"))
-    except Exception:  # noqa: BLE001 - not a zip, no data.pkl, or a torch without these: judged every time
-        return None
-    versions = f"torch {torch.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0"
+    versions = (f"python {sys.version_info[0]}.{sys.version_info[1]}, torch {torch.__version__}, numpy "
+                f"{numpy.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0")
     return hashlib.sha256(versions.encode() + record).hexdigest()
 
 
-def _known(digest: str) -> bool:
+def _digest(data: bytes) -> str | None:
+    """The key of the pickle `torch.load` unpickles from `data`: a zip checkpoint's `data.pkl`, read with torch's
+    own zip reader; None for anything `torch.load` would open another way (legacy format: the first bytes decide,
+    whatever zip follows them; TorchScript), which is judged at every load."""
+    import torch
+
+    buf = io.BytesIO(data)
     try:
-        return digest in _verdicts_file().read_text().split()
+        if not torch.serialization._is_zipfile(buf):
+            return None
+        buf.seek(0)
+        with torch.serialization._open_zipfile_reader(buf) as reader:
+            if torch.serialization._is_torchscript_zip(reader):
+                return None
+            return _key(bytes(reader.get_record("data.pkl")))
+    except Exception:  # noqa: BLE001 - no data.pkl, damaged, or a torch without these: judged every time
+        return None
+
+
+def _only(expected: str):
+    """A pickle module for `torch.load` whose unpickler unpickles only a pickle with key `expected` (it hashes the
+    very bytes it is handed), so full pickle never runs anything that was not judged, whichever way torch read the
+    file; every other use of it (the legacy format's pickles) refuses."""
+    import pickle
+    import types
+
+    class Unpickler(pickle.Unpickler):
+        def __init__(self, file, *args, **kwargs):
+            record = file.read()
+            if _key(record) != expected:
+                raise _NotVerified("the pickle is not the one judged")
+            super().__init__(io.BytesIO(record), *args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise _NotVerified("not a zip checkpoint")
+
+    return types.SimpleNamespace(__name__=__name__ + ".verified", Unpickler=Unpickler, load=refuse, loads=refuse,
+                                 UnpicklingError=pickle.UnpicklingError)
+
+
+def _known(digest: str) -> bool:
+    path = _verdicts_file()
+    try:
+        return path is not None and digest in path.read_text().split()
     except OSError:
         return False
+
+
+def _widened() -> bool:
+    """Whether this process aliases a global beyond what Ultralytics and yolo-transfer register (an `(obj, name)`
+    given to `torch.serialization.add_safe_globals`): a name restricted loading maps to `obj` but full pickle would
+    import for real, so a verdict reached here is not remembered."""
+    import torch
+
+    from yolo_transfer.training.keep_head import SAFE_GLOBALS
+
+    registry = getattr(sys.modules["ultralytics.nn.tasks"]._SafeLoad, "_registry", None) or {}
+    ours = {(id(obj), name) for obj, name in SAFE_GLOBALS}
+    return any(isinstance(e, tuple) and registry.get(e[1]) is not e[0] and (id(e[0]), e[1]) not in ours
+               for e in torch.serialization.get_safe_globals())
 
 
 def _remember(digest: str) -> None:
@@ -194,20 +253,24 @@ def _remember(digest: str) -> None:
     from yolo_transfer.utils.io import atomic_write_text
 
     path = _verdicts_file()
+    if path is None or _widened() or _known(digest):
+        return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
             f.write(digest + "\n")
         lines = path.read_text().split()
         if len(lines) > _MAX_VERDICTS:
             atomic_write_text(path, "\n".join(lines[-_MAX_VERDICTS // 2:]) + "\n")
+            path.chmod(0o600)
     except OSError:
         pass  # a read-only home: every load is judged afresh, nothing else changes
 
 
 def _torch_load(original):
-    """Ultralytics' `torch_load` for the loader below: from an in-memory copy, with full pickle only for a pickle
-    whose digest is remembered ("hit"), restricted and then remembered ("judge"); as it was outside those."""
+    """Ultralytics' `torch_load` for the loader below: from an in-memory copy, with full pickle only for the pickle
+    whose key is remembered ("hit"), restricted and then remembered ("judge"); as it was outside those."""
 
     def torch_load(file, *args, **kwargs):
         mode = getattr(_local, "mode", None)
@@ -219,9 +282,10 @@ def _torch_load(original):
             if digest is None or not _known(digest):
                 raise _NotVerified(file)
             try:
-                return original(io.BytesIO(data), *args, **{**kwargs, "weights_only": False})
-            except ModuleNotFoundError:  # judged again restricted, where Ultralytics installs nothing it names
-                raise _NotVerified(file) from None
+                return original(io.BytesIO(data), *args, **{**kwargs, "weights_only": False,
+                                                            "pickle_module": _only(digest)})
+            except Exception as e:  # noqa: BLE001 - judged again restricted (whose errors say what is wrong), so
+                raise _NotVerified(file) from e  # no fallback of Ultralytics' own (a re-download) ever starts here
         out = original(io.BytesIO(data), *args, **kwargs)  # restricted (weights_only=True): it raises on refusal
         if digest is not None:
             _remember(digest)
@@ -237,7 +301,7 @@ def _torch_safe_load(original):
     def torch_safe_load(weight, safe_only=None):
         tasks = sys.modules["ultralytics.nn.tasks"]
         restricted = tasks.SAFE_LOAD if safe_only is None else safe_only
-        if not restricted or not _remembering():
+        if not restricted or _verdicts_file() is None:
             return original(weight, safe_only)
         try:
             _local.mode = "hit"

@@ -33,7 +33,7 @@ import yolo_transfer.windows as windows
 from yolo_transfer.detections import Detections, match
 from yolo_transfer.errors import ParityFailed, UserError  # noqa: F401 - ParityFailed is raised here too
 # The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
-from yolo_transfer.options import CONF, IOU
+from yolo_transfer.options import ParityOptions, takes
 from yolo_transfer.utils.imagefile import is_image
 from yolo_transfer.utils.imageread import BadImage, read_image
 from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
@@ -465,37 +465,31 @@ def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], sha
 _LOWER = {"fp32": {"fp16", "bf16"}, "fp16": {"bf16"}, "int8": {"fp16", "bf16"}, "bf16": set()}
 
 
-def check_parity(reference: str | Path, exported: str | Path, *, precision: str = "fp32",
-                 imgsz: int | Sequence[int] | None = None, images: str | Path | None = None,
-                 data: str | Path | None = None, conf: float = CONF, iou: float = IOU, max_images: int = 32,
-                 device: str = "cpu",
-                 reference_rect: bool | None = None, standalone: bool | None = None, map_on_data: bool = True,
-                 max_det: int = 300, write: bool = True, runtime_precision: str | None = None,
-                 runner_check: bool = True, head: str | None = None) -> ParityReport:
+@takes(ParityOptions)
+def check_parity(reference: str | Path, exported: str | Path, **kwargs: Any) -> ParityReport:
     """Run `reference` (.pt) and `exported` on the same images with the same preprocessing and judge the result.
 
-    The export runs at the precision it claims (`precision`), or at `runtime_precision` when given (e.g. "bf16":
-    an explicit choice, judged with that precision's thresholds). `reference_rect=None` picks the exported model's
-    preprocessing for the reference (like with like); pass a bool to force it (only to demonstrate a broken
-    comparison). `standalone=None` also checks the numpy/onnxruntime runner for ONNX exports. With `runner_check`,
-    when Ultralytics' own runner would compute at a lower precision on this machine (OpenVINO on a bf16 CPU), it is
-    run too and reported (`runner_note`, `runner_failures`), outside the verdict.
-    `head` is the head the export was asked for (`yolo_transfer.heads`); the `.pt` reference runs the head the
-    export really has (read from its metadata), so the comparison is like with like, and an export whose head is not
-    the one asked for (a format that fell back to the one-to-many head) fails with one line saying so and the fix.
-    Writes `<exported>.parity.{json,md,png}` unless `write=False`.
+    The export runs at the precision it claims (`precision`), or at `runtime_precision` when given, judged with
+    that precision's thresholds. The `.pt` reference runs the head the export really has (read from its metadata),
+    so the comparison is like with like; `head` is the one the export was asked for. Returns the `ParityReport`
+    (`.passed`, `.failures`); writes `<exported>.parity.{json,md,png}` unless `write=False`.
+
+    Args:
+        reference: the source checkpoint (.pt).
+        exported: the exported model (a file or an export folder).
     """
-    g, label = _gate(reference, exported, precision, runtime_precision, images, data, conf, iou, max_images, device,
-                     max_det, imgsz)
-    sd = _run_sides(g, reference_rect)
-    comparisons, preprocess, ran = _runners(g, sd, standalone)
-    failures, raw = _judged(g, sd, comparisons, precision, head)
+    o, _ = ParityOptions.split(kwargs, extra=False)
+    precision, runtime_precision, data, device = o.precision, o.runtime_precision, o.data, o.device
+    g, label = _gate(reference, exported, o)
+    sd = _run_sides(g, o.reference_rect)
+    comparisons, preprocess, ran = _runners(g, sd, o.standalone)
+    failures, raw = _judged(g, sd, comparisons, precision, o.head)
 
     runner_failures, runner_note = [], None
-    if runner_check and g.runtime.name == "openvino" and runtime_precision is None and str(device) == "cpu":
+    if o.runner_check and g.runtime.name == "openvino" and runtime_precision is None and str(device) == "cpu":
         runner_failures, runner_note = _runner_check(g, sd, comparisons, preprocess, ran)
     map_info = None
-    if data is not None and map_on_data:
+    if data is not None and o.map_on_data:
         map_info = _map_check(g, sd, data)
         if map_info["diff_points"] > g.th.max_map_diff:
             failures.append(f"mAP50-95 differs by {map_info['diff_points']:.2f} points > {g.th.max_map_diff}")
@@ -503,13 +497,14 @@ def check_parity(reference: str | Path, exported: str | Path, *, precision: str 
     shape, ref_head, exp_head, fmt, th, floor = sd.shape, sd.ref_head, sd.exp_head, g.runtime.name, g.th, g.floor
     reference, exported = g.reference, g.exported
     report = ParityReport(
-        reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th, conf=conf,
-        conf_floor=floor, iou=iou, imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
+        reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th,
+        conf=o.conf, conf_floor=floor, iou=o.iou,
+        imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
         images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
         raw=raw, runtime_precision=ran, runner_failures=runner_failures, runner_note=runner_note,
         heads={"reference": ref_head, "exported": exp_head},
     )
-    if write:
+    if o.write:
         report.write(exported)
     return report
 
@@ -633,23 +628,22 @@ class _Gate:
     window: Any = None  # the .pt's intensity window (`yolo_transfer.windows`), read when the models load
 
 
-def _gate(reference, exported, precision: str, runtime_precision, images, data, conf: float, iou: float,
-          max_images: int, device, max_det: int, imgsz) -> tuple[_Gate, str]:
-    if not 0.0 < conf <= 1.0:
-        raise UserError(f"parity conf must be in (0, 1] (got {conf})")
-    if max_images < 1:
-        raise UserError(f"parity max images must be >= 1 (got {max_images})")
+def _gate(reference, exported, o: ParityOptions) -> tuple[_Gate, str]:
+    if not 0.0 < o.conf <= 1.0:
+        raise UserError(f"parity conf must be in (0, 1] (got {o.conf})")
+    if o.max_images < 1:
+        raise UserError(f"parity max images must be >= 1 (got {o.max_images})")
     reference, exported = Path(reference), Path(exported)
     for p in (reference, exported):
         if not p.exists():
             raise UserError(f"{p} not found: parity needs the source .pt and the exported model")
     runtime = runtime_of_path(exported)
-    run_at = runtime.run_precision(precision, runtime_precision)
+    run_at = runtime.run_precision(o.precision, o.runtime_precision)
     th = THRESHOLDS[run_at]
-    floor = round(max(conf - max(0.05, 2 * th.max_score_error), conf / 4), 6)
-    files, label = collect_images(images, data, max_images)
-    return _Gate(reference, exported, runtime, precision, run_at, th, files, conf, floor, iou, device, max_det,
-                 imgsz), label
+    floor = round(max(o.conf - max(0.05, 2 * th.max_score_error), o.conf / 4), 6)
+    files, label = collect_images(o.images, o.data, o.max_images)
+    return _Gate(reference, exported, runtime, o.precision, run_at, th, files, o.conf, floor, o.iou, o.device,
+                 o.max_det, o.imgsz), label
 
 
 @dataclass
