@@ -262,13 +262,28 @@ def test_a_cache_others_can_write_grants_nothing(tiny_model, tmp_path, verdicts)
     assert len(verdicts) == 3 and (shared / "verified-checkpoints.txt").stat().st_mode & 0o077 == 0
 
 
-def test_a_verdict_reached_under_an_extra_alias_is_not_remembered(tiny_model, verdicts, monkeypatch):
-    """`add_safe_globals([(obj, "some.name")])` maps a name for restricted loading only; full pickle would import the
-    real `some.name`, so what passed here says nothing for a process without the alias."""
-    real = torch.serialization.get_safe_globals()
-    monkeypatch.setattr(torch.serialization, "get_safe_globals", lambda: [*real, (dict, "os.system")])
-    _load_twice(tiny_model)
+def test_a_verdict_reached_with_a_stand_in_is_not_remembered(tmp_path, verdicts):
+    """Ultralytics' restricted loading resolves `builtins.getattr` to a guarded stand-in; full pickle would resolve
+    the real one, so a pickle naming it is judged at every load."""
+    path = tmp_path / "getattr.pt"
+    torch.save({"g": getattr, "w": torch.ones(2)}, path)
+    _load_twice(path)
     assert len(verdicts) == 2
+
+
+def test_a_verdict_reached_under_the_process_own_allow_list_is_not_remembered(tmp_path, verdicts):
+    """A global this process allowed itself (`safe_globals`) says nothing for a process that did not: the next
+    load without it is judged, and refused."""
+    from fractions import Fraction
+
+    path = tmp_path / "fraction.pt"
+    torch.save({"x": Fraction(1, 3)}, path)
+    with torch.serialization.safe_globals([Fraction]):
+        _load_twice(path)
+    with pytest.raises(safeload.UnsafeCheckpoint, match="fractions.Fraction"):
+        with safeload.loading(False):
+            safeload.load(path)
+    assert len(verdicts) == 3
 
 
 def test_a_remembered_pickle_that_full_pickle_cannot_load_is_judged_again_not_deleted(tiny_model, tmp_path,
@@ -283,10 +298,24 @@ def test_a_remembered_pickle_that_full_pickle_cannot_load_is_judged_again_not_de
     def broken(self, *a, **k):
         raise pickle.UnpicklingError("state is not a dictionary")
 
-    monkeypatch.setattr(safeload, "_only", lambda expected: type("M", (), {
+    from yolo_transfer import verdicts as store
+
+    monkeypatch.setattr(store, "only", lambda expected: type("M", (), {
         "__name__": "m", "Unpickler": type("U", (pickle.Unpickler,), {"load": broken}),
         "load": broken, "UnpicklingError": pickle.UnpicklingError}))
     with safeload.loading(False):
         assert safeload.load(copy)["model"] is not None
     assert copy.exists() and len(verdicts) == 2
     assert (tmp_path / "cache" / "verified-checkpoints.txt").read_text().count("\n") == 1  # no duplicate line
+
+
+def test_a_verdicts_file_that_is_a_link_grants_nothing(tiny_model, tmp_path, verdicts):
+    """Someone else's list of digests, linked in as the verdicts file, is not read (and not written through)."""
+    _load_twice(tiny_model)
+    cache = tmp_path / "cache"
+    theirs = tmp_path / "theirs.txt"
+    theirs.write_text((cache / "verified-checkpoints.txt").read_text())
+    (cache / "verified-checkpoints.txt").unlink()
+    (cache / "verified-checkpoints.txt").symlink_to(theirs)
+    _load_twice(tiny_model)
+    assert len(verdicts) == 3 and theirs.read_text().count("\n") == 1

@@ -8,18 +8,13 @@ anything else is refused before any of its code runs. `trust=True` (`--trust-che
 `YOLO_TRANSFER_TRUST_CHECKPOINT=1`) loads with full pickle, for a file the user has vetted.
 
 torch's restricted unpickler is pure Python (about 3x a full-pickle load), so a verdict is remembered: a pickle that
-loaded restricted once has its sha256 (with the torch, Ultralytics and yolo-transfer versions that judged it) kept in
-the user's cache, and a later load of a file whose pickle is one of those loads with the C unpickler. The file is
-read into memory once; the digest is of the record `torch.load` reads from that copy, and the unpickler handed to
-`torch.load` re-hashes the bytes it is given, so full pickle runs only what was judged. The verdicts file counts
-only where it is the user's own and writable by nobody else; `YOLO_TRANSFER_SAFELOAD_CACHE=0` judges every load.
+loaded restricted once loads later with the C unpickler, by the rules in `yolo_transfer.verdicts`.
 Guide: docs/guides/untrusted.md; cost: docs/evidence/untrusted.md (`bench/safeload_bench.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import pickletools
@@ -31,14 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from yolo_transfer import verdicts
 from yolo_transfer.errors import UserError
-from yolo_transfer.utils.env import cache_dir
 
 TRUST_ENV = "YOLO_TRANSFER_TRUST_CHECKPOINT"
 ULTRALYTICS_ENV = "ULTRALYTICS_SAFE_LOAD"  # Ultralytics' documented switch; child processes (DDP, Ray) inherit it
 TRUST_HINT = ("if you have vetted this file, pass --trust-checkpoint (Python: trust_checkpoint=True, or set "
               f"{TRUST_ENV}=1) to load it with full pickle")
-CACHE_OFF_ENV = "YOLO_TRANSFER_SAFELOAD_CACHE"  # "0": no remembered verdicts
+CACHE_OFF_ENV = verdicts.CACHE_OFF_ENV
 _TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 _warned_trust = False
 _ours_allowed = False
@@ -147,148 +142,32 @@ def load(path: str | os.PathLike) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- remembered verdicts
-class _NotVerified(Exception):
-    """This file's pickle has no remembered verdict here (or its full-pickle load failed): it is judged restricted."""
-
-
 _local = threading.local()  # .mode: "hit" (load a remembered pickle with full pickle) or "judge" (restricted, remember)
-_MAX_VERDICTS = 4096
-
-
-def _verdicts_file() -> Path | None:
-    """The verdicts file, or None where it must not be trusted: it grants full unpickling, so it and its folder
-    must be the user's own and writable by nobody else (a shared or group-writable cache is ignored)."""
-    path = cache_dir() / "verified-checkpoints.txt"
-    if os.environ.get(CACHE_OFF_ENV, "1").strip().lower() not in _TRUTHY:
-        return None
-    for p in (path.parent, path):
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None
-        if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-            return None
-    return path
-
-
-def _key(record: bytes) -> str:
-    """A pickle's digest, with the versions whose allow-list and unpicklers judged it."""
-    import numpy
-    import torch
-    import ultralytics
-
-    from yolo_transfer import __version__
-
-    versions = (f"python {sys.version_info[0]}.{sys.version_info[1]}, torch {torch.__version__}, numpy "
-                f"{numpy.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0")
-    return hashlib.sha256(versions.encode() + record).hexdigest()
-
-
-def _digest(data: bytes) -> str | None:
-    """The key of the pickle `torch.load` unpickles from `data`: a zip checkpoint's `data.pkl`, read with torch's
-    own zip reader; None for anything `torch.load` would open another way (legacy format: the first bytes decide,
-    whatever zip follows them; TorchScript), which is judged at every load."""
-    import torch
-
-    buf = io.BytesIO(data)
-    try:
-        if not torch.serialization._is_zipfile(buf):
-            return None
-        buf.seek(0)
-        with torch.serialization._open_zipfile_reader(buf) as reader:
-            if torch.serialization._is_torchscript_zip(reader):
-                return None
-            return _key(bytes(reader.get_record("data.pkl")))
-    except Exception:  # noqa: BLE001 - no data.pkl, damaged, or a torch without these: judged every time
-        return None
-
-
-def _only(expected: str):
-    """A pickle module for `torch.load` whose unpickler unpickles only a pickle with key `expected` (it hashes the
-    very bytes it is handed), so full pickle never runs anything that was not judged, whichever way torch read the
-    file; every other use of it (the legacy format's pickles) refuses."""
-    import pickle
-    import types
-
-    class Unpickler(pickle.Unpickler):
-        def __init__(self, file, *args, **kwargs):
-            record = file.read()
-            if _key(record) != expected:
-                raise _NotVerified("the pickle is not the one judged")
-            super().__init__(io.BytesIO(record), *args, **kwargs)
-
-    def refuse(*args, **kwargs):
-        raise _NotVerified("not a zip checkpoint")
-
-    return types.SimpleNamespace(__name__=__name__ + ".verified", Unpickler=Unpickler, load=refuse, loads=refuse,
-                                 UnpicklingError=pickle.UnpicklingError)
-
-
-def _known(digest: str) -> bool:
-    path = _verdicts_file()
-    try:
-        return path is not None and digest in path.read_text().split()
-    except OSError:
-        return False
-
-
-def _widened() -> bool:
-    """Whether this process aliases a global beyond what Ultralytics and yolo-transfer register (an `(obj, name)`
-    given to `torch.serialization.add_safe_globals`): a name restricted loading maps to `obj` but full pickle would
-    import for real, so a verdict reached here is not remembered."""
-    import torch
-
-    from yolo_transfer.training.keep_head import SAFE_GLOBALS
-
-    registry = getattr(sys.modules["ultralytics.nn.tasks"]._SafeLoad, "_registry", None) or {}
-    ours = {(id(obj), name) for obj, name in SAFE_GLOBALS}
-    return any(isinstance(e, tuple) and registry.get(e[1]) is not e[0] and (id(e[0]), e[1]) not in ours
-               for e in torch.serialization.get_safe_globals())
-
-
-def _remember(digest: str) -> None:
-    """Append one line (atomic on POSIX for a line this short); past `_MAX_VERDICTS` keep the newer half."""
-    from yolo_transfer.utils.io import atomic_write_text
-
-    path = _verdicts_file()
-    if path is None or _widened() or _known(digest):
-        return
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a") as f:
-            f.write(digest + "\n")
-        lines = path.read_text().split()
-        if len(lines) > _MAX_VERDICTS:
-            atomic_write_text(path, "\n".join(lines[-_MAX_VERDICTS // 2:]) + "\n")
-            path.chmod(0o600)
-    except OSError:
-        pass  # a read-only home: every load is judged afresh, nothing else changes
 
 
 def _torch_load(original):
     """Ultralytics' `torch_load` for the loader below: from an in-memory copy, with full pickle only for the pickle
-    whose key is remembered ("hit"), restricted and then remembered ("judge"); as it was outside those."""
+    whose key is remembered ("hit"), restricted and then remembered ("judge"); as it was outside those
+    (`yolo_transfer.verdicts` has the rules)."""
 
     def torch_load(file, *args, **kwargs):
         mode = getattr(_local, "mode", None)
         if mode is None or not isinstance(file, (str, os.PathLike)):
             return original(file, *args, **kwargs)
         data = Path(file).read_bytes()
-        digest = _digest(data)
+        pickle = verdicts.record(data)
+        digest = verdicts.key(pickle) if pickle is not None else None
         if mode == "hit":
-            if digest is None or not _known(digest):
-                raise _NotVerified(file)
+            if digest is None or not verdicts.known(digest):
+                raise verdicts.NotVerified(file)
             try:
                 return original(io.BytesIO(data), *args, **{**kwargs, "weights_only": False,
-                                                            "pickle_module": _only(digest)})
+                                                            "pickle_module": verdicts.only(digest)})
             except Exception as e:  # noqa: BLE001 - judged again restricted (whose errors say what is wrong), so
-                raise _NotVerified(file) from e  # no fallback of Ultralytics' own (a re-download) ever starts here
+                raise verdicts.NotVerified(file) from e  # no fallback of Ultralytics' (a re-download) starts here
         out = original(io.BytesIO(data), *args, **kwargs)  # restricted (weights_only=True): it raises on refusal
-        if digest is not None:
-            _remember(digest)
+        if digest is not None and verdicts.stable(pickle):
+            verdicts.remember(digest)
         return out
 
     return torch_load
@@ -301,13 +180,13 @@ def _torch_safe_load(original):
     def torch_safe_load(weight, safe_only=None):
         tasks = sys.modules["ultralytics.nn.tasks"]
         restricted = tasks.SAFE_LOAD if safe_only is None else safe_only
-        if not restricted or _verdicts_file() is None:
+        if not restricted or not verdicts.enabled():
             return original(weight, safe_only)
         try:
             _local.mode = "hit"
             try:
                 return original(weight, safe_only=False)  # SAFE_LOAD stays on: models still build without eval()
-            except _NotVerified:
+            except verdicts.NotVerified:
                 pass
             _local.mode = "judge"
             return original(weight, safe_only=True)

@@ -149,15 +149,7 @@ def _accuracy(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Secti
         s.tables.append((["class"] + [t.id for t in ok],
                          [[c] + [_f(t.best.get("per_class", {}).get(c, {}).get("mAP50-95")) for t in ok] for c in classes]))
     if ok:
-        fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        for t in ok:
-            pts = [(r["epoch"], r[MAP]) for r in t.history if MAP in r]
-            if pts:
-                ax.plot(*zip(*pts), marker=".", label=t.id)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("val mAP50-95")
-        ax.legend(fontsize=7)
-        s.plots.append(("accuracy.png", _png(fig)))
+        s.plots.append(_per_epoch(ok, lambda t, r: r.get(MAP), "val mAP50-95", "accuracy.png", plt))
     return s
 
 
@@ -171,17 +163,25 @@ def _overfitting(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Se
                        _f(t.best_epoch, "d"), str(t.epochs),
                        _f(t.score - t.metrics[MAP] if t.score is not None and MAP in t.metrics else None)] for t in trials]))
     if ok:
-        fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        for t in ok:
-            pts = [(r["epoch"], t.loss_gap(r)) for r in t.history if t.loss_gap(r) is not None]
-            if pts:
-                ax.plot(*zip(*pts), marker=".", label=t.id)
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("val loss - train loss")
-        ax.legend(fontsize=7)
-        s.plots.append(("overfitting.png", _png(fig)))
+        s.plots.append(_per_epoch(ok, lambda t, r: t.loss_gap(r), "val loss - train loss", "overfitting.png", plt,
+                                  zero_line=True))
     return s
+
+
+def _per_epoch(ok: list[Trial], value, ylabel: str, name: str, plt, zero_line: bool = False) -> tuple[str, bytes]:
+    """One line per trial of `value(trial, history row)` over its epochs (rows without a value left out)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for t in ok:
+        pts = [(r["epoch"], v) for r in t.history if (v := value(t, r)) is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=".", label=t.id)
+    if zero_line:
+        ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return name, _png(fig)
 
 
 def _retention(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:

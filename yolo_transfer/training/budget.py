@@ -94,18 +94,11 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
 
     with torch_threads(threads), ultralytics_logs_off(True):
         net, batches, load_s = _model_and_batches(yolo, spec, imgsz, batch, dev, overrides or {})
-        _time_steps(net, batches[:1], frozenset(range(len(net.model))), dev)  # warm-up: the loss, allocations
-        steps: dict[frozenset, float] = {}  # trainable layers -> seconds per image
-        step_seconds = {}
-        for p, plan in plans.items():
-            weights = _stage_weights(plan)
-            total = 0.0
-            for stage, w in weights.items():
-                key = frozenset(plan.trainable_in(stage))
-                if key not in steps:
-                    steps[key] = _time_steps(net, batches, key, dev)
-                total += w * steps[key]
-            step_seconds[p] = total
+        _time_steps(net, batches[:1], [frozenset(range(len(net.model)))], dev)  # warm-up: the loss, allocations
+        stages = {p: [(frozenset(plan.trainable_in(st)), w) for st, w in _stage_weights(plan).items()]
+                  for p, plan in plans.items()}
+        steps = _time_steps(net, batches, list(dict.fromkeys(k for ks in stages.values() for k, _ in ks)), dev)
+        step_seconds = {p: sum(w * steps[k] for k, w in ks) for p, ks in stages.items()}
         val_s = _time_val(net, batches, dev)
         save_s = _time_save(net)
     budget_s = budget_minutes * 60
@@ -176,10 +169,20 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
     return net.to(dev).float(), batches, load_s
 
 
-def _time_steps(net, batches, trainable: frozenset, dev) -> float:
-    """Seconds per image of a training step with only `trainable` layers trainable (frozen BatchNorm in eval, as
-    training runs them): the median over the batches (one warm-up step of the whole model comes
-    first, `estimate_budget`)."""
+def _time_steps(net, batches, keys: list[frozenset], dev) -> dict[frozenset, float]:
+    """Seconds per image of a training step with only each key's layers trainable (frozen BatchNorm in eval, as
+    training runs them): the median over the batches. Interleaved: every batch is timed under every key in turn, so
+    a burst of other load on the machine falls on all of them alike and cannot reorder the presets' costs."""
+    times: dict[frozenset, list[float]] = {k: [] for k in keys}
+    for b in batches:
+        b = {**b, "img": b["img"].to(dev, non_blocking=True).float() / 255}
+        for k in keys:
+            times[k].append(_step(net, b, k, dev) / len(b["img"]))
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
+def _step(net, batch: dict, trainable: frozenset, dev) -> float:
+    """The seconds of one training step on `batch` with only the `trainable` layers trainable."""
     import torch
 
     net.train()
@@ -193,19 +196,15 @@ def _time_steps(net, batches, trainable: frozenset, dev) -> float:
                     m.eval()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-6, momentum=0.9) if params else None
-    times = []
-    for b in batches:
-        b = {**b, "img": b["img"].to(dev, non_blocking=True).float() / 255}
-        t0 = time.perf_counter()
-        loss, _ = net.loss(b)
-        if params:
-            loss.sum().backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) / len(b["img"]))
-    return sorted(times)[len(times) // 2]
+    t0 = time.perf_counter()
+    loss, _ = net.loss(batch)
+    if params:
+        loss.sum().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def _time_val(net, batches, dev) -> float:
