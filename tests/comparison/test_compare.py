@@ -189,6 +189,7 @@ def test_data_yaml_without_val_split_is_refused(synth_yaml, tmp_path):
     assert not (tmp_path / "compare").exists()
 
 
+@pytest.mark.wallclock
 def test_budget_bounds_each_trial(synth_yaml, tmp_path):
     """Equal wall time: Ultralytics' time= stops each trial's loop near the budget (plus setup and final val)."""
     r = yolo_transfer.compare("yolo11n.yaml", synth_yaml, presets="head-only,full", budget_minutes=0.25,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from yolo_transfer.cli import main as cli
@@ -41,6 +42,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, synth_yaml, tiny_model):
         assert msg in r.output and r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
 
 
+@pytest.mark.wallclock
 def test_json_on_generated_data(synth_yaml, tiny_model):
     r = _run("--data", synth_yaml, "--weights", tiny_model, "--images", 8, "--imgsz", 64, "--device", "cpu",
              "--budget-minutes", 1000, "--json")

@@ -40,6 +40,7 @@ def test_a_budget_under_one_epoch_is_refused_in_one_line(synth_yaml, tiny_model)
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.wallclock
 @pytest.mark.slow
 def test_the_estimate_is_near_the_epochs_a_time_bounded_run_really_runs(synth_yaml, tiny_model, tmp_path):
     """The estimator's point: a 45 s budget of full fine-tuning, estimated, then run (the evidence on the shared

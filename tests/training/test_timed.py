@@ -78,6 +78,7 @@ def test_a_resumed_short_budget_run_keeps_mosaic_closed(synth_yaml, tiny_model, 
     assert closed_at[1:2] == [2]  # at the resumed session's first epoch (index 2), before it trained with mosaic
 
 
+@pytest.mark.wallclock
 def test_resumed_time_bounded_run_keeps_its_budget(synth_yaml, tiny_model, tmp_path):
     """Stop a timed run after its first epoch, as an auto probe is stopped, then resume it. Ultralytics alone
     resumes with the epoch count saved before that epoch's refit (the first guess, 2 here) and ends at epoch 2; this
@@ -140,6 +141,7 @@ def test_a_session_killed_outright_still_counts_in_the_run_seconds(synth_yaml, t
     assert result.record.train_seconds <= first + second + 1.0
 
 
+@pytest.mark.wallclock
 def test_progressive_under_a_time_budget_thaws_by_the_refitted_count(synth_yaml, tiny_model, tmp_path):
     """progressive's thirds were placed in Ultralytics' first guess of a time-bounded run's length (3 here, 3-12 at
     3 min in the evaluation), so the backbone thawed at epoch 2 of what the budget refits to tens of epochs (cavity:
@@ -196,6 +198,7 @@ def test_stage_for_never_goes_back():
     assert [stage_for(fake, e) for e in (0, 1, 2)] == [0, 1, 2]
 
 
+@pytest.mark.wallclock
 def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_model, tmp_path):
     """Stopped in a later stage of a short budget, then resumed with a much longer one (the refitted count grows
     tenfold): the shares would put the resumed epoch back on the head alone, freezing layers that had trained. The

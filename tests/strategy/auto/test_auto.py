@@ -183,6 +183,7 @@ def test_deferred_auto_is_one_plain_run_of_the_recommended_preset(synth_yaml, ti
     assert "progressive  epoch 1/6" in r.output and "progressive  epoch 6/6" in r.output
 
 
+@pytest.mark.wallclock
 def test_timed_auto_takes_shares_of_the_budget_and_finishes_the_winner(synth_yaml, tiny_model, tmp_path):
     """--budget-minutes: every probe runs Ultralytics' time mode (epochs refitted to the budget), is stopped at the
     same share of its own refitted schedule, and the winner runs on to the end of its time-bounded schedule."""
