@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from yolo_transfer import safeload
+from yolo_transfer import verdicts as verdicts_module
 from yolo_transfer.cli import main
 
 
@@ -157,6 +158,8 @@ def verdicts(tmp_path, monkeypatch):
     """A private cache, and a count of the loads torch's restricted unpickler judged."""
     import torch._weights_only_unpickler as wou
 
+    if not verdicts_module.supported():
+        pytest.skip(f"torch {torch.__version__} lacks the internals remembered verdicts read: every load is judged")
     monkeypatch.setenv("YOLO_TRANSFER_CACHE", str(tmp_path / "cache"))
     judged = []
     real = wou.Unpickler.load
@@ -196,7 +199,7 @@ def test_a_new_version_or_the_switch_judges_again(tiny_model, verdicts, monkeypa
     _load_twice(tiny_model)
     monkeypatch.setattr(yolo_transfer, "__version__", "999.0")  # a verdict holds for the versions that made it
     _load_twice(tiny_model)
-    monkeypatch.setenv(safeload.CACHE_OFF_ENV, "0")
+    monkeypatch.setenv(verdicts_module.CACHE_OFF_ENV, "0")
     _load_twice(tiny_model)
     assert len(verdicts) == 1 + 1 + 2
 
@@ -319,3 +322,11 @@ def test_a_verdicts_file_that_is_a_link_grants_nothing(tiny_model, tmp_path, ver
     (cache / "verified-checkpoints.txt").symlink_to(theirs)
     _load_twice(tiny_model)
     assert len(verdicts) == 3 and theirs.read_text().count("\n") == 1
+
+
+def test_a_damaged_checkpoint_is_one_line_in_inspect(tiny_model, tmp_path):
+    damaged = tmp_path / "truncated.pt"
+    damaged.write_bytes(tiny_model.read_bytes()[:4000])
+    r = CliRunner().invoke(main, ["inspect", str(damaged)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert f"{damaged}: not a loadable checkpoint" in r.output

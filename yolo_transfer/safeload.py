@@ -28,13 +28,12 @@ from typing import Iterator
 
 from yolo_transfer import verdicts
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.env import env_flag
 
 TRUST_ENV = "YOLO_TRANSFER_TRUST_CHECKPOINT"
 ULTRALYTICS_ENV = "ULTRALYTICS_SAFE_LOAD"  # Ultralytics' documented switch; child processes (DDP, Ray) inherit it
 TRUST_HINT = ("if you have vetted this file, pass --trust-checkpoint (Python: trust_checkpoint=True, or set "
               f"{TRUST_ENV}=1) to load it with full pickle")
-CACHE_OFF_ENV = verdicts.CACHE_OFF_ENV
-_TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 _warned_trust = False
 _ours_allowed = False
 
@@ -44,7 +43,7 @@ class UnsafeCheckpoint(UserError):
 
 
 def env_trusts() -> bool:
-    return os.environ.get(TRUST_ENV, "").strip().lower() in _TRUTHY
+    return env_flag(TRUST_ENV)
 
 
 def _set(restricted: bool, import_tasks: bool = True) -> None:
@@ -63,7 +62,7 @@ def set_default() -> None:
 
 
 def is_restricted() -> bool:
-    return os.environ.get(ULTRALYTICS_ENV, "").strip().lower() in _TRUTHY
+    return env_flag(ULTRALYTICS_ENV)
 
 
 def _allow_ours() -> None:
@@ -136,13 +135,17 @@ def load(path: str | os.PathLike) -> dict:
         return torch_safe_load(str(path), safe_only=is_restricted())[0]
     except Exception as e:
         err = refusal(e, path)
-        if err is None:
-            raise
-        raise err from None
+        if err is not None:
+            raise err from None
+        if isinstance(e, (TypeError, RuntimeError, EOFError, ValueError)):  # Ultralytics' "not a loadable checkpoint"
+            raise UserError(f"{path}: not a loadable checkpoint (empty, truncated, or not a torch file); re-download "
+                            f"or re-export it") from None
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- remembered verdicts
-_local = threading.local()  # .mode: "hit" (load a remembered pickle with full pickle) or "judge" (restricted, remember)
+# .mode: "hit" (a remembered pickle with full pickle) or "judge" (restricted, then remembered); .data: the file's bytes
+_local = threading.local()
 
 
 def _torch_load(original):
@@ -154,7 +157,8 @@ def _torch_load(original):
         mode = getattr(_local, "mode", None)
         if mode is None or not isinstance(file, (str, os.PathLike)):
             return original(file, *args, **kwargs)
-        data = Path(file).read_bytes()
+        data = _local.data if mode == "judge" and _local.data else Path(file).read_bytes()  # one read per load
+        _local.data = data
         pickle = verdicts.record(data)
         digest = verdicts.key(pickle) if pickle is not None else None
         if mode == "hit":
@@ -183,7 +187,7 @@ def _torch_safe_load(original):
         if not restricted or not verdicts.enabled():
             return original(weight, safe_only)
         try:
-            _local.mode = "hit"
+            _local.mode, _local.data = "hit", None
             try:
                 return original(weight, safe_only=False)  # SAFE_LOAD stays on: models still build without eval()
             except verdicts.NotVerified:
@@ -191,7 +195,7 @@ def _torch_safe_load(original):
             _local.mode = "judge"
             return original(weight, safe_only=True)
         finally:
-            _local.mode = None
+            _local.mode = _local.data = None
 
     torch_safe_load.__wrapped__ = original
     return torch_safe_load

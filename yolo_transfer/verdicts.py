@@ -17,6 +17,7 @@ Guide: docs/guides/untrusted.md#checkpoints-load-restricted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import io
@@ -24,20 +25,31 @@ import os
 import sys
 from typing import Iterator
 
-from yolo_transfer.utils.env import cache_dir
+from yolo_transfer.utils.env import cache_dir, env_flag
 
 CACHE_OFF_ENV = "YOLO_TRANSFER_SAFELOAD_CACHE"  # "0": no remembered verdicts
 FILE = "verified-checkpoints.txt"
 MAX_VERDICTS = 4096
-_TRUTHY = {"1", "true", "yes", "on", "y", "t"}
 
 
 class NotVerified(Exception):
     """This file's pickle has no remembered verdict here (or its full-pickle load failed): it is judged restricted."""
 
 
+@functools.cache
+def supported() -> bool:
+    """This torch has the reader and the allow-list that the rules below read (torch internals; without them every
+    load is judged)."""
+    import torch
+    import torch._weights_only_unpickler as wou
+
+    s = torch.serialization
+    return all(hasattr(s, n) for n in ("_is_zipfile", "_open_zipfile_reader", "_is_torchscript_zip")) and all(
+        hasattr(wou, n) for n in ("get_globals_in_pkl", "_get_allowed_globals"))
+
+
 def enabled() -> bool:
-    return os.environ.get(CACHE_OFF_ENV, "1").strip().lower() in _TRUTHY
+    return env_flag(CACHE_OFF_ENV, "1") and supported()
 
 
 def _private(fd: int) -> bool:
@@ -121,15 +133,18 @@ def _rewrite(folder: int, lines: list[str]) -> None:
 
 def key(record: bytes) -> str:
     """A pickle's digest, with the versions whose allow-lists and unpicklers judged it."""
+    return hashlib.sha256(_versions() + record).hexdigest()
+
+
+def _versions() -> bytes:
     import numpy
     import torch
     import ultralytics
 
     from yolo_transfer import __version__
 
-    versions = (f"python {sys.version_info[0]}.{sys.version_info[1]}, torch {torch.__version__}, numpy "
-                f"{numpy.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0")
-    return hashlib.sha256(versions.encode() + record).hexdigest()
+    return (f"python {sys.version_info[0]}.{sys.version_info[1]}, torch {torch.__version__}, numpy "
+            f"{numpy.__version__}, ultralytics {ultralytics.__version__}, yolo-transfer {__version__}\0").encode()
 
 
 def record(data: bytes) -> bytes | None:

@@ -18,6 +18,12 @@ OMP_CHOSEN_BEFORE_ULTRALYTICS = bool(os.environ.get("OMP_NUM_THREADS")) and "ult
 
 
 CACHE_ENV = "YOLO_TRANSFER_CACHE"
+_TRUTHY = {"1", "true", "yes", "on", "y", "t"}
+
+
+def env_flag(name: str, default: str = "") -> bool:
+    """An on/off environment variable: 1, true, yes, on (any case) mean on."""
+    return os.environ.get(name, default).strip().lower() in _TRUTHY
 
 
 def cache_dir() -> Path:
