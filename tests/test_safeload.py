@@ -330,3 +330,33 @@ def test_a_damaged_checkpoint_is_one_line_in_inspect(tiny_model, tmp_path):
     r = CliRunner().invoke(main, ["inspect", str(damaged)])
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
     assert f"{damaged}: not a loadable checkpoint" in r.output
+
+
+@pytest.mark.parametrize("outer, trust, restricted", [
+    (None, False, True),  # train_preset called directly: restricted
+    (None, True, False),  # ... unless it is told to trust
+    (True, False, False),  # a trial of `compare --trust-checkpoint` (its options carry no trust): trusted
+    (False, False, True),
+])
+def test_train_preset_loads_as_the_enclosing_command_says(monkeypatch, outer, trust, restricted):
+    """compare's trials and auto's probes call train_preset inside the command's own loading block: what that
+    command chose holds for them; called on its own, train_preset loads restricted unless trusted."""
+    import contextlib
+
+    import yolo_transfer.training.api as api
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def prepare(*args, **kwargs):  # where the run's checkpoints start loading
+        seen.append(safeload.is_restricted())
+        raise Stop
+
+    monkeypatch.setattr(api, "_prepare_new", prepare)
+    monkeypatch.delenv(safeload.TRUST_ENV, raising=False)
+    with safeload.loading(outer) if outer is not None else contextlib.nullcontext():
+        with pytest.raises(Stop):
+            api.train_preset("any.pt", "any.yaml", trust_checkpoint=trust, device="cpu")
+    assert seen == [restricted]

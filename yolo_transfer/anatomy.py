@@ -76,12 +76,8 @@ class Anatomy:
         return self.layers[-1].index
 
     def to_dict(self) -> dict:
-        return {
-            "yaml_file": self.yaml_file,
-            "scale": self.scale,
-            "parts": {p: self.indices(p) for p in PARTS},
-            "params": self.params_per_part(),
-        }
+        return {"yaml_file": self.yaml_file, "scale": self.scale, "parts": {p: self.indices(p) for p in PARTS},
+                "params": self.params_per_part()}
 
 
 def _task(model) -> str:
@@ -98,7 +94,7 @@ def load_detection_model(spec: str | Path, download: bool = True):
     from yolo_transfer.weights import resolve_model
 
     resolved = resolve_model(spec, download=download)
-    from ultralytics import YOLO
+    from ultralytics import YOLO  # after a bad path's one line, which needs no Ultralytics
 
     try:
         yolo = YOLO(resolved)  # a YAML's task comes from its head: a -seg/-pose/-obb YAML is not a detector

@@ -1,19 +1,12 @@
 """`yolo-transfer demo`: the whole product on a built-in task in a few minutes on a CPU, offline.
 
-The story it tells: a detector for a new domain (synthetic surface defects: bright straight scratches, dark jagged
-cracks, stains) learns in a few epochs when it starts from a pretrained model, and does not when it starts from
-random weights. Steps:
+The story it tells: a detector for a new domain (synthetic surface defects) learns in a few epochs when it starts
+from a pretrained model, and does not from random weights. It generates the dataset (deterministic); starts from the
+COCO checkpoint `yolo26n.pt` when it is at hand, else from the project's own cached source model
+(`yolo_transfer.source_model`); compares `frozen-backbone` and `full` at equal epochs beside the same architecture
+from random init; exports the winner to ONNX through the parity gate and runs batch inference over the val images.
 
-1. the defect dataset is generated (`datasets/synthetic-defects-v2-<imgsz>px-<train>-<val>`, deterministic);
-2. the starting point: the official COCO checkpoint `yolo26n.pt` when it is at hand (in `$YOLO_TRANSFER_WEIGHTS`,
-   Ultralytics' weights folder, or downloaded when online), else the project's own source model (pretrained once on
-   a generated source domain and cached, see `yolo_transfer.source_model`);
-3. `compare` of `frozen-backbone` and `full` from that start at the same budget (epochs), plus the same training of
-   the same architecture from random init (its YAML, preset `full`) as the baseline: one table;
-4. the winner is exported to ONNX through the parity gate and runs batch inference over the val images.
-
-Ultralytics' logs go to `log.txt` in the demo folder (shown with `verbose=True`); the terminal gets a line per step
-and per epoch. `demo.json` holds the numbers.
+Ultralytics' logs go to `log.txt` in the demo folder (shown with `verbose=True`); `demo.json` holds the numbers.
 """
 
 from __future__ import annotations
@@ -27,9 +20,8 @@ from yolo_transfer.errors import UserError
 from yolo_transfer.options import METRIC50, DemoOptions
 from yolo_transfer.weights import DEFAULT_MODEL
 
-# The budget: tuned so the first run (source model included) fits in ~5 minutes on 2 CPU cores. The same compact
-# recipe is used for every trial (scratch included): batch 8 with nbs 8 (one optimizer step per batch, so a few epochs
-# are enough steps), AdamW at lr0 0.002 without warm-up.
+# Tuned so a first run (source model included) fits in ~5 minutes on 2 CPU cores; every trial (scratch too): nbs 8
+# with batch 8 (one optimizer step per batch, so a few epochs are enough steps), AdamW at lr0 0.002, no warm-up.
 SOURCE_RECIPE = None  # None: `SourceRecipe()`; tests swap in a tiny one
 TRAIN_ARGS = {"nbs": 8, "optimizer": "AdamW", "lr0": 0.002, "warmup_epochs": 0, "workers": 0, "cache": "ram",
               "plots": False}
@@ -56,26 +48,18 @@ def _architecture(checkpoint: str) -> str:
     return str(load_detection_model(checkpoint).model.yaml.get("yaml_file") or "yolo11n.yaml")
 
 
-def _new_dir(project: str | Path, name: str) -> Path:
-    """runs/demo, runs/demo-2, ...: every demo run is fresh (compare would otherwise resume a finished one)."""
-    base = Path(project) / name
-    d, k = base, 1
-    while d.exists():
-        k += 1
-        d = base.with_name(f"{name}-{k}")
-    d.mkdir(parents=True)
-    return d
-
-
 def run_demo(model: str = DEFAULT_MODEL, opts: DemoOptions | None = None, *, source_recipe=None,
              echo: Callable[[str], None] | None = None) -> DemoResult:
     """The five steps, each a line: dataset, start, transfer (compare + scratch), export through the gate, predict."""
+    from ultralytics.utils.files import increment_path
+
     from yolo_transfer.utils.console import quiet
     from yolo_transfer.utils.io import atomic_write_json, check_folder_path
 
     o = opts or DemoOptions()
     t0 = time.time()
-    out = _new_dir(check_folder_path(o.project, "--project"), o.name)
+    # runs/demo, runs/demo-2, ...: every demo run is fresh (compare would otherwise resume a finished one)
+    out = increment_path(check_folder_path(o.project, "--project") / o.name, sep="-", mkdir=True)
     with quiet(out / "log.txt", verbose=o.verbose) as q:
         say = echo or q.echo
         say(f"demo folder: {out}" + ("" if o.verbose else f" (Ultralytics' log: {out / 'log.txt'})"))

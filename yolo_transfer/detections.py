@@ -1,9 +1,8 @@
 """`Detections`: the one small data type every backend produces and every writer consumes.
 
 Boxes are absolute pixel `xyxy` in the original image, float32; `confidence` float32; `class_id` int64. Backends
-(PyTorch, ONNX Runtime, OpenVINO, TensorRT) adapt their raw output into this; writers (JSONL, CSV, COCO, images)
-and comparisons (export parity, backend agreement) read only this. No torch import here, so the standalone ONNX
-path can use it.
+adapt their raw output into this; writers (JSONL, CSV, COCO, images) and comparisons (export parity, backend
+agreement) read only this. No torch import here, so the standalone ONNX path can use it.
 """
 
 from __future__ import annotations
@@ -14,10 +13,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 
-def _f32(a: Any, shape: tuple) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32).reshape(shape)
-
-
 @dataclass
 class Detections:
     xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
@@ -25,8 +20,8 @@ class Detections:
     class_id: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
 
     def __post_init__(self) -> None:
-        self.xyxy = _f32(self.xyxy, (-1, 4))
-        self.confidence = _f32(self.confidence, (-1,))
+        self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
         self.class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
         n = len(self.xyxy)
         if len(self.confidence) != n or len(self.class_id) != n:
@@ -39,19 +34,12 @@ class Detections:
         return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
 
     @classmethod
-    def empty(cls) -> "Detections":
-        return cls()
-
-    @classmethod
     def merge(cls, parts: Sequence["Detections"]) -> "Detections":
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls()
-        return cls(
-            np.concatenate([p.xyxy for p in parts]),
-            np.concatenate([p.confidence for p in parts]),
-            np.concatenate([p.class_id for p in parts]),
-        )
+        return cls(np.concatenate([p.xyxy for p in parts]), np.concatenate([p.confidence for p in parts]),
+                   np.concatenate([p.class_id for p in parts]))
 
     @classmethod
     def from_ultralytics(cls, result: Any) -> "Detections":
@@ -60,12 +48,6 @@ class Detections:
         if boxes is None or len(boxes) == 0:
             return cls()
         return cls(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(np.int64))
-
-    def filter(self, min_confidence: float = 0.0, classes: Sequence[int] | None = None) -> "Detections":
-        keep = self.confidence >= min_confidence
-        if classes is not None:
-            keep &= np.isin(self.class_id, np.asarray(list(classes), dtype=np.int64))
-        return self[keep]
 
     def sorted(self) -> "Detections":
         """Highest confidence first (stable), so outputs are deterministic across backends."""
@@ -77,18 +59,12 @@ class Detections:
             rec = {"class_id": int(cid)}
             if names is not None:
                 rec["class_name"] = _name(names, int(cid))
-            rec["confidence"] = round(float(conf), 5)
-            rec["xyxy"] = [round(float(v), ndigits) for v in box]
-            out.append(rec)
+            out.append({**rec, "confidence": round(float(conf), 5), "xyxy": [round(float(v), ndigits) for v in box]})
         return out
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]]) -> "Detections":
-        if not records:
-            return cls()
-        return cls(
-            [r["xyxy"] for r in records], [r["confidence"] for r in records], [r["class_id"] for r in records]
-        )
+        return cls([r["xyxy"] for r in records], [r["confidence"] for r in records], [r["class_id"] for r in records])
 
 
 def _name(names: Mapping[int, str] | Sequence[str], cid: int) -> str:
@@ -111,11 +87,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def match(a: Detections, b: Detections, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy same-class matching, highest confidence of `a` first.
-
-    Returns `(idx_a, idx_b, ious)` of matched pairs. Unmatched boxes are those not listed. Used by export parity
-    and backend-agreement checks, so "the same boxes" means the same thing everywhere.
-    """
+    """Greedy same-class matching, highest confidence of `a` first: `(idx_a, idx_b, ious)` of the matched pairs (the
+    rest are unmatched). Export parity and backend agreement both use it: "the same boxes" means one thing."""
     if not len(a) or not len(b):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     ious = box_iou(a.xyxy, b.xyxy)

@@ -113,24 +113,8 @@ def _presets_file():
     return opt(None, "YAML file with your own presets.", path=True)
 
 
-def _budget(help: str):
-    return opt(None, help, type=float)
-
-
 def _callbacks():
     return opt(None, "Ultralytics callback events to functions, e.g. `{\"on_fit_epoch_end\": fn}`.", cli=False)
-
-
-def _retention(help: str):
-    return opt(None, help, path=True)
-
-
-def _replay(help: str):
-    return opt(None, help, path=True)
-
-
-def _wait(help: str):
-    return opt(False, help, flag=True)
 
 
 def _window(help: str):
@@ -158,9 +142,9 @@ class TrainOptions(Options):
                       "epochs, or a budget that fits >= 3; report in auto.md). A `+keep-<method>` suffix is "
                       "--keep-classes --keep-method <method>.")
     epochs: int = opt(50, "Epochs to train (with --budget-minutes: only Ultralytics' first guess).", type=int, min=1)
-    budget_minutes: float | None = _budget("Wall-clock budget for the training loop (Ultralytics' time=, refits epochs "
-                                           "and lr schedule to it; with --preset auto the probes take shares of it, "
-                                           "~1.5x in all).")
+    budget_minutes: float | None = opt(None, "Wall-clock budget for the training loop (Ultralytics' time=, refits "
+                                       "epochs and lr schedule to it; with --preset auto the probes take shares of "
+                                       "it, ~1.5x in all).", type=float)
     imgsz: int = _imgsz()
     batch: int = _batch()
     device: str | None = _device()
@@ -179,18 +163,19 @@ class TrainOptions(Options):
     engine: str = _engine("With --preset auto: ray runs the probes in parallel on Ray Tune with its ASHA scheduler "
                           "(one GPU per probe on a cluster).")
     ray_address: str | None = _ray_address()
-    wait: bool = _wait("With --resume: if another process is writing that folder, wait for it to finish instead of "
-                       "stopping.")
+    wait: bool = opt(False, "With --resume: if another process is writing that folder, wait for it to finish "
+                     "instead of stopping.", flag=True)
     keep_classes: bool = opt(False, "Keep the checkpoint's classes and add the dataset's: one model, one names table "
                              "(a dataset class named like a checkpoint class is that class).", flag=True)
     keep_method: str = opt("exact", "exact: the checkpoint's outputs unchanged (verified); the new classes train a "
                            "copy of what --preset trains (the neck on frozen-backbone) and new class branches; "
                            "distill: the backbone may train, old classes kept by pseudo-labels (+ --replay); plain: "
                            "no protection.", choices=KEEP_METHODS)
-    retention_data: str | None = _retention("A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): "
-                                            "records the source classes' mAP before and after training (retention).")
-    replay: str | None = _replay("With --keep-method distill: a source-domain dataset whose train images join the "
-                                 "training set.")
+    retention_data: str | None = opt(None, "A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): "
+                                     "records the source classes' mAP before and after training (retention).",
+                                     path=True)
+    replay: str | None = opt(None, "With --keep-method distill: a source-domain dataset whose train images join the "
+                             "training set.", path=True)
     window: str | None = _window("Intensity window for images above 8 bits (12/16-bit): LOW,HIGH, pLOW,pHIGH "
                                  "(percentiles of the training images' values, e.g. p0.5,p99.5), or auto (measured "
                                  "once from the training images, rounded up to a sensor depth); recorded "
@@ -207,8 +192,8 @@ class CompareOptions(Options):
                                        "least two; see `yolo-transfer presets`); `+keep-<method>` keeps the "
                                        "checkpoint's classes (full+keep-distill, head-only+keep-exact).")
     epochs: int | None = opt(None, "Equal epochs per trial.", type=int, min=1)
-    budget_minutes: float | None = _budget("Equal wall time per trial (training loop; Ultralytics fits the epochs and "
-                                           "lr schedule to it).")
+    budget_minutes: float | None = opt(None, "Equal wall time per trial (training loop; Ultralytics fits the epochs "
+                                       "and lr schedule to it).", type=float)
     seeds: Sequence[int] | str = opt((0,), "Comma-separated seeds, e.g. 0,1,2 (the spread decides ties).")
     fractions: Sequence[float] | str = opt((1.0,), "Comma-separated fractions of the training set, e.g. 0.25,0.5,1.0 "
                                            "(nested, seeded subsets).")
@@ -223,12 +208,12 @@ class CompareOptions(Options):
     verbose: bool = opt(False, "Show Ultralytics' per-epoch output.", flag=True)
     presets_file: str | None = _presets_file()
     echo: Callable[[str], None] | None = opt(None, "Where progress lines go (default: nowhere).", cli=False)
-    wait: bool = _wait("If another process is running this comparison, wait for it to finish (then resume it) "
-                       "instead of stopping.")
-    retention_data: str | None = _retention("A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): "
-                                            "each trial's retention of them, a sixth axis.")
-    replay: str | None = _replay("Source-domain images for `+keep-distill` trials (e.g. --presets "
-                                 "full,full+keep-distill).")
+    wait: bool = opt(False, "If another process is running this comparison, wait for it to finish (then resume it) "
+                     "instead of stopping.", flag=True)
+    retention_data: str | None = opt(None, "A dataset labelled with the checkpoint's classes (e.g. coco128.yaml): "
+                                     "each trial's retention of them, a sixth axis.", path=True)
+    replay: str | None = opt(None, "Source-domain images for `+keep-distill` trials (e.g. --presets "
+                             "full,full+keep-distill).", path=True)
     trust_checkpoint: bool = _trust()
 
 
@@ -336,13 +321,14 @@ class PredictOptions(Options):
     tile_overlap: float = opt(0.2, "Overlap between neighbouring tiles.", type=float)
     strict: bool = opt(False, "Stop with an error at the first unreadable image.", flag=True)
     window: str | None = _window("Intensity window for images above 8 bits (12/16-bit, DICOM): LOW,HIGH, "
-                                 "pLOW,pHIGH (percentiles) or auto (measured from SOURCE); default: the window the model was trained with, else auto.")
+                                 "pLOW,pHIGH (percentiles) or auto (measured from SOURCE); default: the window the "
+                                 "model was trained with, else auto.")
     max_pixels: int | None = _max_pixels()
     overwrite: bool = opt(False, "Start over instead of resuming a run in --out.", flag=True)
     engine: str = _engine("ray: run on Ray Data (pip install 'yolo-transfer[distributed]').")
     ray_address: str | None = _ray_address()
     ray_actors: int | None = opt(None, "Model actors (default: one per GPU, else 1).", type=int)
-    wait: bool = _wait("If another run is writing --out, wait for it to finish instead of stopping.")
+    wait: bool = opt(False, "If another run is writing --out, wait for it to finish instead of stopping.", flag=True)
     trust_checkpoint: bool = _trust()
     show_progress: bool | None = opt(None, "A progress bar (default: when stderr is a terminal).", cli=False)
 

@@ -94,14 +94,8 @@ class FreezePlan:
         return next((p for p, idx in self.parts.items() if index in idx), "?")
 
     def to_dict(self) -> dict:
-        return {
-            "preset": self.preset,
-            "description": self.description,
-            "num_layers": self.num_layers,
-            "stages": [s.to_dict() for s in self.stages],
-            "lr_scale": list(self.lr_scale),
-            "parts": self.parts,
-        }
+        return {"preset": self.preset, "description": self.description, "num_layers": self.num_layers,
+                "stages": [s.to_dict() for s in self.stages], "lr_scale": list(self.lr_scale), "parts": self.parts}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FreezePlan":

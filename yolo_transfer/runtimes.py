@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 from yolo_transfer.errors import UserError
 
@@ -34,10 +35,8 @@ class Thresholds:
     max_map_diff: float  # |mAP50-95 ref - exported|, in points (0-100), only with a dataset
 
 
-# Keyed by the precision the exported model RUNS at (an FP32 IR run at bf16 is judged as bf16). bf16 keeps FP32's
-# exponent with an 8-bit mantissa (~3 significant digits): on yolov8s-fall at 640 over 24 coco128 images an FP32 IR
-# run at bf16 gave matched-box IoU min 0.984 and mean score error 0.0032 (it fails the FP32 gate), so bf16 gets
-# FP16-like box limits with a little more room on scores.
+# Keyed by the precision the exported model RUNS at: an FP32 IR run at bf16 fails the FP32 gate, so it is judged as
+# bf16, with FP16-like box limits and a little more room on scores (docs/evidence/export.md#openvino-bf16).
 THRESHOLDS: dict[str, Thresholds] = {
     "fp32": Thresholds(min_iou=0.95, max_score_error=0.01, max_mean_score_error=0.002, max_unmatched_fraction=0.0,
                        max_map_diff=0.5),
@@ -232,11 +231,8 @@ def compiled_precision(compiled) -> str:
         return "unknown"
 
 
-_PINNED: dict[str, str] = {}  # precision the pinned Ultralytics OpenVINO backend compiles at (see `pinned_openvino`)
-
-
-def _pinned_backend_class():
-    """A subclass of Ultralytics' OpenVINO backend that recompiles the IR with our INFERENCE_PRECISION_HINT.
+def _pinned_backend_class(precision: str):
+    """A subclass of Ultralytics' OpenVINO backend that compiles the IR with our INFERENCE_PRECISION_HINT.
 
     Registered in `AutoBackend._BACKEND_MAP` (Ultralytics' own table of backends) inside `pinned_openvino`, so
     `YOLO(...).predict/val` on an OpenVINO folder runs at the precision we pin, with no fork of Ultralytics."""
@@ -245,9 +241,6 @@ def _pinned_backend_class():
 
     class PinnedOpenVINOBackend(OpenVINOBackend):
         def load_model(self, weight) -> None:
-            precision = _PINNED.get("precision")
-            if precision is None:
-                return super().load_model(weight)
             import openvino as ov
 
             hint = openvino_hint(precision)
@@ -270,32 +263,22 @@ def _pinned_backend_class():
     return PinnedOpenVINOBackend
 
 
-class pinned_openvino:
+@contextmanager
+def pinned_openvino(precision: str) -> Iterator[None]:
     """Context manager: every OpenVINO model Ultralytics loads inside it is compiled at `precision`.
 
     >>> with pinned_openvino("fp32"):
     ...     YOLO("best_openvino_model").predict(...)
     """
+    from ultralytics.nn.autobackend import AutoBackend
 
-    def __init__(self, precision: str):
-        self.precision = precision
-
-    def __enter__(self):
-        from ultralytics.nn.autobackend import AutoBackend
-
-        self._map = AutoBackend._BACKEND_MAP
-        self._old = self._map.get("openvino"), _PINNED.get("precision")
-        self._map["openvino"] = _pinned_backend_class()
-        _PINNED["precision"] = self.precision
-        return self
-
-    def __exit__(self, *exc) -> None:
-        old_cls, old_precision = self._old
-        self._map["openvino"] = old_cls
-        if old_precision is None:
-            _PINNED.pop("precision", None)
-        else:
-            _PINNED["precision"] = old_precision
+    backends = AutoBackend._BACKEND_MAP
+    old = backends.get("openvino")
+    backends["openvino"] = _pinned_backend_class(precision)
+    try:
+        yield
+    finally:
+        backends["openvino"] = old
 
 
 def ran_at(autobackend, fallback: str = "fp32", built: str | None = None) -> str:
@@ -314,10 +297,6 @@ def ran_at(autobackend, fallback: str = "fp32", built: str | None = None) -> str
     return ran
 
 
-def pinning(runtime: Runtime, precision: str) -> Callable:
+def pinning(runtime: Runtime, precision: str) -> AbstractContextManager:
     """A context manager that makes Ultralytics run `runtime` at `precision` (a no-op where nothing picks one)."""
-    if runtime.name == "openvino":
-        return pinned_openvino(precision)
-    from contextlib import nullcontext
-
-    return nullcontext()
+    return pinned_openvino(precision) if runtime.name == "openvino" else nullcontext()

@@ -53,8 +53,7 @@ class SourceRecipe:
                 "versions": {k: v.get(k) for k in ("ultralytics", "torch", "yolo-transfer")}}
 
     def key(self) -> str:
-        blob = json.dumps(self.manifest(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.manifest(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass

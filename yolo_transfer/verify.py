@@ -27,15 +27,9 @@ def frozen_keys(state_dict: Mapping[str, torch.Tensor], plan: FreezePlan, bn_pol
                 held: tuple[str, ...] = ()) -> list[str]:
     """Tensors that must come out of training bit-identical: those of the layers the plan never trains, and `held`
     ones (name prefixes) inside trained layers."""
-    never = plan.never_trained
-    held = tuple(held)
-    keys = []
-    for k, v in state_dict.items():
-        if (_layer(k) in never or (held and k.startswith(held))) and v.dtype.is_floating_point:
-            if bn_policy == "train" and k.endswith(BN_STATS):
-                continue
-            keys.append(k)
-    return keys
+    never, held = plan.never_trained, tuple(held)
+    return [k for k, v in state_dict.items() if v.dtype.is_floating_point and (_layer(k) in never or k.startswith(held))
+            and not (bn_policy == "train" and k.endswith(BN_STATS))]
 
 
 @dataclass
@@ -61,12 +55,6 @@ def _model(path: str | Path):
     return ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
 
 
-def _state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Raw tensors of an Ultralytics checkpoint in the dtype it was saved in (loaded as every checkpoint is:
-    `yolo_transfer.safeload`)."""
-    return {k: v for k, v in _model(path).state_dict().items()}
-
-
 def load_model(path: str | Path):
     """The model an Ultralytics checkpoint holds (its EMA where saved), in FP32 and eval mode (loaded restricted
     unless trusted: `yolo_transfer.safeload`)."""
@@ -79,13 +67,14 @@ def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path
     ckpts = [p for p in (weights_dir / "best.pt", weights_dir / "last.pt") if p.exists()]
     if not ckpts:
         return Verification(False, 0, [], note=f"no checkpoint in {weights_dir}")
-    src = _state_dict(source) if source is not None and Path(source).suffix == ".pt" else {}
+    # raw tensors in the dtype each checkpoint was saved in
+    src = _model(source).state_dict() if source is not None and Path(source).suffix == ".pt" else {}
     ref_file = weights_dir / REFERENCE_FILE
     snapshot = torch.load(ref_file, map_location="cpu", weights_only=True) if ref_file.exists() else {}
     result = Verification(True, 0, [p.name for p in ckpts])
     trained = set(range(plan.num_layers)) - plan.never_trained
     for ckpt in ckpts:
-        out = _state_dict(ckpt)
+        out = _model(ckpt).state_dict()
         keys = frozen_keys(out, plan, bn_policy, held)
         counts = {"source checkpoint": 0, "start snapshot": 0}
         for k in keys:
@@ -104,7 +93,7 @@ def verify_run(weights_dir: Path, plan: FreezePlan, bn_policy: str, source: Path
         if ckpt.name == "last.pt" and src:  # the trained side moved at all? (a sanity signal, not a gate)
             for k, v in out.items():
                 if (_layer(k) in trained and k.endswith("weight") and ".dfl." not in k and k in src
-                        and src[k].shape == v.shape and not (held and k.startswith(tuple(held)))):
+                        and src[k].shape == v.shape and not k.startswith(tuple(held))):
                     if torch.equal(src[k].to(v.dtype), v):
                         result.trainable_unchanged.append(k)
                     else:

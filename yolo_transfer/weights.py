@@ -34,10 +34,6 @@ def search_dirs() -> list[Path]:
     return dirs
 
 
-def _looks_like_path(spec: str) -> bool:
-    return any(sep in spec for sep in ("/", "\\")) or spec.startswith(".")
-
-
 def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
     """Return a local checkpoint file for `spec`, downloading an official Ultralytics asset if needed."""
     spec = os.fspath(spec)
@@ -46,7 +42,7 @@ def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
         return path
     if path.suffix.lower() in ARCH_SUFFIXES:
         raise UserError(f"{spec}: that is an architecture YAML, not a checkpoint; this needs a trained .pt")
-    if _looks_like_path(spec):
+    if any(sep in spec for sep in ("/", "\\")) or spec.startswith("."):  # a path, not a name to look up
         raise UserError(f"weights file not found: {spec} (check the path)")
 
     tried = [Path.cwd() / spec]
@@ -58,12 +54,10 @@ def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
 
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES, attempt_download_asset
 
+    where = ", ".join(str(t.parent) for t in tried)
     if spec not in GITHUB_ASSETS_NAMES:
-        raise UserError(
-            f"weights '{spec}' not found (looked in {', '.join(str(t.parent) for t in tried)}) and it is not an "
-            f"Ultralytics release name such as yolo11n.pt; pass the checkpoint's path"
-        )
-    where = f"{', '.join(str(t.parent) for t in tried)}"
+        raise UserError(f"weights '{spec}' not found (looked in {where}) and it is not an Ultralytics release name "
+                        f"such as yolo11n.pt; pass the checkpoint's path")
     if download:
         from ultralytics.utils import is_online
 
@@ -72,8 +66,6 @@ def resolve_weights(spec: str | os.PathLike, download: bool = True) -> Path:
                 return Path(attempt_download_asset(spec))
             except Exception as e:  # network trouble mid-download: the message below says what to do
                 reason = f"download failed ({type(e).__name__})"
-            else:  # pragma: no cover
-                reason = "download failed"
         else:
             reason = "this machine is offline"
     else:

@@ -1,8 +1,6 @@
 """The intensity window recorded with a model: one mapping from training to deployment (docs: Medical and industrial
-images).
-
-A run on images above 8 bits measures or takes its `Window` once, trains with it, and writes it into the `.pt` (an
-attribute of the model, so it survives copying the file) and every export's metadata (ONNX, OpenVINO, TensorRT);
+images). A run on images above 8 bits measures or takes its `Window` once, trains with it, and writes it into the
+`.pt` (a model attribute, so it survives copying the file) and every export's metadata (ONNX, OpenVINO, TensorRT);
 `predict` and the parity gate read it back and apply it without a flag. A folder whose bit depth or range contradicts
 the recorded window is refused in one line unless the user passes `--window`.
 """

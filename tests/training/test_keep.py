@@ -88,6 +88,25 @@ def test_exact_keeps_every_old_output_bit_identical_and_learns_the_new_classes(e
     assert t["before"] > 0 and t["after"] == pytest.approx(t["before"], abs=1e-6) and t["retention"] == pytest.approx(1)
 
 
+def test_a_kept_model_opens_restricted_in_a_fresh_process_that_only_benchmarks(exact_run, tmp_path):
+    """A process that only imports the function it calls (no train() ran in it) still allows the kept classes'
+    modules: benchmark_models opens a kept model restricted, without a refusal (as train_preset and check_parity
+    called directly do: each is its own entry to restricted loading)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from yolo_transfer.exporter.benchmark import benchmark_models\n"
+        "r = benchmark_models([sys.argv[1]], imgsz=64, batch_sizes=[1], runs=1, warmup=0, max_images=1)\n"
+        "print('benchmarked', len(r.results))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(exact_run.best)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "benchmarked" in out.stdout
+
+
 @pytest.mark.parametrize("preset, start", [("head-only", None), ("frozen-backbone", 11), ("full", 1),
                                            ("freeze:6", 6), ("freeze:18", 18)])  # 18: a head input (16) before it
 def test_exact_copies_what_the_preset_trains_and_old_outputs_stay_exact(preset, start, coco_weights):

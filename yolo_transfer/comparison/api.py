@@ -1,10 +1,8 @@
 """`compare()`: the same data, seed, settings and budget through several transfer presets; the trade-off, measured.
 
-Each trial is one `train()` call. Equal epochs (`epochs=N`) or equal wall time per trial (`budget_minutes=M`:
-Ultralytics' `time=` bounds each trial's training loop and refits its epoch count and lr schedule to the time after
-every epoch). The compare folder (`project/name`, never renamed so a rerun finds it) holds `compare.json` (state),
-`trials/<id>/` (each a normal yolo-transfer run folder), `summary.json`, `summary.csv`, `report.md`, `report.html`.
-The winner rule is in `yolo_transfer.comparison.summary` (and in summary.json).
+Each trial is one `train()` call, at equal epochs or equal wall time (`budget_minutes`: Ultralytics' `time=`). The
+compare folder (`project/name`, never renamed so a rerun finds it) holds `compare.json` (state), `trials/<id>/` (run
+folders), `summary.json`, `summary.csv`, `report.md` and `report.html`; the winner rule is in `comparison.summary`.
 """
 
 from __future__ import annotations
@@ -70,39 +68,34 @@ def run_compare(model: str | os.PathLike, data: str | os.PathLike | None, opts: 
                 overrides: dict) -> CompareResult:
     """`compare` with its options typed: check everything, then run it holding the compare folder."""
     from yolo_transfer import safeload
-
-    with safeload.loading(opts.trust_checkpoint):
-        return _checked_compare(model, data, opts, overrides)
-
-
-def _checked_compare(model, data, opts: CompareOptions, overrides: dict) -> CompareResult:
     from yolo_transfer.comparison.plan import check_budget, validate
     from yolo_transfer.data.yolo_layout import resolve_data_yaml
     from yolo_transfer.training.budget import first_guess as first_guess_epochs
 
-    if opts.engine not in ENGINES:
-        raise UserError(f"--engine {opts.engine}: use one of {', '.join(ENGINES)}")
-    if data is None:
-        raise UserError("compare needs data: a dataset YAML with train and val splits")
-    folder = check_folder_path(Path(opts.project).resolve() / opts.name, "--project/--name")
-    resolved = lambda p: str(resolve_data_yaml(p).resolve()) if p is not None else None  # noqa: E731
-    settings = CompareSettings(  # a dataset name (coco8.yaml) resolves as in train, before anything is written
-        data=resolved(data), weights=str(Path(model).resolve()) if Path(model).is_file() else str(model),
-        presets=parse_list(opts.presets, str, "presets"), epochs=opts.epochs, budget_minutes=opts.budget_minutes,
-        seeds=parse_list(opts.seeds, int, "seeds"), fractions=parse_list(opts.fractions, float, "fractions"),
-        imgsz=opts.imgsz, batch=opts.batch, device=opts.device, overrides=dict(overrides),
-        retention_data=resolved(opts.retention_data), replay=resolved(opts.replay),
-    )
-    spec, _ = validate(settings, opts.presets_file)
-    estimate = check_budget(settings, opts.presets_file) if opts.budget_minutes is not None else None
-    first_guess = first_guess_epochs(estimate, estimate.dearest[0]) if estimate else None
-    with folder_lock(folder, "compare", wait=opts.wait, other="pick another --name"):
-        try:
-            return _compare(folder, settings, spec, first_guess, opts)
-        except KeyboardInterrupt as e:
-            from yolo_transfer.comparison.runner import COMPARE_RESUME
+    with safeload.loading(opts.trust_checkpoint):
+        if opts.engine not in ENGINES:
+            raise UserError(f"--engine {opts.engine}: use one of {', '.join(ENGINES)}")
+        if data is None:
+            raise UserError("compare needs data: a dataset YAML with train and val splits")
+        folder = check_folder_path(Path(opts.project).resolve() / opts.name, "--project/--name")
+        resolved = lambda p: str(resolve_data_yaml(p).resolve()) if p is not None else None  # noqa: E731
+        settings = CompareSettings(  # a dataset name (coco8.yaml) resolves as in train, before anything is written
+            data=resolved(data), weights=str(Path(model).resolve()) if Path(model).is_file() else str(model),
+            presets=parse_list(opts.presets, str, "presets"), epochs=opts.epochs, budget_minutes=opts.budget_minutes,
+            seeds=parse_list(opts.seeds, int, "seeds"), fractions=parse_list(opts.fractions, float, "fractions"),
+            imgsz=opts.imgsz, batch=opts.batch, device=opts.device, overrides=dict(overrides),
+            retention_data=resolved(opts.retention_data), replay=resolved(opts.replay),
+        )
+        spec, _ = validate(settings, opts.presets_file)
+        estimate = check_budget(settings, opts.presets_file) if opts.budget_minutes is not None else None
+        first_guess = first_guess_epochs(estimate, estimate.dearest[0]) if estimate else None
+        with folder_lock(folder, "compare", wait=opts.wait, other="pick another --name"):
+            try:
+                return _compare(folder, settings, spec, first_guess, opts)
+            except KeyboardInterrupt as e:
+                from yolo_transfer.comparison.runner import COMPARE_RESUME
 
-            raise Interrupted.at(e, hint=COMPARE_RESUME)
+                raise Interrupted.at(e, hint=COMPARE_RESUME)
 
 
 def _compare(folder: Path, settings: CompareSettings, spec, first_guess, opts: CompareOptions) -> CompareResult:

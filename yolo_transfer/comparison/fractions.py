@@ -1,10 +1,8 @@
 """Nested, seeded subsets of the training set: how much data each strategy needs.
 
-For a seed, the training images are shuffled once (`random.Random(seed)`) and a fraction `f` keeps the first
-`round(f * n)` of that order, so with one seed the 25 % subset lies inside the 50 % subset, which lies inside the full
-set: a curve over fractions adds data, it never swaps it. Each subset is an image list plus a data YAML beside it
-(Ultralytics reads `train: list.txt`; labels are found beside the images as usual); val is always the full val split.
-Fraction 1.0 uses the user's own YAML unchanged.
+For a seed the training images are shuffled once and fraction `f` keeps the first `round(f * n)`, so the 25 % subset
+lies inside the 50 % one: a curve over fractions adds data, it never swaps it. A subset is an image list plus a data
+YAML beside it (val always the full val split); fraction 1.0 uses the user's own YAML unchanged.
 """
 
 from __future__ import annotations

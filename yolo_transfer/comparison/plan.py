@@ -1,9 +1,7 @@
-"""What a comparison runs: its settings, its trials (preset x seed x fraction), all checked before anything trains.
+"""What a comparison runs: its settings and trials (preset x seed x fraction), all checked before anything trains.
 
-Every bad input fails here in one line (exit 2): an unknown or malformed preset, fewer than two presets, fractions
-outside (0, 1], neither or both of epochs and budget, a data YAML without a val split, and a budget too small for
-one epoch. The budget check times two forward passes of the model on a few images (a lower bound on any preset's
-epoch: every preset at least runs the whole train and val sets forward once) and refuses a budget below it.
+Every bad input fails here in one line (exit 2), and so does a budget in which not one epoch of the cheapest preset
+fits (`check_budget`).
 """
 
 from __future__ import annotations
@@ -113,6 +111,7 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
     from yolo_transfer.presets import make_plan
     from yolo_transfer.data.yolo_layout import check_data_yaml
     from yolo_transfer.training.api import _validate_overrides
+    from yolo_transfer.utils.env import check_device
 
     s = settings
     if len(s.presets) < 2:
@@ -131,8 +130,6 @@ def validate(settings: CompareSettings, presets_file: str | os.PathLike | None =
         raise UserError(f"--epochs must be >= 1, got {s.epochs}")
     if s.budget_minutes is not None and not s.budget_minutes > 0:
         raise UserError(f"--budget-minutes must be > 0, got {s.budget_minutes}")
-    from yolo_transfer.utils.env import check_device
-
     check_device(s.device)
     clash = sorted(set(OWN) & set(s.overrides))
     if clash:

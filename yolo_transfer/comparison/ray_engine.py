@@ -1,7 +1,5 @@
-"""`--engine ray`: the same trials as Ray Tune trials (`sweep.ray`), in parallel on a Ray cluster or a local Ray.
-
-Each Tune trial runs `runner.run_trial` (exactly the local code path: the same `train()` call, run folder, record and
-resume rule) and reports its outcome; the driver then reads the records and writes the same summary and report.
+"""`--engine ray`: the same trials as Ray Tune trials (`sweep.ray`), each running `runner.run_trial` (the local code
+path); the driver then reads the records and writes the same summary and report.
 """
 
 from __future__ import annotations

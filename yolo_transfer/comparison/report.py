@@ -1,9 +1,5 @@
-"""`report.md` and a self-contained `report.html` (plots embedded as base64 PNG, opens offline): one section per axis.
-
-Axes: scope (trainable parameters per part), data needs (mAP vs training fraction), compute (time, memory,
-images/s), accuracy (mAP50-95 per epoch and per class of best.pt: how far each strategy adapts to this data),
-overfitting (val - train loss gap per epoch, best vs last epoch) and, with retention data, retention (the
-checkpoint's own classes before and after). The same sections, tables and pictures in both files.
+"""`report.md` and a self-contained `report.html` (plots as base64 PNG, opens offline), the same sections, tables and
+pictures in both: one per axis (scope, data needs, compute, accuracy, overfitting; retention with retention data).
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolo_transfer.comparison.summary import MAP, RULE, Trial
+from yolo_transfer.comparison.summary import MAP, RULE, Trial, by_preset
 
 PARTS = ("backbone", "neck", "head")
 
@@ -39,29 +35,18 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _plt():
-    from yolo_transfer.utils.plots import pyplot
-
-    return pyplot()
-
-
 def _f(v, fmt=".4f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _by_preset(trials: list[Trial]) -> dict[str, list[Trial]]:
-    out: dict[str, list[Trial]] = {}
-    for t in trials:
-        out.setdefault(t.preset, []).append(t)
-    return out
-
-
-def sections(trials: list[Trial], winner: Trial | None, how: dict) -> list[Section]:
+def sections(trials: list[Trial]) -> list[Section]:
     """The report's sections, one per axis of the brief (scope, data needs, compute, accuracy, overfitting), then
     retention and failures where there are any."""
-    plt = _plt()
+    from yolo_transfer.utils.plots import pyplot
+
+    plt = pyplot()
     ok = [t for t in trials if t.ok]
-    presets = _by_preset(trials)
+    presets = by_preset(trials)
     made = (f(trials, ok, presets, plt) for f in (_scope, _data_needs, _compute, _accuracy, _overfitting, _retention,
                                                     _failed))
     return [s for s in made if s is not None]
@@ -186,34 +171,33 @@ def _per_epoch(ok: list[Trial], value, ylabel: str, name: str, plt, zero_line: b
 
 def _retention(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     kept = [t for t in trials if t.retention.get("before") is not None]
-    if kept:
-        s = Section("retention", "Retention: what the checkpoint knew")
-        s.text.append(f"The checkpoint's own classes, measured before and after on "
-                      f"{Path(kept[0].retention['data']).name} (its val split, classes matched by name): retention = "
-                      "after / before. A trial whose names table dropped a class scores 0 for it; `+keep-<method>` "
-                      "trials keep them (training.keep).")
-        s.tables.append((["trial", "source classes", "mAP50-95 before", "after", "retention", "new classes' mAP50-95"],
-                         [[t.id, str(t.retention.get("classes")), _f(t.retention.get("before")),
-                           _f(t.retention.get("after")), _f(t.retention.get("retention"), ".1%"),
-                           _f(t.retention.get("new_classes_map50_95"))] for t in kept]))
-        fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        for t in kept:
-            ax.scatter(t.retention.get("retention") or 0, t.retention.get("new_classes_map50_95") or 0, label=t.id)
-        ax.set_xlabel("retention of the checkpoint's classes")
-        ax.set_ylabel("new classes' mAP50-95")
-        ax.legend(fontsize=7)
-        s.plots.append(("retention.png", _png(fig)))
-        return s
-    return None
+    if not kept:
+        return None
+    s = Section("retention", "Retention: what the checkpoint knew")
+    s.text.append(f"The checkpoint's own classes, measured before and after on "
+                  f"{Path(kept[0].retention['data']).name} (its val split, classes matched by name): retention = "
+                  "after / before. A trial whose names table dropped a class scores 0 for it; `+keep-<method>` "
+                  "trials keep them (training.keep).")
+    s.tables.append((["trial", "source classes", "mAP50-95 before", "after", "retention", "new classes' mAP50-95"],
+                     [[t.id, str(t.retention.get("classes")), _f(t.retention.get("before")),
+                       _f(t.retention.get("after")), _f(t.retention.get("retention"), ".1%"),
+                       _f(t.retention.get("new_classes_map50_95"))] for t in kept]))
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for t in kept:
+        ax.scatter(t.retention.get("retention") or 0, t.retention.get("new_classes_map50_95") or 0, label=t.id)
+    ax.set_xlabel("retention of the checkpoint's classes")
+    ax.set_ylabel("new classes' mAP50-95")
+    ax.legend(fontsize=7)
+    s.plots.append(("retention.png", _png(fig)))
+    return s
 
 
 def _failed(trials: list[Trial], ok: list[Trial], presets: dict, plt) -> Section | None:
     failed = [t for t in trials if not t.ok]
-    if failed:
-        s = Section("failed", "Trials that did not finish")
-        s.tables.append((["trial", "status", "error"], [[t.id, t.status, t.error or "-"] for t in failed]))
-        return s
-    return None
+    if not failed:
+        return None
+    return Section("failed", "Trials that did not finish",
+                   tables=[(["trial", "status", "error"], [[t.id, t.status, t.error or "-"] for t in failed])])
 
 
 def _verdict(winner: Trial | None, how: dict) -> str:
@@ -261,11 +245,8 @@ def render_html(title: str, table: str, winner, how, secs: list[Section]) -> str
 def write_report(out: Path, title: str, table: str, trials: list[Trial], winner, how) -> dict[str, Path]:
     from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_text
 
-    secs = sections(trials, winner, how)
-    files = {}
-    for s in secs:
-        for name, png in s.plots:
-            files[f"plots/{name}"] = atomic_write_bytes(out / "plots" / name, png)
+    secs = sections(trials)
+    files = {f"plots/{name}": atomic_write_bytes(out / "plots" / name, png) for s in secs for name, png in s.plots}
     files["report.md"] = atomic_write_text(out / "report.md", render_markdown(title, table, winner, how, secs))
     files["report.html"] = atomic_write_text(out / "report.html", render_html(title, table, winner, how, secs))
     return files

@@ -1,9 +1,6 @@
-"""Running a comparison's trials in this process: one `train()` call each (`sweep.trial`), failures kept as results.
-
-A rerun of the same command skips trials whose run folder holds a finished record, resumes a trial whose run folder
-has `weights/last.pt` (`train(resume=...)`, the same plan), and starts the rest; `compare.json`
-(`comparison.state.CompareState`) follows every step. A trial that fails (bad subset, crash in the training loop,
-failed freeze verification) is recorded with its error and the others go on.
+"""Running a comparison's trials in this process: one `train()` call each, skipped, resumed or started by
+`sweep.trial`'s rule, with `compare.json` (`comparison.state.CompareState`) following every step. A trial that fails
+(bad subset, crash in the training loop, failed freeze verification) is recorded with its error; the others go on.
 """
 
 from __future__ import annotations
@@ -48,9 +45,7 @@ def run_trial(spec: TrialSpec, folder: Path, data_yaml: Path, weights: str, trai
         resume_with = {k: train_kwargs[k] for k in ("device", "workers") if k in train_kwargs}
         result = sweep.run(run, {**_start(spec, data_yaml, weights, train_kwargs), "verbose": verbose},
                            {**resume_with, "verbose": verbose}, callbacks)
-    except KeyboardInterrupt:
-        raise
-    except Exception as e:  # noqa: BLE001 - one failed trial must not stop the comparison
+    except Exception as e:  # noqa: BLE001 - one failed trial must not stop the comparison (Ctrl-C is no Exception)
         msg = " ".join(str(e).split())[:300]
         return Trial.from_record(spec, sweep.record(run),
                                  error=f"{type(e).__name__}: {msg}" if not isinstance(e, UserError) else msg)

@@ -1,8 +1,6 @@
-"""`CompareState`: a comparison's `compare.json`, its state, in one typed record read and written in one place.
-
-It holds what a rerun must match to resume (`CompareSettings.key()`: the trial set may grow) and, per trial id, its
-run folder, status and error; it is written after every change, so a rerun of the same command skips, resumes or
-starts each trial by `sweep.trial`'s rule.
+"""`CompareState`: a comparison's `compare.json`, one typed record read and written in one place: what a rerun must
+match to resume (`CompareSettings.key()`; the trial set may grow) and each trial's run folder, status and error,
+written after every change.
 """
 
 from __future__ import annotations
@@ -33,7 +31,9 @@ class CompareState(JsonRecord):
     def open(cls, folder: Path, settings: CompareSettings) -> "CompareState":
         """The state of the comparison in `folder` (new where there is none), written; refuses a folder that holds
         another comparison."""
-        key = _jsonable(settings.key())
+        from yolo_transfer.utils.io import to_json
+
+        key = json.loads(to_json(settings.key()))
         state = cls(settings=key)
         if cls.exists(folder):
             state = cls.load(folder, damaged=f"; remove the compare folder {folder} or pick another --name")
@@ -47,9 +47,3 @@ class CompareState(JsonRecord):
     def set(self, spec: TrialSpec, **kw: Any) -> None:
         self.trials.setdefault(spec.id, spec.to_dict()).update(kw)
         self.write_json(self.folder)
-
-
-def _jsonable(d):
-    from yolo_transfer.utils.io import to_json
-
-    return json.loads(to_json(d))

@@ -103,18 +103,23 @@ class Trial:
         return d
 
 
+def by_preset(trials: list[Trial]) -> dict[str, list[Trial]]:
+    """The trials grouped by preset, in their order."""
+    out: dict[str, list[Trial]] = {}
+    for t in trials:
+        out.setdefault(t.preset, []).append(t)
+    return out
+
+
 def pick_winner(trials: list[Trial]) -> tuple[Trial | None, dict]:
     """The rule in this module's docstring; returns the winner and how it was reached (for summary.json)."""
     done = [t for t in trials if t.ok and t.score is not None]
     if not done:
         return None, {"reason": "no trial finished"}
     top_fraction = max(t.fraction for t in done)
-    by_preset: dict[str, list[Trial]] = {}
-    for t in done:
-        if t.fraction == top_fraction:
-            by_preset.setdefault(t.preset, []).append(t)
+    presets = by_preset([t for t in done if t.fraction == top_fraction])
     stats = {}
-    for p, ts in by_preset.items():
+    for p, ts in presets.items():
         scores = [t.score for t in ts]
         stats[p] = {"score": statistics.mean(scores), "seconds": statistics.mean(t.seconds for t in ts),
                     "spread": statistics.stdev(scores) if len(scores) > 1 else None, "seeds": len(scores)}
@@ -126,7 +131,7 @@ def pick_winner(trials: list[Trial]) -> tuple[Trial | None, dict]:
 
     tied = [p for p in stats if stats[best]["score"] - stats[p]["score"] <= margin(p)]
     chosen = min(tied, key=lambda p: (stats[p]["seconds"], -stats[p]["score"]))
-    winner = max(by_preset[chosen], key=lambda t: t.score)
+    winner = max(presets[chosen], key=lambda t: t.score)
     how = {"fraction": top_fraction, "presets": {p: {k: (round(v, 5) if isinstance(v, float) else v)
                                                      for k, v in s.items()} for p, s in stats.items()},
            "best_score": best, "tied": sorted(tied), "winner_preset": chosen,

@@ -2,11 +2,8 @@
 
 Errors make a dataset unusable or wrong (missing folders, unreadable images, malformed label lines, class ids out
 of range, coordinates outside [0, 1]). Warnings are legal but suspicious: images without labels, duplicate or tiny
-boxes, classes that are rare or absent in train, and near-duplicate images shared between splits, the leakage
-that quietly inflates validation scores on small sets.
-
-Cost: each image is decoded once (in parallel, with a progress bar) for its size, damage and perceptual hash;
-cross-split near-duplicates are found by vectorised Hamming distances (`dedup.py`).
+boxes, rare or absent classes in train, and near-duplicate images shared between splits (leakage that inflates
+validation scores). Each image is decoded once, in parallel, for its damage, bit depth and hash (`dedup.py`).
 """
 
 from __future__ import annotations
@@ -78,12 +75,9 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.errors
 
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(f"{i.severity}:{i.code}" for i in self.issues))
-
     def to_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok, "n_errors": len(self.errors), "n_warnings": len(self.warnings),
-                "counts": self.counts()}
+                "counts": dict(Counter(f"{i.severity}:{i.code}" for i in self.issues))}
 
     def to_text(self, max_warnings_per_code: int | None = 20) -> str:
         """Every error, then warnings (at most `max_warnings_per_code` of each kind; the JSON has all)."""
@@ -198,9 +192,8 @@ def _check_labels(img: Path, nc: int | None, root: Path, issues: list[Issue], in
         issues.append(Issue("warning", "empty-label", "empty label file: the image is trained as background (no "
                                                       "objects); fine if intended", rel_lab, 1))
         return
-    for k in duplicate_rows(rows):
-        issues.append(Issue("warning", "duplicate-box", "same class and box as an earlier line (Ultralytics drops "
-                                                        "it)", rel_lab, int(rows[k, 5])))
+    issues += [Issue("warning", "duplicate-box", "same class and box as an earlier line (Ultralytics drops it)",
+                     rel_lab, int(rows[k, 5])) for k in duplicate_rows(rows)]
     for r in rows:
         x, y, w, h = r[1:5]
         if min(w, h) * TINY_PX_AT < TINY_MIN_PX:
@@ -229,10 +222,8 @@ def _check_balance(report: CheckReport, names_line: int, yaml_name: str) -> None
     train = report.instances.get("train")
     if not train or not report.names:
         return
-    for name, n in train.items():
-        if n == 0:
-            report.issues.append(Issue("warning", "class-absent", f"class '{name}' has no instances in train",
-                                       yaml_name, names_line))
+    report.issues += [Issue("warning", "class-absent", f"class '{name}' has no instances in train", yaml_name,
+                            names_line) for name, n in train.items() if n == 0]
     present = {k: v for k, v in train.items() if v}
     if len(present) > 1:
         most, least = max(present, key=present.get), min(present, key=present.get)

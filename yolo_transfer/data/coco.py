@@ -32,11 +32,8 @@ def _load(path: Path) -> dict | None:
 
 def _split_name(path: Path, root: Path) -> str:
     texts = ([path.parent.name] if path.parent != root else []) + [path.stem]
-    for text in texts:
-        for word in re.split(r"[^a-z]+", text.lower()):
-            if word in SPLIT_ALIASES:
-                return SPLIT_ALIASES[word]
-    return "train"
+    words = (word for text in texts for word in re.split(r"[^a-z]+", text.lower()))
+    return next((SPLIT_ALIASES[w] for w in words if w in SPLIT_ALIASES), "train")
 
 
 def _image_dirs(json_path: Path, root: Path) -> list[Path]:
@@ -45,12 +42,9 @@ def _image_dirs(json_path: Path, root: Path) -> list[Path]:
     cands = [json_path.parent, root, root / "images", root / token, root / "images" / token,
              json_path.parent.parent / "images", json_path.parent.parent / token,
              json_path.parent.parent / "images" / token]
-    out: list[Path] = []
-    for c in cands:
-        if c.is_dir() and c not in out and Path(os.path.normpath(os.path.abspath(c))).is_relative_to(
-                os.path.normpath(os.path.abspath(root))):  # never above the dataset (a linked folder in it is fine)
-            out.append(c)
-    return out
+    base = os.path.normpath(os.path.abspath(root))  # never above the dataset (a linked folder in it is fine)
+    inside = [c for c in cands if c.is_dir() and Path(os.path.normpath(os.path.abspath(c))).is_relative_to(base)]
+    return list(dict.fromkeys(inside))
 
 
 def _root(src: Path) -> Path:
@@ -60,15 +54,12 @@ def _root(src: Path) -> Path:
     return src.parent.parent if src.parent.name.lower() == "annotations" else src.parent
 
 
-
 class CocoFormat:
     name = "coco"
     description = "COCO JSON: an annotation file, or a folder with one per split (Roboflow or COCO layout)"
 
     def detect(self, src: Path) -> bool:
-        if src.is_file():
-            return src.suffix == ".json"
-        return any(walk_files(src, "*.json"))
+        return src.suffix == ".json" if src.is_file() else any(walk_files(src, "*.json"))
 
     def _files(self, src: Path) -> list[tuple[str, Path, dict]]:
         if src.is_file():
@@ -76,11 +67,8 @@ class CocoFormat:
             if data is None:
                 raise UserError(f"{src}: not a COCO annotation file (needs 'images', 'annotations', 'categories')")
             return [(_split_name(src, src.parent), src, data)]
-        files = []
-        for p in sorted(walk_files(src, "*.json")):
-            data = _load(p)
-            if data is not None:
-                files.append((_split_name(p, src), p, data))
+        files = [(_split_name(p, src), p, data) for p in sorted(walk_files(src, "*.json"))
+                 if (data := _load(p)) is not None]
         if not files:
             raise UserError(f"{src}: no COCO annotation JSON found (a file with 'images', 'annotations', "
                             f"'categories')")

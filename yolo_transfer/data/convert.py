@@ -79,15 +79,10 @@ class ConversionReport:
         return Path(self.output) / "data.yaml"
 
     def written_per_class(self) -> dict[str, int]:
-        total: Counter[str] = Counter()
-        for per_class in self.boxes.values():
-            total.update(per_class)
-        return {c: total[c] for c in self.classes}
+        return {c: sum(per_class.get(c, 0) for per_class in self.boxes.values()) for c in self.classes}
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["data_yaml"] = str(self.data_yaml)
-        return d
+        return {**asdict(self), "data_yaml": str(self.data_yaml)}
 
     def summary_lines(self) -> list[str]:
         imgs = ", ".join(f"{s} {n}" for s, n in self.images.items())
@@ -211,19 +206,15 @@ def convert(source: str | Path, output: str | Path, fmt: str | None = None, clas
         raise UserError(f"unknown format '{name}'; choose one of: {', '.join(FORMATS)}")
     read = FORMATS[name].read(source, allowed_folders(allow_outside))
     names = [str(c).strip() for c in classes] if classes else read.class_names
-    if classes:
-        if len(set(names)) != len(names) or not all(names):
-            raise UserError(f"--classes has empty or repeated names: {', '.join(names)}")
-        order = "given explicitly (--classes)"
-    else:
-        order = read.order
+    if classes and (len(set(names)) != len(names) or not all(names)):
+        raise UserError(f"--classes has empty or repeated names: {', '.join(names)}")
+    order = "given explicitly (--classes)" if classes else read.order
     if not names:
         raise UserError(f"{source}: no classes found (no annotated boxes); pass --classes to set them")
     report = ConversionReport(str(source), name, str(output), names, order, link)
     report.fixes += read.fixes
     fixer = _Fixer(report, {n: i for i, n in enumerate(names)}, drop_difficult, keep_crowd)
-    for f in read.fixes:
-        fixer.counts[f.kind] += 1
+    fixer.counts.update(f.kind for f in read.fixes)
     source_boxes: Counter[str] = Counter(b.name for item in read.images for b in item.boxes)
     report.source_boxes = dict(sorted(source_boxes.items(), key=lambda kv: (kv[0] not in names, kv[0])))
 

@@ -1,23 +1,17 @@
 """Near-duplicate images, found in two steps so that a flag means a copy, not a look-alike.
 
-1. **Propose** (cheap, all pairs): 64-bit perceptual hashes within `DEFAULT_MAX_DISTANCE` (12) bits, compared as a
-   uint64 matrix block by block (XOR + popcount in numpy): 30,000 images (4.5e8 pairs) take seconds instead of the
-   minutes of a Python double loop (bench/data_check.py); a block of 256 rows keeps memory near 60 MB.
-2. **Confirm** (fine, candidates only): the two 64x64 grayscale thumbnails are compared on their *detail*
-   (difference of Gaussians, sigma 1 and 3 px: texture and edges, not the overall light/dark layout), after
-   aligning them (scale 0.97/1/1.03 about the centre, then the sub-pixel shift from phase correlation, at most
-   2 px), ignoring pixels saturated in either (a brightened copy clips its highlights), as a normalised
-   correlation. A pair is a near-duplicate when it reaches `MIN_SIMILARITY`.
+1. **Propose** (all pairs, cheap): 64-bit perceptual hashes within `DEFAULT_MAX_DISTANCE` (12) bits, as a uint64
+   XOR + popcount matrix block by block: 30,000 images in seconds, a 256-row block near 60 MB (bench/data_check.py).
+2. **Confirm** (candidates only): the 64x64 grayscale thumbnails' *detail* (difference of Gaussians, sigma 1 and 3
+   px: texture and edges, not the light/dark layout) as a normalised correlation, after aligning them (scale
+   0.97/1/1.03 about the centre, then phase correlation's sub-pixel shift, at most 2 px) and again without the pixels
+   saturated in either (a brightened copy clips its highlights). A pair at `MIN_SIMILARITY` is a near-duplicate.
 
-Why two steps: a hash describes the coarse layout, and images that are mostly dark background around one centred
-bright object (MRI, CT, X-ray, cells on black) share it even when they are different patients; a public brain-MRI
-set got 158 false cross-split flags from the hash alone. Thresholds come from measurement (bench/leakage.py prints
-the table): different generated scan-like look-alikes scored at most 0.872 over 1.1M pairs while tuning and 0.882
-on fresh seeds; edited copies (resized 85%, brightened x1.3, cropped 3%, JPEG q70, all four at once) of BCCD,
-cavity and generated images scored at least 0.89, real near-duplicates (cavity's 22 train/valid pairs, BCCD
-00037/00038) at least 0.95. `MIN_SIMILARITY` 0.90 sits above every look-alike seen; it misses 3 of 1,240 planted
-copies (cavity photos brightened until their highlights clip). Edited copies drift up to 14 hash bits (mostly from
-clipping), hence a candidate radius of 12, not the 6 a hash-only check needs to keep false alarms down.
+Why two steps: images mostly dark around one centred bright object (MRI, CT, X-ray, cells on black) share a hash
+across patients; a public brain-MRI set got 158 false cross-split flags from the hash alone. Measured
+(bench/leakage.py): look-alikes scored at most 0.882, edited copies (resized 85%, brightened x1.3, cropped 3%, JPEG
+q70, all at once) at least 0.89, real near-duplicates at least 0.95; 0.90 sits above every look-alike seen and misses
+3 of 1,240 planted copies. Edited copies drift up to 14 hash bits, hence a candidate radius of 12.
 """
 
 from __future__ import annotations
@@ -39,16 +33,13 @@ _SATURATED = 240
 def as_hash_array(hashes: Sequence[int | None]) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hashes, indices into the input) for the entries that have a hash."""
     idx = np.array([i for i, h in enumerate(hashes) if h is not None], dtype=np.int64)
-    arr = np.array([hashes[i] for i in idx], dtype=np.uint64)
-    return arr, idx
+    return np.array([hashes[i] for i in idx], dtype=np.uint64), idx
 
 
 def hamming_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_MAX_DISTANCE,
                   block: int = 256) -> np.ndarray:
-    """All (i, j, distance) with Hamming(a[i], b[j]) <= max_distance, as an (N, 3) int64 array.
-
-    With `b` None, pairs within `a` (i < j only).
-    """
+    """All (i, j, distance) with Hamming(a[i], b[j]) <= max_distance, as an (N, 3) int64 array; with `b` None,
+    pairs within `a` (i < j only)."""
     a = np.asarray(a, np.uint64)
     within = b is None
     b = a if within else np.asarray(b, np.uint64)
@@ -138,7 +129,6 @@ class NearDuplicatePairs:
     pairs: np.ndarray  # (N, 3) int64: i, j, hash distance of the confirmed pairs (indices into the inputs)
     similarity: np.ndarray  # (N,) float64 detail similarity of each confirmed pair
     candidates: int  # how many pairs the hash proposed
-    rejected_similarity_max: float = float("nan")  # highest similarity among rejected candidates (how close a call)
 
 
 def find_near_duplicates(hashes_a: Sequence[int | None], thumbs_a: Sequence[np.ndarray | None],
@@ -169,8 +159,7 @@ def find_near_duplicates(hashes_a: Sequence[int | None], thumbs_a: Sequence[np.n
     for k in np.flatnonzero(sims >= _PREFILTER):
         sims[k] = detail_similarity(thumbs_a[int(cand[k, 0])], thumbs_b[int(cand[k, 1])])
     ok = sims >= min_similarity
-    rejected = sims[~ok]
-    return NearDuplicatePairs(cand[ok], sims[ok], len(cand), float(rejected.max()) if len(rejected) else float("nan"))
+    return NearDuplicatePairs(cand[ok], sims[ok], len(cand))
 
 
 def near_duplicate_groups(hashes: Sequence[int | None], thumbs: Sequence[np.ndarray | None] | None = None,

@@ -1,8 +1,7 @@
-"""Looking at image files: their size (header only) or a full probe (decode once: size, damage, perceptual hash).
+"""Looking at image files: their size (header only) or a probe (one decode: damage, bit depth, perceptual hash).
 
-The probe decodes each image exactly once and gets three answers from it, because decoding is what costs time on
-tens of thousands of images. JPEGs are decoded at reduced scale (`draft`), which is several times faster and still
-reads every byte, so truncation is still caught.
+Decoding is what costs time on tens of thousands of images, so the probe decodes each image exactly once. JPEGs are
+decoded at reduced scale (`draft`): several times faster, and still reading every byte, so truncation is caught.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from yolo_transfer.utils.imagefile import jpeg_file_cut_short
-from yolo_transfer.utils.imageread import DICOM_SUFFIXES
+from yolo_transfer.utils.imagefile import head_bytes, jpeg_file_cut_short
+from yolo_transfer.utils.imageread import DICOM_SUFFIXES, BadImage, bomb_message, depth_of, read_raw, to_bgr8
 from yolo_transfer.utils.progress import progress
 
 _SWAP_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
@@ -34,8 +33,6 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         im = Image.open(path)
     except Image.DecompressionBombError as e:  # over the pixel limit (utils.imageread): unusable, like a bad file
-        from yolo_transfer.utils.imageread import bomb_message
-
         raise OSError(bomb_message(e)) from None
     with im:
         w, h = im.size
@@ -49,8 +46,6 @@ def image_size(path: str | Path) -> tuple[int, int]:
 @dataclass
 class ImageProbe:
     path: Path
-    width: int = 0
-    height: int = 0
     phash: int | None = None  # 64-bit perceptual hash; None when the image could not be decoded
     thumb: np.ndarray | None = field(default=None, repr=False)  # THUMB x THUMB uint8 grayscale, for dedup.confirm
     error: str | None = None  # why the image cannot be used (unreadable, truncated)
@@ -65,12 +60,11 @@ class ImageProbe:
 def probe_image(path: str | Path) -> ImageProbe:
     path = Path(path)
     probe = ImageProbe(path)
-    if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone relaxed PIL globally; we must not, or truncation goes unseen
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # in case someone relaxed PIL globally: else truncation goes unseen
     if str(path).lower().endswith(DICOM_SUFFIXES) or _deep(path):
         return _probe_deep(probe)
     try:
-        probe.width, probe.height = image_size(path)
+        image_size(path)  # its OSError words a pixel-limit refusal as "unreadable image: ..."
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
@@ -80,12 +74,10 @@ def probe_image(path: str | Path) -> ImageProbe:
                 gray = im.convert("L")
                 probe.phash = int(str(imagehash.phash(gray)), 16)
                 probe.thumb = np.asarray(gray.resize((THUMB, THUMB), Image.BOX))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        if isinstance(e, Image.DecompressionBombError):
-            from yolo_transfer.utils.imageread import bomb_message
-
-            probe.error = bomb_message(e)
-            return probe
+    except Image.DecompressionBombError as e:
+        probe.error = bomb_message(e)
+        return probe
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         msg = str(e) or type(e).__name__
         probe.error = ("truncated image: " if "truncated" in msg else "unreadable image: ") + msg
         return probe
@@ -100,27 +92,18 @@ def _deep(path: Path) -> bool:
         with Image.open(path) as im:
             if im.mode.startswith(("I", "F")):
                 return True
-            return im.format == "PNG" and im.mode == "RGB" and _png_bit_depth(path) == 16
+            return im.format == "PNG" and im.mode == "RGB" and head_bytes(path, 25)[24:25] == b"\x10"  # IHDR depth
     except Exception:  # noqa: BLE001 - the 8-bit probe reports unreadable files in its own words
         return False
 
 
-def _png_bit_depth(path: Path) -> int:
-    with open(path, "rb") as f:
-        head = f.read(25)
-    return head[24] if len(head) == 25 else 8
-
-
 def _probe_deep(probe: ImageProbe) -> ImageProbe:
     """Images above 8 bits and DICOM: decoded by the one reader, hashed on their own-range 8-bit view."""
-    from yolo_transfer.utils.imageread import BadImage, depth_of, read_raw, to_bgr8
-
     try:
         raw = read_raw(probe.path)
     except BadImage as e:
         probe.error = f"unreadable image: {e}"
         return probe
-    probe.height, probe.width = raw.shape[:2]
     probe.depth = depth_of(raw)
     gray = Image.fromarray(to_bgr8(raw, None)[..., 0])
     probe.phash = int(str(imagehash.phash(gray)), 16)

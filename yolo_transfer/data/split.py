@@ -1,10 +1,9 @@
 """Re-split a YOLO dataset: train/val(/test) by ratios with a seed, stratified by class presence, with groups of
 near-duplicate images kept in one split (so the split itself cannot leak).
 
-All images of the source (every split in its data.yaml) are pooled, hashed once, grouped by perceptual-hash
-distance, and the groups are dealt out greedily: rarest class first, each group to the split that is furthest below
-its share of that class (iterative stratification). Label files are copied unchanged; a new dataset folder is
-written (atomically) with its own data.yaml, `split.json` and `split.md`.
+All images of the source are pooled, hashed once, grouped by confirmed near-duplicates (`dedup.py`) and dealt out
+greedily (`assign_groups`: iterative stratification). Label files are copied unchanged into a new dataset folder,
+written atomically with its own data.yaml, `split.json` and `split.md`.
 """
 
 from __future__ import annotations
@@ -63,9 +62,8 @@ class SplitReport:
         for s, n in self.images.items():
             per = ", ".join(f"{c} {k}" for c, k in self.images_with_class[s].items())
             lines.append(f"  {s}: {n} images ({self.ratios[s]:.0%} asked); images with class: {per}")
-        lines.append(f"  near-duplicate groups kept together: {self.duplicate_groups} ({self.grouped_images} images)")
-        lines.append(f"  data.yaml: {self.data_yaml}")
-        return lines
+        groups = f"{self.duplicate_groups} ({self.grouped_images} images)"
+        return lines + [f"  near-duplicate groups kept together: {groups}", f"  data.yaml: {self.data_yaml}"]
 
     def to_markdown(self) -> str:
         ratios = ", ".join(f"{s} {r:g}" for s, r in self.ratios.items())
@@ -83,10 +81,8 @@ class SplitReport:
 
 def assign_groups(presence: np.ndarray, group: np.ndarray, ratios: Sequence[float], seed: int) -> np.ndarray:
     """Split index per image. `presence` (images x classes) bool; `group` the near-duplicate group id per image.
-
-    Groups are placed rarest-class first; each goes to the split most below its target for that class
-    (for background groups: most below its target image count). Ties are broken by the seeded shuffle.
-    """
+    Groups are placed rarest-class first, each in the split most below its target for that class (background groups:
+    most below its target image count); ties are broken by the seeded shuffle."""
     rng = np.random.default_rng(seed)
     ratios = np.asarray(ratios, np.float64)
     n_groups = int(group.max()) + 1 if len(group) else 0

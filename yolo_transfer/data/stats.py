@@ -7,6 +7,7 @@ whether objects survive resizing to the training size. Image sizes come from fil
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ import numpy as np
 
 from yolo_transfer.data.images import image_size
 from yolo_transfer.data.yolo_layout import load_data_yaml, read_labels, resolve_data_yaml
+from yolo_transfer.utils.imageread import measure
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from yolo_transfer.utils.plots import pyplot
 from yolo_transfer.utils.progress import progress
 
 SIZE_BUCKETS = (("small", 0, 32**2), ("medium", 32**2, 96**2), ("large", 96**2, float("inf")))
@@ -44,9 +47,7 @@ class StatsReport:
     _raw: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("_raw")
-        return d
+        return {k: v for k, v in asdict(self).items() if k != "_raw"}
 
     def to_text(self) -> str:
         splits = list(self.splits)
@@ -70,8 +71,7 @@ class StatsReport:
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
-        lines = self.to_text().splitlines()
-        md = [f"# Dataset statistics: `{self.data_yaml}`", "", "```", *lines, "```", ""]
+        md = [f"# Dataset statistics: `{self.data_yaml}`", "", "```", *self.to_text().splitlines(), "```", ""]
         md += [f"![{Path(p).stem}]({Path(p).name})" for p in self.plots]
         return "\n".join(md) + "\n"
 
@@ -122,8 +122,6 @@ def dataset_stats(data_yaml: str | Path, out: str | Path | None = None,
 
 
 def _pixels(images: list[Path]) -> dict:
-    from yolo_transfer.utils.imageread import measure
-
     d = measure(images, sample=64)
     if d is None:
         return {}
@@ -132,25 +130,21 @@ def _pixels(images: list[Path]) -> dict:
 
 
 def _depth_text(p: dict) -> str:
-    if not p:
-        return "-"
-    return f"{p['bits']}-bit ({p['min']:g}-{p['max']:g})"
+    return f"{p['bits']}-bit ({p['min']:g}-{p['max']:g})" if p else "-"
 
 
-def _save(fig, path: Path) -> Path:
-    import io
-
+def _save(fig, legend, path: Path) -> Path:
+    """Write the figure, with `legend` (an axes) drawn, as a PNG and close it."""
+    legend.legend()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
+    pyplot().close(fig)
     return path
 
 
 def _plots(report: StatsReport, out: Path) -> list[Path]:
-    from yolo_transfer.utils.plots import pyplot
-
     plt = pyplot()
-
     splits = list(report.splits)
     paths = []
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(report.names) + 3), 4))
@@ -160,18 +154,14 @@ def _plots(report: StatsReport, out: Path) -> list[Path]:
         ax.bar(x + k * width, [report.splits[s].instances[c] for c in report.names], width, label=s)
     ax.set_xticks(x + width * (len(splits) - 1) / 2, report.names, rotation=30, ha="right")
     ax.set(ylabel="instances", title="Instances per class")
-    ax.legend()
-    paths.append(_save(fig, out / "class_instances.png"))
-    plt.close(fig)
+    paths.append(_save(fig, ax, out / "class_instances.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     top = max(int(report._raw[s]["per_image"].max()) for s in splits)
     for s in splits:
         ax.hist(report._raw[s]["per_image"], bins=np.arange(top + 2) - 0.5, alpha=0.6, label=s)
     ax.set(xlabel="boxes per image", ylabel="images", title="Boxes per image")
-    ax.legend()
-    paths.append(_save(fig, out / "boxes_per_image.png"))
-    plt.close(fig)
+    paths.append(_save(fig, ax, out / "boxes_per_image.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for s in splits:
@@ -185,9 +175,7 @@ def _plots(report: StatsReport, out: Path) -> list[Path]:
                 xlim=(0, 1), ylim=(0, 1))
     axes[1].set(xlabel="sqrt(box area) in pixels (lines: COCO small/medium/large)", ylabel="boxes",
                 title="Box sizes")
-    axes[0].legend()
-    paths.append(_save(fig, out / "box_sizes.png"))
-    plt.close(fig)
+    paths.append(_save(fig, axes[0], out / "box_sizes.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for s in splits:
@@ -196,7 +184,5 @@ def _plots(report: StatsReport, out: Path) -> list[Path]:
             wh = np.array([[int(v) for v in k.split("x")] for k in sizes])
             ax.scatter(wh[:, 0], wh[:, 1], s=[10 + 5 * sizes[k] ** 0.5 for k in sizes], alpha=0.5, label=s)
     ax.set(xlabel="width (px)", ylabel="height (px)", title="Image sizes (marker size ~ count)")
-    ax.legend()
-    paths.append(_save(fig, out / "image_sizes.png"))
-    plt.close(fig)
+    paths.append(_save(fig, ax, out / "image_sizes.png"))
     return paths

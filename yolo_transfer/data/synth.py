@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yolo_transfer.data.yolo_layout import format_box
+from yolo_transfer.errors import UserError
 from yolo_transfer.utils.io import atomic_dir, atomic_write_yaml
 
 CLASSES = ("scratch", "spot", "crack")
@@ -72,9 +74,8 @@ def _defect(rng: np.random.Generator, img: np.ndarray, cls: int) -> tuple[float,
         angle = rng.uniform(0, np.pi)
         cx, cy = rng.uniform(0.2, 0.8, 2) * size
         dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
-        p1 = (int(cx - dx), int(cy - dy))
-        p2 = (int(cx + dx), int(cy + dy))
-        cv2.line(layer, p1, p2, 1.0, thickness=width, lineType=cv2.LINE_AA)
+        cv2.line(layer, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1.0, thickness=width,
+                 lineType=cv2.LINE_AA)
     elif cls == 1:  # spot
         contrast = rng.choice([-1.0, 1.0]) * magnitude
         r = rng.uniform(0.05, 0.11) * size
@@ -110,20 +111,15 @@ def _sample(rng: np.random.Generator, spec: SynthSpec) -> tuple[np.ndarray, list
         for _ in range(int(rng.integers(1, spec.max_defects + 1))):
             cls = int(rng.integers(len(CLASSES)))
             box = _defect(rng, img, cls)
-            if box is None:
-                continue
-            x1, y1, x2, y2 = box
-            s = spec.imgsz
-            lines.append(f"{cls} {(x1 + x2) / 2 / s:.6f} {(y1 + y2) / 2 / s:.6f} {(x2 - x1) / s:.6f} {(y2 - y1) / s:.6f}")
+            if box is not None:
+                lines.append(format_box(cls, *box, spec.imgsz, spec.imgsz))
     return np.clip(img, 0, 255).astype(np.uint8), lines
 
 
 # --- the generated source domain: a stand-in for COCO -----------------------------------------------------------
-# Many object kinds with their own shape, colour and texture, on varied backgrounds with unlabelled clutter. A model
-# pretrained on it learns generic features (edges, thin lines, blobs, corners, texture versus object) and a working
-# box regressor, which is what a detector carries from COCO to a new domain. It shares low-level primitives with the
-# defect task (thin bars, jagged polylines, disks), as COCO shares edges and blobs with real defects; it shares
-# neither its classes, its backgrounds nor its grey, low-contrast look.
+# Object kinds with their own shape, colour and texture on varied, cluttered backgrounds: pretraining on them gives
+# generic features and a working box regressor, what a detector carries from COCO. Like COCO, it shares low-level
+# primitives (thin bars, jagged lines, disks) with the defect task, but not its classes or grey, low-contrast look.
 
 SOURCE_CLASSES = ("disk", "ring", "square", "triangle", "star", "cross", "bar", "zigzag")
 
@@ -244,22 +240,15 @@ def _source_sample(rng: np.random.Generator, spec: SourceSpec) -> tuple[np.ndarr
             continue
         m = m[..., None]
         img = img * (1 - m) + _texture(rng, s) * m
-        x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        lines.append(f"{cls} {(x1 + x2) / 2 / s:.6f} {(y1 + y2) / 2 / s:.6f} {(x2 - x1) / s:.6f} {(y2 - y1) / s:.6f}")
+        lines.append(format_box(cls, xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, s, s))
     return np.clip(img, 0, 255).astype(np.uint8), lines
-
 
 
 def make_synthetic_dataset(root: str | Path = DEFAULT_ROOT, spec: "SynthSpec | SourceSpec | None" = None,
                            **kwargs) -> Path:
-    """Write (or reuse) the dataset and return the path of its `data.yaml`.
-
-    `spec` is a `SynthSpec` (the defect target task, the default) or a `SourceSpec` (the generated source domain).
-    An existing folder with the same manifest is reused as is; one with a different manifest is an error rather
-    than silently mixed. The folder appears only when complete (built under a temporary name, then renamed).
-    """
-    from yolo_transfer.errors import UserError
-
+    """Write (or reuse) the dataset and return the path of its `data.yaml`. `spec`: a `SynthSpec` (the defect target
+    task, the default) or a `SourceSpec` (the generated source domain). A folder with the same manifest is reused; one
+    with another manifest is an error, not mixed. The folder appears only when complete (`atomic_dir`)."""
     spec = spec or SynthSpec(**kwargs)
     classes, sample = (SOURCE_CLASSES, _source_sample) if isinstance(spec, SourceSpec) else (CLASSES, _sample)
     out = Path(root) / spec.name

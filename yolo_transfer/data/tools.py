@@ -1,10 +1,9 @@
 """Labelling-tool exports read through `globox` (LabelMe JSON, CVAT for images XML), fixed and written by convert.py.
 
-Why globox: it reads LabelMe, CVAT, VIA, OpenImages, VOC, COCO and YOLO into one small box type, is pure Python on
-numpy/tqdm/rich (about 3 MB, installs in seconds), and is maintained. `datumaro` reads more but pulls dozens of
-heavy packages; `supervision`'s dataset loaders read only COCO, VOC and YOLO. globox is optional: without it these
-two formats fail in one line that says how to install it. Our own rules stay on top: splits from folder names,
-images found on disk, every fix counted in conversion.md, the output written atomically.
+Why globox: it reads LabelMe, CVAT, VIA, OpenImages, VOC, COCO and YOLO into one small box type, is pure Python
+(about 3 MB) and maintained; `datumaro` pulls dozens of heavy packages, `supervision` reads only COCO, VOC and YOLO.
+It is optional: without it these two formats fail in one line saying how to install it. Our own rules stay on top:
+splits from folder names, images found on disk, every fix counted in conversion.md.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from pathlib import Path, PurePosixPath
 
 from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSet
 from yolo_transfer.data.paths import Containment
-from yolo_transfer.data.voc import split_word
+from yolo_transfer.data.voc import split_of, split_word, visible_files
 from yolo_transfer.data.yolo_layout import is_image, safe_relpath
 from yolo_transfer.errors import UserError
-from yolo_transfer.utils.walk import walk_files
+from yolo_transfer.utils.imagefile import head_bytes
 
 INSTALL = "pip install globox  (or pip install 'yolo-transfer[formats]')"
 
@@ -32,32 +31,12 @@ def _globox(fmt: str):
     return globox
 
 
-def _head(path: Path, n: int = 8192) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return b""
-
-
-def _split(path: Path, root: Path) -> str:
-    rel = path.relative_to(root).parent.parts if path.is_relative_to(root) else ()
-    return next((w for w in (split_word(p) for p in rel) if w), "train")
-
-
 def _items(ann, image: Path, rel: PurePosixPath, split: str, ref_file: str) -> SourceImage:
     item = SourceImage(split, image, rel, ref_file, None, tuple(ann.image_size) if ann.image_size else None)
     for b in ann.boxes:
         item.boxes.append(SourceBox(str(b.label), b.xmin, b.ymin, b.xmax, b.ymax, file=ref_file,
                                     ref=f"image {ann.image_id}"))
     return item
-
-
-def _visible(root: Path, pattern: str = "*") -> list[Path]:
-    """Files under `root` matching `pattern`, hidden folders and files (.git, .cache, editor backups) left out, as
-    the VOC reader does."""
-    return [p for p in sorted(walk_files(root, pattern))
-            if not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
 def _claim(used: dict[Path, str], image: Path, ref: str, fixes: list[Fix], root: Path) -> bool:
@@ -72,9 +51,9 @@ def _claim(used: dict[Path, str], image: Path, ref: str, fixes: list[Fix], root:
 
 
 def _finish(images: list[SourceImage], fixes: list[Fix], src: Path, used: dict[Path, str], what: str) -> SourceSet:
-    files = _visible(src if src.is_dir() else src.parent)
-    fixes += [Fix("unannotated_image_skipped", str(p.relative_to(src if src.is_dir() else src.parent)), None,
-                  f"no {what} annotation names it") for p in files if is_image(p) and p not in used]
+    root = src if src.is_dir() else src.parent
+    fixes += [Fix("unannotated_image_skipped", str(p.relative_to(root)), None, f"no {what} annotation names it")
+              for p in visible_files(root) if is_image(p) and p not in used]
     names = sorted({b.name for i in images for b in i.boxes}, key=lambda s: (s.lower(), s))
     return SourceSet(images, names, f"labels found in the {what} files, sorted alphabetically (case-insensitive)",
                      fixes)
@@ -86,19 +65,17 @@ class LabelmeFormat:
 
     @staticmethod
     def _is_labelme(p: Path) -> bool:
-        head = _head(p, 1 << 22)  # one read: "shapes" near the top, "imagePath" after a long shapes list
+        head = head_bytes(p, 1 << 22)  # one read: "shapes" near the top, "imagePath" after a long shapes list
         return p.suffix.lower() == ".json" and b'"shapes"' in head[:8192] and b'"imagePath"' in head
 
     def detect(self, src: Path) -> bool:
-        if src.is_file():
-            return self._is_labelme(src)
-        return any(self._is_labelme(p) for p in _visible(src, "*.json"))
+        return self._is_labelme(src) if src.is_file() else any(map(self._is_labelme, visible_files(src, "*.json")))
 
     def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
         globox = _globox("LabelMe JSON")
         root = src if src.is_dir() else src.parent
         contain = Containment(root, allow)
-        jsons = [p for p in ([src] if src.is_file() else _visible(src, "*.json")) if self._is_labelme(p)]
+        jsons = [p for p in ([src] if src.is_file() else visible_files(src, "*.json")) if self._is_labelme(p)]
         images, fixes, used = [], [], {}
         for js in jsons:
             rel_js = str(js.relative_to(root))
@@ -123,7 +100,7 @@ class LabelmeFormat:
                 fixes.append(Fix("missing_image_skipped", rel_js, None, f"image '{ann.image_id}' not found"))
                 continue
             if _claim(used, image, rel_js, fixes, root):
-                images.append(_items(ann, image, safe_relpath(image.name), _split(js, root), rel_js))
+                images.append(_items(ann, image, safe_relpath(image.name), split_of(js, root) or "train", rel_js))
         contain.raise_if_refused()
         if not images and not fixes:
             raise UserError(f"{src}: no LabelMe JSON files (with 'shapes' and 'imagePath') found")
@@ -136,11 +113,11 @@ class CvatFormat:
 
     @staticmethod
     def _is_cvat(p: Path) -> bool:
-        head = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", _head(p), flags=re.S).lstrip()
-        return p.suffix.lower() == ".xml" and head.startswith(b"<annotations") and b"<image" in _head(p, 1 << 20)
+        head = re.sub(rb"<\?.*?\?>|<!--.*?-->", b"", head_bytes(p), flags=re.S).lstrip()
+        return p.suffix.lower() == ".xml" and head.startswith(b"<annotations") and b"<image" in head_bytes(p, 1 << 20)
 
     def _files(self, src: Path) -> list[Path]:
-        return [src] if src.is_file() else [p for p in _visible(src, "*.xml") if self._is_cvat(p)]
+        return [src] if src.is_file() else [p for p in visible_files(src, "*.xml") if self._is_cvat(p)]
 
     def detect(self, src: Path) -> bool:
         return bool(self._files(src)) if src.is_dir() else self._is_cvat(src)
@@ -169,8 +146,8 @@ class CvatFormat:
                     continue
                 if not _claim(used, image, rel_xml, fixes, root):
                     continue
-                split = split_word(PurePosixPath(name).parent.as_posix()) if "/" in name else None
-                images.append(_items(ann, image, safe_relpath(PurePosixPath(name).name), split or _split(xml, root),
-                                     rel_xml))
+                folder = PurePosixPath(name).parent.as_posix() if "/" in name else ""
+                split = split_word(folder) or split_of(xml, root) or "train"
+                images.append(_items(ann, image, safe_relpath(PurePosixPath(name).name), split, rel_xml))
         contain.raise_if_refused()
         return _finish(images, fixes, src, used, "CVAT")

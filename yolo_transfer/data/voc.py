@@ -1,9 +1,9 @@
 """Pascal VOC reader, for VOC as people ship it: every XML file with an `<annotation>` root anywhere under SOURCE.
 
-Layouts seen in the wild and handled the same way: `Annotations/` + `JPEGImages/` (+ `ImageSets/Main/*.txt`),
-`images/` + `annotations/` or `labels/` in any case, XML beside each image (LabelImg), split-named folder pairs
-(`train_images/` + `train_annots/`, `IMAGES/` + `ANNOTATIONS/` + `Validation_Images/` + `Validation_Annotations/`,
-`val/`), nested sub-folders, and a `<filename>` that disagrees with the real file name or extension.
+Layouts seen in the wild, handled alike: `Annotations/` + `JPEGImages/` (+ `ImageSets/Main/*.txt`), `images/` +
+`annotations/` or `labels/` in any case, XML beside each image (LabelImg), split-named folder pairs (`train_images/`
++ `train_annots/`, `Validation_Images/` + `Validation_Annotations/`, `val/`), nested sub-folders, and a `<filename>`
+that disagrees with the real file name or extension.
 
 Pairing an XML with its image: by `<filename>`, then by the XML's stem (any image suffix), looking first in the
 XML's own folder, then in the mirrored path of a sibling images folder (`*annot*`/`*label*`/`*xml*` ->
@@ -13,9 +13,9 @@ validation / test, any case, alone or as a prefix or suffix such as `Validation_
 XML's or the image's folders; otherwise `ImageSets/Main/{train,val,test}.txt` next to the annotations; otherwise
 train. Every image under SOURCE ends up written or listed as skipped, with the reason.
 
-XML is parsed with expat directly so every object keeps its line number for the conversion report. Coordinates
-are read as pixel edges (xmin..xmax), as modern tools write them. Class order: names sorted alphabetically
-(case-insensitive), so the same set of names always gets the same ids whatever order the files list them in.
+XML is parsed with expat so every object keeps its line number for the report. Coordinates are pixel edges
+(xmin..xmax), as modern tools write them. Class order: names sorted case-insensitively, so one set of names always
+gets the same ids.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from yolo_transfer.data.annotations import Fix, SourceBox, SourceImage, SourceSe
 from yolo_transfer.data.paths import Containment
 from yolo_transfer.data.yolo_layout import SPLIT_ALIASES, is_image, safe_relpath
 from yolo_transfer.errors import UserError
+from yolo_transfer.utils.imagefile import head_bytes
 from yolo_transfer.utils.walk import walk_files
 
 
@@ -90,23 +91,16 @@ def split_word(name: str) -> str | None:
 
 def is_voc_xml(path: Path) -> bool:
     """An XML file whose root element is <annotation> (read from the first few KB, without parsing it all)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    head = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head, flags=re.S).lstrip()
+    head = re.sub(rb"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", b"", head_bytes(path, 4096), flags=re.S).lstrip()
     return bool(_VOC_ROOT.match(head))
 
 
 def _declared_size(root) -> tuple[int, int] | None:
     """(width, height) as the XML's <size> says, or None where it is absent or not a number."""
     size = root.find("size")
-    if size is None:
-        return None
     try:
         return int(float(size.findtext("width"))), int(float(size.findtext("height")))
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError):  # no <size>, or not a number
         return None
 
 
@@ -130,10 +124,11 @@ def _boxes(root, rel_xml: str, fixes: list, names: set) -> list:
     return out
 
 
-def _files(src: Path):
-    for p in sorted(walk_files(src)):
-        if not any(part.startswith(".") for part in p.relative_to(src).parts):
-            yield p
+def visible_files(root: Path, pattern: str = "*") -> list[Path]:
+    """Files under `root` matching `pattern`, sorted, hidden folders and files (.git, .cache, editor backups) left
+    out: what every annotation reader reads."""
+    return [p for p in sorted(walk_files(root, pattern))
+            if not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
 def _split_lists(main: Path) -> dict[str, set[str]]:
@@ -189,7 +184,7 @@ class _ImageIndex:
                 if len(near) > 1:
                     return None, f"{len(near)} images match: " + ", ".join(str(p.relative_to(self.src)) for p in near)
             if len(found) > 1:  # anywhere under SOURCE: prefer the one in the XML's split
-                same = [p for p in found if _split_of(p, self.src) == _split_of(xml, self.src)]
+                same = [p for p in found if split_of(p, self.src) == split_of(xml, self.src)]
                 found = same if same else found
             if len(found) == 1:
                 return found[0], how
@@ -197,7 +192,7 @@ class _ImageIndex:
         return None, f"image '{filename}' not found (nor any image named {xml.stem}.*) under the source folder"
 
 
-def _split_of(path: Path, src: Path) -> str | None:
+def split_of(path: Path, src: Path) -> str | None:
     return next((w for w in (split_word(part) for part in path.relative_to(src).parent.parts) if w), None)
 
 
@@ -216,11 +211,11 @@ class VocFormat:
     description = "Pascal VOC: XML files with an <annotation> root anywhere under the folder, and their images"
 
     def detect(self, src: Path) -> bool:
-        return src.is_dir() and any(p.suffix.lower() == ".xml" and is_voc_xml(p) for p in _files(src))
+        return src.is_dir() and any(p.suffix.lower() == ".xml" and is_voc_xml(p) for p in visible_files(src))
 
     def read(self, src: Path, allow: tuple[Path, ...] = ()) -> SourceSet:
         contain = Containment(src, allow)  # VOC pairs by file name under SOURCE: only a link file can lead out
-        files = list(_files(src))
+        files = visible_files(src)
         xmls = [p for p in files if p.suffix.lower() == ".xml"]
         voc = [p for p in xmls if is_voc_xml(p)]
         if not voc:
@@ -265,7 +260,7 @@ class VocFormat:
                 fixes.append(Fix("duplicate_annotation_skipped", rel_xml, fline,
                                  f"{image.relative_to(src)} is already annotated by {used[image]}"))
                 continue
-            split = _split_of(xml, src) or _split_of(image, src)
+            split = split_of(xml, src) or split_of(image, src)
             if split is None:
                 lists, where = listed_split(xml)
                 if lists:

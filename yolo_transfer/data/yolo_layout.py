@@ -1,11 +1,10 @@
 """The Ultralytics YOLO layout, read and written in one place.
 
-Reading: `load_data_yaml` resolves a `data.yaml` the way Ultralytics does (an optional `path:` root, `train`/`val`/
-`test` as folders, `.txt` image lists or lists of either), remembering the line of every key so problems can point at
-it; `parse_label_text` reads one label file line by line and says what is wrong with each bad line.
-Writing: `YoloWriter` fills a folder (built by the caller inside `atomic_dir`) with `images/<split>/...`,
-`labels/<split>/...`, a `data.yaml` with no `path:` key (so it resolves relative to itself and trains as is) and
-`classes.json` (the id -> name mapping, with how the order was chosen).
+Reading: `load_data_yaml` resolves a `data.yaml` as Ultralytics does (an optional `path:` root; `train`/`val`/`test`
+as folders, `.txt` image lists or lists of either), keeping each key's line for problems to point at;
+`parse_label_text` says what is wrong with each bad line of a label file. Writing: `YoloWriter` fills a folder (the
+caller's `atomic_dir`) with `images/<split>/`, `labels/<split>/`, a `data.yaml` without `path:` (it resolves
+relative to itself) and `classes.json` (id -> name, and how the order was chosen).
 """
 
 from __future__ import annotations
@@ -251,10 +250,8 @@ class LabelProblem:
 
 
 def parse_label_text(text: str, nc: int | None) -> tuple[np.ndarray, list[LabelProblem]]:
-    """Rows of (class, x, y, w, h, line) for every valid line, and a problem for every invalid one.
-
-    Accepts boxes (5 fields) and polygons (class + x y pairs, turned into their bounding box), like Ultralytics.
-    """
+    """Rows of (class, x, y, w, h, line) for every valid line, and a problem for every invalid one. Boxes (5 fields)
+    and polygons (class + x y pairs, turned into their bounding box), like Ultralytics."""
     rows, problems = [], []
     for i, raw in enumerate(text.splitlines(), 1):
         parts = raw.split()
@@ -312,14 +309,9 @@ def read_labels(image: Path, nc: int | None) -> tuple[np.ndarray | None, list[La
 
 def duplicate_rows(rows: np.ndarray) -> list[int]:
     """Indices of rows that repeat an earlier row's class and box exactly (what Ultralytics drops)."""
-    seen: set[tuple] = set()
-    dups = []
-    for k, r in enumerate(rows):
-        key = tuple(np.round(r[:5], 6))
-        if key in seen:
-            dups.append(k)
-        seen.add(key)
-    return dups
+    first: dict[tuple, int] = {}
+    firsts = [first.setdefault(tuple(np.round(r[:5], 6)), k) for k, r in enumerate(rows)]
+    return [k for k, f in enumerate(firsts) if f != k]
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -345,13 +337,9 @@ class YoloWriter:
         """`rel`, or a prefixed/numbered variant when an image with the same label path is already in the split."""
         candidates = itertools.chain([rel], [rel.with_name(f"{prefix}_{rel.name}")] if prefix else [],
                                      (rel.with_name(f"{rel.stem}_{k}{rel.suffix}") for k in itertools.count(1)))
-        for cand in candidates:
-            key = (split, str(cand.with_suffix("")).lower())
-            if key not in self._taken:
-                return cand
-        raise AssertionError("unreachable")
+        return next(c for c in candidates if (split, str(c.with_suffix("")).lower()) not in self._taken)
 
-    def add(self, split: str, source_image: Path, rel: PurePosixPath, lines: list[str]) -> PurePosixPath:
+    def add(self, split: str, source_image: Path, rel: PurePosixPath, lines: list[str]) -> None:
         key = (split, str(rel.with_suffix("")).lower())  # two images differing only by suffix would share labels
         if key in self._taken:
             raise ValueError(f"{split}/{rel}: another image already uses this label file")
@@ -367,7 +355,6 @@ class YoloWriter:
         lab.write_text("".join(f"{ln}\n" for ln in lines))
         self.images[split] += 1
         self.backgrounds[split] += not lines
-        return rel
 
     def finish(self, names: list[str], order: str) -> Path:
         """Write data.yaml and classes.json; returns the data.yaml path. `order` says how the class order was chosen."""
@@ -390,9 +377,8 @@ def format_box(cls: int, x1: float, y1: float, x2: float, y2: float, w: int, h: 
 
 
 def check_data_yaml(data: str | os.PathLike):
-    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback.
-
-    Returns the resolved `DataYaml` (the one reader `data check` uses too)."""
+    """Fail early, in one line, on what Ultralytics would turn into a download attempt or a long traceback; returns
+    the resolved `DataYaml` (the one reader `data check` uses too)."""
     p = resolve_data_yaml(data)
     if not p.is_file():
         raise UserError(f"data YAML not found: {p} (make one with 'yolo-transfer data convert' or pass its path)")

@@ -106,12 +106,8 @@ def _add_onnx_metadata(path: Path, extra: dict[str, str]) -> None:
     import onnx
 
     model = onnx.load(str(path))
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update(extra)
-    del model.metadata_props[:]
-    for k, v in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = k, str(v)
+    props = {p.key: p.value for p in model.metadata_props} | extra
+    onnx.helper.set_model_props(model, {k: str(v) for k, v in props.items()})
     onnx.save(model, str(path))  # still inside the temporary build folder: the move into place is the atomic step
 
 
@@ -286,7 +282,7 @@ def _build(source: Path, fmt: ExportFormat, precision: str, head: str, dynamic: 
                 METADATA_WRITERS[fmt.name](built, extra)
             target = out_dir / built.name
             for old in report_paths(target).values():
-                old.unlink(missing_ok=True)  # the last export's verdict must not stand beside this one if the gate stops
+                old.unlink(missing_ok=True)  # the last verdict must not stand beside this export if the gate stops
             _move_into_place(built, target)
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -298,7 +294,7 @@ def _gate(result: ExportResult, opts: ExportOptions, fmt: ExportFormat, head: st
     precision, got = result.precision, result.head
     run_at = fmt.run_precision(precision, opts.runtime_precision)
     parity_conf = opts.parity_conf
-    if got == heads.NMS:  # boxes under the baked threshold are gone from the graph's output: judge only those safely above it
+    if got == heads.NMS:  # boxes under the baked threshold are gone from the graph's output: judge those well above
         parity_conf = max(parity_conf, round(opts.conf + THRESHOLDS[run_at].max_score_error, 6))
     report = check_parity(result.source, result.path, precision=precision, imgsz=size, images=opts.parity_images,
                           data=opts.data, conf=parity_conf, iou=opts.iou, max_images=opts.parity_max_images,
@@ -309,9 +305,7 @@ def _gate(result: ExportResult, opts: ExportOptions, fmt: ExportFormat, head: st
     if report.runner_note:
         result.notes.append(report.runner_note)
     if not report.passed and precision != "fp32" and got == heads.END2END:
-        # measured on yolo26n, coco128 val: at FP16 (640 px) one matched score moved 0.052 with the mean at 0.0015
-        # (rounding switched the anchor the head keeps); at INT8 (320 px) by 0.31-0.72 over five calibration
-        # recipes, where the one-to-many head's moved by 0.18 (docs: evidence, export)
+        # measured on yolo26n: docs/evidence/heads.md#parity-on-yolo26n
         result.notes.append(f"note: at {precision.upper()}, rounding can switch which anchor the NMS-free head "
                             f"keeps for an object (a near-identical box with another score); for reduced "
                             f"precision export without --end2end")

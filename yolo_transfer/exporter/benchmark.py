@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from yolo_transfer import safeload
 from yolo_transfer.errors import UserError
 from yolo_transfer.exporter.parity import collect_images
 from yolo_transfer.runtimes import built_precision, pinning, ran_at, runtime_of_path
@@ -88,7 +89,8 @@ def benchmark_one(path: Path, imgsz: int, batch_sizes: Sequence[int], images: Se
 
     runtime = runtime_of_path(path)
     fmt = runtime.name
-    run_at = runtime.run_precision(built_precision(path), precision)
+    built = built_precision(path)
+    run_at = runtime.run_precision(built, precision)
     model = YOLO(str(path), task="detect")
     files = [str(p) for p in images]
     with pinning(runtime, run_at):  # the model is compiled here, at the precision it claims (or the one asked)
@@ -101,12 +103,11 @@ def benchmark_one(path: Path, imgsz: int, batch_sizes: Sequence[int], images: Se
     backend = model.predictor.model
     dynamic = bool(getattr(backend, "dynamic", False)) or fmt == "pt"
     shape = list(getattr(backend, "imgsz", None) or model.predictor.imgsz)
-    if fmt == "pt" or dynamic:
+    if dynamic:
         shape = [imgsz, imgsz] if isinstance(imgsz, int) else list(imgsz)
     static_batch = None if dynamic else int(getattr(backend, "batch", 1) or 1)
-    out = ModelBenchmark(str(path), fmt, shape, dynamic, precision=ran_at(backend, fallback=run_at, built=built_precision(path)),
-                         end_to_end_ms=round(statistics.median(e2e), 3),
-                         end_to_end_images=len(e2e))
+    out = ModelBenchmark(str(path), fmt, shape, dynamic, precision=ran_at(backend, fallback=run_at, built=built),
+                         end_to_end_ms=round(statistics.median(e2e), 3), end_to_end_images=len(e2e))
     for b in batch_sizes:
         if static_batch is not None and b != static_batch:
             out.model_only.append(ModelOnly(b, None, None, f"static batch {static_batch}"))
@@ -120,6 +121,7 @@ def benchmark_one(path: Path, imgsz: int, batch_sizes: Sequence[int], images: Se
     return out
 
 
+@safeload.loading(None)  # a .pt loads restricted, with our allow-list, as in every other command
 def benchmark_models(models: Sequence[str | Path], *, imgsz: int = 640, batch_sizes: Sequence[int] = (1, 4, 8),
                      images: str | Path | None = None, max_images: int = 8, runs: int = 10, warmup: int = 2,
                      device: str = "cpu", out: str | Path | None = None,

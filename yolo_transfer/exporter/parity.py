@@ -1,11 +1,9 @@
 """The parity gate: does the exported model give the source checkpoint's boxes?
 
-Both models see the same images with the SAME preprocessing (the comparison is like with like): a dynamic-shape
-export letterboxes each image to its minimum stride-multiple rectangle, exactly as the `.pt` predictor does by
-default, so both run that way; a static export can only take its fixed square input, so the `.pt` is run at that
-square shape too (`rect=False`). The report records which preprocessing each side used. Comparing a static export
-with the `.pt`'s default rectangular letterbox is NOT like with like and typically fails (boxes move by a few pixels
-and low-score boxes appear/disappear); `reference_rect=` exists to demonstrate exactly that.
+Both models see the same images with the SAME preprocessing, recorded in the report: a dynamic-shape export
+letterboxes each image to its minimum stride-multiple rectangle, as the `.pt` predictor does by default, so both run
+that way; a static export takes only its fixed square input, so the `.pt` runs at that square too (`rect=False`).
+A static export against the `.pt`'s rectangles fails (`reference_rect=` shows it): docs/evidence/export.md.
 
 Boxes are paired greedily per class (`yolo_transfer.detections.match`). Both sides are run at a confidence floor
 below the gate's `conf`, so a box scoring 0.251 on one side and 0.249 on the other is paired, not "missing". The gate
@@ -29,13 +27,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import yolo_transfer.heads as heads
+import yolo_transfer.safeload as safeload
 import yolo_transfer.windows as windows
 from yolo_transfer.detections import Detections, match
 from yolo_transfer.errors import ParityFailed, UserError  # noqa: F401 - ParityFailed is raised here too
-# The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
 from yolo_transfer.options import ParityOptions, takes
 from yolo_transfer.utils.imagefile import is_image
 from yolo_transfer.utils.imageread import BadImage, read_image
+# The thresholds live in the runtime table (one place); re-exported here where the gate reads them.
 from yolo_transfer.runtimes import RAW_THRESHOLDS, THRESHOLDS, Thresholds, pinning, ran_at, runtime_of_path
 from yolo_transfer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from yolo_transfer.utils.walk import walk_files
@@ -78,45 +77,34 @@ def compare_detections(reference: Sequence[Detections], exported: Sequence[Detec
     names = names or {}
     per_class: dict[str, dict[str, int]] = {}
     ious, errs, pairs, worst = [], [], [], []
-    g_ref = g_exp = n_match = u_ref = u_exp = 0
+    u_ref = u_exp = 0
 
-    def bump(cid: int, key: str) -> None:
-        row = per_class.setdefault(names.get(int(cid), str(int(cid))),
-                                   {"reference": 0, "exported": 0, "matched": 0, "unmatched": 0})
-        row[key] += 1
+    def bump(key: str, class_ids: np.ndarray) -> None:
+        for cid in class_ids:
+            row = per_class.setdefault(names.get(int(cid), str(int(cid))),
+                                       {"reference": 0, "exported": 0, "matched": 0, "unmatched": 0})
+            row[key] += 1
 
     for k, (a, b) in enumerate(zip(reference, exported)):
         ia, ib, iou = match(a, b, PAIR_IOU)
-        gate_a = a.confidence >= conf
-        gate_b = b.confidence >= conf
-        g_ref += int(gate_a.sum())
-        g_exp += int(gate_b.sum())
-        for c in a.class_id[gate_a]:
-            bump(c, "reference")
-        for c in b.class_id[gate_b]:
-            bump(c, "exported")
-        paired_a = np.zeros(len(a), bool)
-        paired_a[ia] = True
-        paired_b = np.zeros(len(b), bool)
-        paired_b[ib] = True
-        img_unmatched = 0
-        for c in a.class_id[gate_a & ~paired_a]:
-            bump(c, "unmatched")
-            img_unmatched += 1
-        for c in b.class_id[gate_b & ~paired_b]:
-            bump(c, "unmatched")
-            img_unmatched += 1
-        u_ref += int((gate_a & ~paired_a).sum())
-        u_exp += int((gate_b & ~paired_b).sum())
+        gate_a, gate_b = a.confidence >= conf, b.confidence >= conf
+        lone_a, lone_b = gate_a.copy(), gate_b.copy()  # gated boxes that found no twin
+        lone_a[ia] = False
+        lone_b[ib] = False
+        bump("reference", a.class_id[gate_a])
+        bump("exported", b.class_id[gate_b])
+        bump("unmatched", a.class_id[lone_a])
+        bump("unmatched", b.class_id[lone_b])
+        u_ref += int(lone_a.sum())
+        u_exp += int(lone_b.sum())
         keep = gate_a[ia] | gate_b[ib]
-        img_min_iou = 1.0
-        for i, j, v in zip(ia[keep], ib[keep], iou[keep]):
-            n_match += 1
-            bump(a.class_id[i], "matched")
-            ious.append(float(v))
-            errs.append(abs(float(a.confidence[i]) - float(b.confidence[j])))
-            pairs.append((float(a.confidence[i]), float(b.confidence[j]), float(v)))
-            img_min_iou = min(img_min_iou, float(v))
+        i, j, v = ia[keep], ib[keep], iou[keep]
+        bump("matched", a.class_id[i])
+        ref_scores, exp_scores = a.confidence[i].astype(np.float64), b.confidence[j].astype(np.float64)
+        ious += v.tolist()
+        errs += np.abs(ref_scores - exp_scores).tolist()
+        pairs += zip(ref_scores.tolist(), exp_scores.tolist(), v.tolist())
+        img_unmatched, img_min_iou = int(lone_a.sum() + lone_b.sum()), float(v.min(initial=1.0))
         if img_unmatched or img_min_iou < 0.99:
             worst.append({"image": image_names[k] if image_names else k, "unmatched": img_unmatched,
                           "min_iou": round(img_min_iou, 4)})
@@ -126,7 +114,8 @@ def compare_detections(reference: Sequence[Detections], exported: Sequence[Detec
         return round(float(fn(xs)), 6) if xs else None
 
     return BoxComparison(
-        images=len(reference), gated_reference=g_ref, gated_exported=g_exp, matched=n_match,
+        images=len(reference), gated_reference=sum(r["reference"] for r in per_class.values()),
+        gated_exported=sum(r["exported"] for r in per_class.values()), matched=len(ious),
         unmatched_reference=u_ref, unmatched_exported=u_exp,
         iou_mean=stat(np.mean, ious), iou_min=stat(np.min, ious),
         score_error_mean=stat(np.mean, errs), score_error_max=stat(np.max, errs),
@@ -136,11 +125,10 @@ def compare_detections(reference: Sequence[Detections], exported: Sequence[Detec
 
 def judge(cmp: BoxComparison, th: Thresholds, label: str) -> list[str]:
     """Human-readable reasons this comparison fails the thresholds (empty list = pass)."""
-    why = []
     if cmp.compared == 0:
-        why.append(f"{label}: no boxes scored >= conf on {cmp.images} images, so nothing was compared "
-                   f"(lower the parity conf or use images with objects)")
-        return why
+        return [f"{label}: no boxes scored >= conf on {cmp.images} images, so nothing was compared "
+                f"(lower the parity conf or use images with objects)"]
+    why = []
     if cmp.unmatched_fraction > th.max_unmatched_fraction:
         why.append(f"{label}: {cmp.unmatched_reference} reference and {cmp.unmatched_exported} exported boxes "
                    f"unmatched of {cmp.compared} ({cmp.unmatched_fraction:.1%} > {th.max_unmatched_fraction:.0%})")
@@ -383,14 +371,13 @@ def collect_images(source: str | Path | None = None, data: str | Path | None = N
 
 def _predict(model, images: Sequence[Path], imgsz, conf: float, iou: float, rect: bool, device: str,
              max_det: int, head: str = heads.ONE2MANY, window=None) -> list[Detections]:
-    # One image per call: Ultralytics loads a list of paths as ONE batch, and a batch of differently shaped images
-    # silently falls back to the square letterbox even with rect=True. `head`: which head a `.pt` runs (an export
-    # runs the head it was built with, whatever `nms` says). Images are decoded by the project's reader with the
-    # model's window (`utils.imageread`), as predict does, and handed over as BGR arrays.
+    # One image per call: Ultralytics letterboxes a batch of differently shaped images square even with rect=True.
+    # `head`: which head a `.pt` runs (an export runs its own). Images are read with the model's window, as predict.
     out = []
     for p in images:
-        (r,) = model.predict(read_image(p, window), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device, max_det=max_det,
-                             nms=heads.ultralytics_nms(head) if head != heads.NMS else None, verbose=False)
+        (r,) = model.predict(read_image(p, window), imgsz=imgsz, conf=conf, iou=iou, rect=rect, device=device,
+                             max_det=max_det, nms=heads.ultralytics_nms(head) if head != heads.NMS else None,
+                             verbose=False)
         out.append(Detections.from_ultralytics(r))
     return out
 
@@ -420,9 +407,8 @@ def _val_map(model, data, imgsz, rect: bool, device: str, project: Path, batch: 
 def raw_output_error(reference: Any, exported: Path, images: Sequence[Path], shape: Sequence[int],
                      rect: bool, max_images: int = 8, head: str = heads.ONE2MANY,
                      window=None) -> dict[str, float] | None:
-    """ONNX only: feed identical letterboxed tensors to the fused FP32 `.pt` (torch) and the export (onnxruntime).
-
-    `reference` is the loaded Ultralytics `YOLO` of the `.pt` (already in hand in `check_parity`); a copy is fused.
+    """ONNX only: feed identical letterboxed tensors to a fused FP32 copy of `reference` (the `.pt`'s loaded `YOLO`)
+    and to the export (onnxruntime).
 
     Returns the max absolute error of box coordinates (pixels) and class scores over the raw head output, or None
     where the output is already a list of boxes (an `--nms` or end-to-end export, judged on its boxes: a top-k
@@ -466,6 +452,7 @@ _LOWER = {"fp32": {"fp16", "bf16"}, "fp16": {"bf16"}, "int8": {"fp16", "bf16"}, 
 
 
 @takes(ParityOptions)
+@safeload.loading(None)  # the reference .pt loads restricted (with our allow-list) when called directly too
 def check_parity(reference: str | Path, exported: str | Path, **kwargs: Any) -> ParityReport:
     """Run `reference` (.pt) and `exported` on the same images with the same preprocessing and judge the result.
 
@@ -479,33 +466,29 @@ def check_parity(reference: str | Path, exported: str | Path, **kwargs: Any) -> 
         exported: the exported model (a file or an export folder).
     """
     o, _ = ParityOptions.split(kwargs, extra=False)
-    precision, runtime_precision, data, device = o.precision, o.runtime_precision, o.data, o.device
     g, label = _gate(reference, exported, o)
     sd = _run_sides(g, o.reference_rect)
     comparisons, preprocess, ran = _runners(g, sd, o.standalone)
-    failures, raw = _judged(g, sd, comparisons, precision, o.head)
+    failures, raw = _judged(g, sd, comparisons, o.precision, o.head)
 
     runner_failures, runner_note = [], None
-    if o.runner_check and g.runtime.name == "openvino" and runtime_precision is None and str(device) == "cpu":
+    if o.runner_check and g.runtime.name == "openvino" and o.runtime_precision is None and str(o.device) == "cpu":
         runner_failures, runner_note = _runner_check(g, sd, comparisons, preprocess, ran)
     map_info = None
-    if data is not None and o.map_on_data:
-        map_info = _map_check(g, sd, data)
+    if o.data is not None and o.map_on_data:
+        map_info = _map_check(g, sd, o.data)
         if map_info["diff_points"] > g.th.max_map_diff:
             failures.append(f"mAP50-95 differs by {map_info['diff_points']:.2f} points > {g.th.max_map_diff}")
 
-    shape, ref_head, exp_head, fmt, th, floor = sd.shape, sd.ref_head, sd.exp_head, g.runtime.name, g.th, g.floor
-    reference, exported = g.reference, g.exported
     report = ParityReport(
-        reference=str(reference), exported=str(exported), format=fmt, precision=precision, thresholds=th,
-        conf=o.conf, conf_floor=floor, iou=o.iou,
-        imgsz=[int(s) for s in (shape if isinstance(shape, list) else [shape, shape])],
+        reference=str(g.reference), exported=str(g.exported), format=g.runtime.name, precision=o.precision,
+        thresholds=g.th, conf=o.conf, conf_floor=g.floor, iou=o.iou, imgsz=[int(s) for s in sd.shape],
         images_source=label, preprocess=preprocess, comparisons=comparisons, map50_95=map_info, failures=failures,
         raw=raw, runtime_precision=ran, runner_failures=runner_failures, runner_note=runner_note,
-        heads={"reference": ref_head, "exported": exp_head},
+        heads={"reference": sd.ref_head, "exported": sd.exp_head},
     )
     if o.write:
-        report.write(exported)
+        report.write(g.exported)
     return report
 
 
@@ -526,7 +509,8 @@ def _runners(g: "_Gate", sd: "_Sides", standalone: bool | None) -> tuple[dict, d
     return comparisons, preprocess, ran
 
 
-def _judged(g: "_Gate", sd: "_Sides", comparisons: dict, precision: str, head: str | None) -> tuple[list[str], dict | None]:
+def _judged(g: "_Gate", sd: "_Sides", comparisons: dict, precision: str,
+            head: str | None) -> tuple[list[str], dict | None]:
     """The verdict's failures (detections, head, pinned precision, raw outputs, class names) and the raw errors."""
     failures = judge(comparisons["ultralytics"], g.th, "ultralytics")
     if head is not None and head != sd.exp_head:  # e.g. --end2end asked, and the format fell back to one-to-many
@@ -557,7 +541,8 @@ def _raw_check(raw: dict | None, limits, failures: list[str], compared: int) -> 
         return failures + [f"raw outputs differ: box error {raw['box_px_max']:.3g} px (max {limits[0]}), "
                            f"score error {raw['score_max']:.3g} (max {limits[1]})"]
     if compared == 0:
-        return [f for f in failures if "nothing was compared" not in f and f != "standalone runner: the same differences"]
+        same = "standalone runner: the same differences"
+        return [f for f in failures if "nothing was compared" not in f and f != same]
     return failures
 
 

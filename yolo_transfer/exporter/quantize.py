@@ -1,22 +1,17 @@
 """Static INT8 for YOLO detection ONNX models that keeps the boxes where they were.
 
-Quantising the whole graph (or every Conv, as Ultralytics' `quantize=8` does) puts one INT8 scale on the Detect
-head's box branch: the DFL distribution logits, the decoded box coordinates (0..640 px) and the final concat with
-the class scores. Boxes then move by pixels and low scores round to zero (issue 14: 4 of 193 boxes matched at
-IoU >= 0.99). Here the backbone and neck, and the class branch, run in INT8 while the head's box branch (`cv2.*`),
-the DFL, the anchor decode and the final concat stay FP32; everything is calibrated on the user's own images,
-letterboxed exactly as inference letterboxes them.
-
-The backbone's high-resolution stem (every module before the stride-8 Conv: `stem_nodes`) stays FP32 too: most of
-the quantisation error enters there. YOLO26's one-to-one branches (`one2one_cv2/3`) are found like the one-to-many
-ones. Recipes tried, the gate's numbers for each, and why this one: docs/evidence/export.md#int8. Read the parity
-report of your own model and data before deploying INT8.
+One INT8 scale on the Detect head's box branch (the DFL logits, the decoded 0..640 px coordinates, the final concat
+with the class scores), as Ultralytics' `quantize=8` gives it, moves boxes by pixels and rounds low scores to zero
+(issue 14). So here the backbone, neck and class branch run in INT8 while the box branch (`cv2.*`), the DFL, the
+anchor decode, the final concat and the high-resolution stem (`stem_nodes`, where most of the error enters) stay
+FP32, calibrated on the user's own images letterboxed as inference letterboxes them. YOLO26's one-to-one branches
+(`one2one_cv2/3`) are found like the one-to-many ones. Recipes tried and the gate's numbers for each:
+docs/evidence/export.md#int8; read the parity report of your own model and data before deploying INT8.
 
     from yolo_transfer.exporter.quantize import quantize_onnx
     result = quantize_onnx("best.onnx", "best_int8.onnx", calibration="data.yaml")
 
-Uses ONNX Runtime's `quantize_static` (QDQ format, per-channel weights, U8 activations / S8 weights, which runs on
-the VNNI kernels of x86 CPUs).
+Uses ONNX Runtime's `quantize_static`: QDQ, per-channel S8 weights, U8 activations (the VNNI kernels of x86 CPUs).
 """
 
 from __future__ import annotations
@@ -60,9 +55,8 @@ def stem_nodes(nodes: Sequence, max_stride: int = 4) -> list[str]:
     feature map past `max_stride` (YOLOv8/11: modules 0-2, stride 2 and 4, end at the stride-8 Conv `model.3`).
 
     `nodes` are ONNX NodeProtos in graph (topological) order; the running stride multiplies the Conv strides met
-    along the way, which follows the backbone chain up to there. Measured on yolov8s-fall at 640 px: these layers
-    put the most quantisation error into the model (activation SQNR vs FP32 falls from 28 dB after model.0 to
-    12 dB after model.2), and keeping them FP32 halves the worst score error while INT8 stays ~2.2x faster.
+    along the way, which follows the backbone chain up to there. Most of the quantisation error enters in these
+    layers: docs/evidence/export.md#int8.
     """
     stride, end = 1, None
     for node in nodes:
@@ -148,9 +142,6 @@ class _Reader:
             return {self.input_name: x}
         return None
 
-    def rewind(self) -> None:
-        self._it = iter(self.files)
-
 
 def quantize_onnx(fp32: str | Path, out: str | Path, calibration: str | Path, *, max_images: int = 64,
                   keep: str = "box", stem_fp32: bool = True, method: str = "minmax",
@@ -194,9 +185,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path, calibration: str | Path, *,
         root.setLevel(level)
     q = onnx.load(str(out))
     if {p.key for p in q.metadata_props} != {p.key for p in model.metadata_props}:
-        del q.metadata_props[:]
-        for p in model.metadata_props:
-            q.metadata_props.add().CopyFrom(p)
+        onnx.helper.set_model_props(q, {p.key: p.value for p in model.metadata_props})
         onnx.save(q, str(out))
     return QuantizeResult(path=out, source=fp32, calibration=label, calibration_images=len(files),
                           kept_fp32=keep_nodes, method=method, seconds=round(time.perf_counter() - t0, 2))

@@ -18,7 +18,6 @@ from yolo_transfer.utils.io import atomic_write_json, atomic_write_text, check_f
 from yolo_transfer.utils.lock import folder_lock
 
 
-
 @dataclass
 class PredictSummary:
     """What a `predict` run wrote, counted from the committed results of every session into `out`.
@@ -149,42 +148,37 @@ def run_predict(model: str | os.PathLike, source: str | os.PathLike, out: str | 
                 opts: PredictOptions) -> PredictSummary:
     """`predict` with its options typed: check them, list the images, and run holding `out`."""
     from yolo_transfer import safeload
-
-    with safeload.loading(opts.trust_checkpoint):
-        return _checked_predict(model, source, out, opts)
-
-
-def _checked_predict(model, source, out, opts: PredictOptions) -> PredictSummary:
     from yolo_transfer.inference.sources import list_images
     from yolo_transfer.inference.writers import parse_formats
 
-    if opts.engine not in ENGINES:
-        raise UserError(f"--engine {opts.engine}: unknown; choose one of {', '.join(ENGINES)}")
-    check_device(opts.device)  # the same one-line refusal as train, compare and recommend, before the model loads
-    if opts.batch is not None and opts.batch < 1:
-        raise UserError(f"--batch {opts.batch}: must be at least 1")
-    if not 0 <= opts.conf <= 1 or not 0 <= opts.iou <= 1:
-        raise UserError(f"--conf {opts.conf} / --iou {opts.iou}: both must be between 0 and 1")
-    if not 0 <= opts.tile_overlap < 1:
-        raise UserError(f"--tile-overlap {opts.tile_overlap}: must be in [0, 1)")
-    fmts = parse_formats(opts.formats)
-    with pixel_limit(opts.max_pixels):
-        refs = list_images(source)
-        wpath = _weights_path(model)
-        out = check_folder_path(out, "--out")
-        with folder_lock(out, "predict", wait=opts.wait, other="use another --out"):
-            return _predict(wpath, refs, out, fmts, opts)
+    with safeload.loading(opts.trust_checkpoint):
+        if opts.engine not in ENGINES:
+            raise UserError(f"--engine {opts.engine}: unknown; choose one of {', '.join(ENGINES)}")
+        check_device(opts.device)  # the same one-line refusal as train, compare and recommend, before the model loads
+        if opts.batch is not None and opts.batch < 1:
+            raise UserError(f"--batch {opts.batch}: must be at least 1")
+        if not 0 <= opts.conf <= 1 or not 0 <= opts.iou <= 1:
+            raise UserError(f"--conf {opts.conf} / --iou {opts.iou}: both must be between 0 and 1")
+        if not 0 <= opts.tile_overlap < 1:
+            raise UserError(f"--tile-overlap {opts.tile_overlap}: must be in [0, 1)")
+        fmts = parse_formats(opts.formats)
+        with pixel_limit(opts.max_pixels):
+            refs = list_images(source)
+            wpath = _weights_path(model)
+            out = check_folder_path(out, "--out")
+            with folder_lock(out, "predict", wait=opts.wait, other="use another --out"):
+                return _predict(wpath, refs, out, fmts, opts)
 
 
 def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: PredictOptions) -> PredictSummary:
     """`predict` once its arguments are checked and `out` is held by this run."""
+    from yolo_transfer import windows
     from yolo_transfer.inference.pipeline import InferenceSettings, Predictor
+    from yolo_transfer.inference.writers import SUMMARY_FILES, owned_names
 
     # batch None: the backend's measured default; precision None: the precision the model was built at
     model = _load_model(wpath, opts.backend, imgsz=opts.imgsz, batch=opts.batch, device=opts.device,
                         precision=opts.precision, end2end=opts.end2end)
-    from yolo_transfer import windows
-
     window = windows.choose(model.window, opts.window, [r.path for r in refs], "SOURCE")
     settings = InferenceSettings(conf=opts.conf, iou=opts.iou, max_det=opts.max_det,
                                  classes=tuple(int(c) for c in opts.classes) if opts.classes else None,
@@ -193,21 +187,17 @@ def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: Pr
     run = {"model": _model_id(wpath), "backend": model.name, "imgsz": list(model.imgsz), "formats": list(fmts),
            "precision": model.precision, "head": model.head,
            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()}}
-    from yolo_transfer.inference.writers import owned_names
-
     check_run(out, run, opts.overwrite, owned_names())
     ledger = Ledger(out)
     state = ledger.load()
     todo = [r for r in refs if r.path not in state.done]
     writers = _open_writers(out, fmts, model.names, state)
     predictor = Predictor(model, settings, keep_images=any(w.needs_image for w in writers))
-    # Decoding costs a few ms per image: half the cores keep a CPU model fed and leave it the rest; a GPU model
-    # on a big machine gets up to 8 decoders.
+    # Decoding costs a few ms per image: half the cores keep a CPU model fed (it keeps the rest); a GPU up to 8
     n_workers = max(1, opts.workers if opts.workers is not None else min(8, usable_cores() // 2))
     if model.device != "cpu":
-        # Accelerators pick kernels/allocate on the first call: do it before the clock starts. Not on a CPU: a
-        # warm-up batch there costs a whole batch of inference (8 s for YOLOv8s at 640 on 2 cores, issue 14) and
-        # grows the memory arena to the square shape that rectangular batches never need.
+        # Accelerators pick kernels and allocate on the first call: before the clock. Not on a CPU: there it costs a
+        # batch (8 s, YOLOv8s at 640 on 2 cores, issue 14) and grows the arena to a square rect batches never need.
         model.warmup()
     sink, elapsed, outputs = _stream(wpath, refs, todo, model, settings, predictor, writers, ledger, n_workers, opts)
     total = ledger.load()  # every count from the committed results, each image once: as the outputs hold them
@@ -223,9 +213,12 @@ def _predict(wpath: Path, refs: list, out: Path, fmts: tuple[str, ...], opts: Pr
         model={"weights": str(wpath), **model.describe()},
         settings={**run, "engine": opts.engine, "workers": n_workers,
                   "letterbox": "rect (shape buckets)" if predictor.rect else "square"},
-        outputs=[str(p) for p in outputs],
+        outputs=[str(p) for p in (*outputs, *(out / name for name in SUMMARY_FILES))],
     )
-    return _write_summary(out, summary)
+    summary_json, summary_md = SUMMARY_FILES
+    atomic_write_json(out / summary_json, asdict(summary))
+    atomic_write_text(out / summary_md, summary.to_markdown())
+    return summary
 
 
 def _stream(wpath: Path, refs: list, todo: list, model, settings, predictor, writers: list, ledger: Ledger,
@@ -266,13 +259,3 @@ def _stream(wpath: Path, refs: list, todo: list, model, settings, predictor, wri
         for w in writers:
             w.close()
     return sink, elapsed, outputs
-
-
-def _write_summary(out: Path, summary: PredictSummary) -> PredictSummary:
-    from yolo_transfer.inference.writers import SUMMARY_FILES
-
-    summary_json, summary_md = SUMMARY_FILES
-    summary.outputs += [str(out / name) for name in SUMMARY_FILES]
-    atomic_write_json(out / summary_json, asdict(summary))
-    atomic_write_text(out / summary_md, summary.to_markdown())
-    return summary

@@ -1,17 +1,13 @@
 """Inference backends: a model file -> raw predictions for fixed-shape batches.
 
-Every backend does only the model call. Pre- and post-processing are shared (`yolo_transfer.utils.standalone`:
-letterbox, NMS, scaling back), so `.pt`, `.onnx`, OpenVINO and TensorRT runs of one model differ only by the
-numerics of the runtime. Add a variant with `@register`; `BACKENDS` is what the CLI offers and the tests cover.
+Every backend does only the model call; pre- and post-processing are shared (`utils.standalone`: letterbox, NMS,
+scaling back), so the runtimes of one model differ only by their numerics. Add one with `@register`. `onnx` runs
+ONNX Runtime through the standalone `OnnxDetector` (no torch import, so Ray actors start light); `pt`, `openvino`
+and `engine` run Ultralytics' `AutoBackend` (a `.pt` loads restricted: `yolo_transfer.safeload`).
 
-- `onnx`: ONNX Runtime through the standalone `OnnxDetector` (no torch import, so Ray actors start light).
-- `pt`, `openvino`, `engine`: Ultralytics' `AutoBackend` (it knows how to load and call each runtime).
-  A `.pt` loads restricted (`yolo_transfer.safeload`): a checkpoint naming code outside the allow-list is refused.
-
-What each runtime is (file suffix, requirement, precisions) comes from `yolo_transfer.runtimes`. Every backend runs
-at the precision its model claims, whatever the hardware would pick: `.pt` at FP32 unless `precision="fp16"` (also on
-CUDA, with TF32 off), ONNX Runtime on explicitly chosen providers, OpenVINO compiled with INFERENCE_PRECISION_HINT
-f32/f16 (bf16 only when asked with `precision="bf16"`). `describe()["precision"]` is what it really computes at.
+What each runtime is comes from `yolo_transfer.runtimes`. Every backend runs at the precision its model claims,
+whatever the hardware would pick: `.pt` at FP32 unless `precision="fp16"` (TF32 off on CUDA), ONNX Runtime on
+explicitly chosen providers, OpenVINO with INFERENCE_PRECISION_HINT f32/f16 (bf16 only with `precision="bf16"`).
 """
 
 from __future__ import annotations
@@ -75,10 +71,6 @@ class Backend(ABC):
     def runtime(cls) -> Runtime:
         return RUNTIMES[cls.name]
 
-    @classmethod
-    def accepts(cls, path: Path) -> bool:
-        return cls.runtime().accepts(path)
-
     @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
         """`x`: float32 NCHW RGB in [0, 1] of shape `(n, 3, *imgsz)` -> raw output as float32 numpy."""
@@ -126,18 +118,16 @@ class OnnxBackend(Backend):
 
         from yolo_transfer.utils.standalone import OnnxDetector
 
-        if is_cuda(device):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise UserError(f"--device {device}: this onnxruntime has no CUDA provider; pip install "
-                                f"onnxruntime-gpu or use --device cpu")
-            dev_id = device.split(":")[-1].split(",")[0] if ":" in device else device.split(",")[0]
-            # TF32 off: an FP32 model computes at FP32 on Ampere and newer too
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        if is_cuda(device) and not has_cuda:
+            raise UserError(f"--device {device}: this onnxruntime has no CUDA provider; pip install "
+                            f"onnxruntime-gpu or use --device cpu")
+        if is_cuda(device) or (device is None and has_cuda):
+            # Named, not ORT's default list: that would put TensorRT's provider first where installed (own
+            # precision); TF32 off: an FP32 model computes at FP32 on Ampere and newer too
+            dev_id = device.split(":")[-1].split(",")[0] if device else "0"
             providers = [("CUDAExecutionProvider", {"device_id": int(dev_id), "use_tf32": 0}), "CPUExecutionProvider"]
             self.device = f"cuda:{dev_id}"
-        elif device is None and "CUDAExecutionProvider" in ort.get_available_providers():
-            # Named, not ORT's default list: that would put TensorRT's provider first where installed (own precision)
-            providers = [("CUDAExecutionProvider", {"device_id": 0, "use_tf32": 0}), "CPUExecutionProvider"]
-            self.device = "cuda:0"
         else:
             providers = ["CPUExecutionProvider"]
             self.device = "cpu"
@@ -176,9 +166,8 @@ class OnnxBackend(Backend):
         self.imgsz = _check_imgsz(imgsz, det.imgsz, det.dynamic, path)
         self.fixed_batch = det.static_batch is not None
         if batch is None:
-            # Measured on 2 cores (issue 14, 64 coco128 images at 640, YOLOv8s): batch 1 peaks at 313 MB RSS, batch
-            # 4 at 648 MB, batch 8 at 1.09 GB (ORT's arena keeps every (batch, h, w) high-water mark), all within
-            # the noise of each other in wall time: the shape buckets rarely fill on mixed photos anyway.
+            # CPU: batch 1 ran as fast as 8 at under a third of its peak RSS (ORT's arena keeps every (batch, h, w)
+            # high-water mark; issue 14: coco128 at 640 on 2 cores)
             batch = 1 if self.device == "cpu" else DEFAULT_BATCH
         self.batch = det.static_batch if self.fixed_batch else max(1, int(batch))
 

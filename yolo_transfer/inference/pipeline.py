@@ -3,15 +3,11 @@
     paths -> [thread pool: read, decode, letterbox] -> bounded window -> shape buckets -> batches of <= `batch`
           -> backend.infer -> shared NMS/scale-back -> (tile merge) -> ImageResult, in source order -> sink thread
 
-A dynamic-shape model gets each image letterboxed to its minimum stride-multiple rectangle, exactly as the `.pt`
-predictor and `yolo predict` do (a 640x480 photo runs at 480x640, 25% fewer pixels than the square); images whose
-rectangles agree share a bucket and are batched together, in source order. A bucket is run early (a partial batch)
-when the oldest image still waiting for results belongs to it and more than `hold` images wait, so a rare shape
-never holds the output back and memory stays bounded. Static models keep square batches.
-
-Memory stays flat however many images: at most `prefetch` decoded images wait for the model, at most `hold` images
-wait in buckets, and the sink's queue is bounded too. `Predictor` holds the model-side half (also used by each Ray
-actor), `run_local` adds the threads.
+A dynamic-shape model gets each image letterboxed to its minimum stride-multiple rectangle, as the `.pt` predictor
+does (a 640x480 photo runs at 480x640); images whose rectangles agree are batched together. A bucket runs early (a
+partial batch) when the oldest waiting image is in it and more than `hold` images wait, so a rare shape never holds
+the output back. Static models keep square batches. Memory stays flat: at most `prefetch` decoded images, `hold`
+images in buckets, and a bounded sink queue. `Predictor` is the model-side half (also each Ray actor's).
 """
 
 from __future__ import annotations
@@ -30,15 +26,6 @@ from yolo_transfer.inference.backends import Backend
 from yolo_transfer.utils.imageread import BadImage, Window, read_image
 from yolo_transfer.inference.sources import ImageRef
 from yolo_transfer.inference.tiling import merge_windows, tile_windows
-
-
-def to_blob(img_bgr: np.ndarray, shape: tuple[int, int], rect: bool = False,
-            stride: int = 32) -> tuple[np.ndarray, Meta]:
-    """One image -> `(float32 (1,3,h,w) RGB in [0,1], Meta)` via standalone's `preprocess` (one way to letterbox).
-
-    `rect=True`: the minimum stride-multiple rectangle inside `shape` (dynamic-shape models only)."""
-    x, (meta,) = preprocess([img_bgr], shape, auto=rect, stride=stride)
-    return x, meta
 
 
 @dataclass(frozen=True)
@@ -98,7 +85,10 @@ class Predictor:
         self.hold = max(1, hold if hold is not None else 4 * backend.batch)
 
     def _blob(self, img: np.ndarray) -> tuple[np.ndarray, Meta]:
-        return to_blob(img, self.backend.imgsz, self.rect, self.stride)
+        """One BGR image -> `(float32 (1,3,h,w) RGB in [0,1], Meta)` by standalone's `preprocess` (one way to
+        letterbox); with `rect`, the minimum stride-multiple rectangle inside `imgsz`."""
+        x, (meta,) = preprocess([img], self.backend.imgsz, auto=self.rect, stride=self.stride)
+        return x, meta
 
     def _shape_of(self, p: _Prepared, k: int) -> tuple[int, int]:
         """The model input (h, w) crop `k` of `p` will get: the bucket it joins."""
@@ -160,10 +150,8 @@ class Predictor:
     def _finish(self, p: _Prepared) -> ImageResult:
         if p.error is not None:
             return ImageResult(p.ref, error=p.error)
-        if len(p.parts) == 1:
-            det = p.parts[0]
-        else:
-            det = merge_windows(p.parts, p.offsets, self.settings.iou, self.settings.max_det)
+        det = p.parts[0] if len(p.parts) == 1 else merge_windows(p.parts, p.offsets, self.settings.iou,
+                                                                  self.settings.max_det)
         return ImageResult(p.ref, p.shape, det.sorted(), image=p.image)
 
     def run(self, prepared: Iterable[_Prepared]) -> Iterator[ImageResult]:
@@ -233,9 +221,8 @@ def run_local(predictor: Predictor, refs: Sequence[ImageRef], workers: int = 2,
               prefetch: int | None = None) -> Iterator[ImageResult]:
     """Decode in `workers` threads (OpenCV releases the GIL) while the model runs on the batch before."""
     if prefetch is None:
-        # Tiled runs are for very large images: keep only a few decoded at a time. On a CPU the model takes ~100x
-        # longer per image than decoding, so a few images ahead keep it fed (each is a float blob of up to 4.9 MB
-        # at 640); an accelerator eats batches faster and gets two batches ahead.
+        # Tiled (very large) images: a few decoded at a time. A CPU model takes ~100x longer per image than decoding:
+        # a few ahead keep it fed (a blob is up to 4.9 MB at 640); an accelerator gets two batches ahead.
         if predictor.settings.tile:
             prefetch = workers + 1
         elif predictor.backend.device == "cpu":

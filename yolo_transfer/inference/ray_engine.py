@@ -1,13 +1,9 @@
 """`--engine ray`: the same Predictor on Ray Data, locally or on an existing Ray cluster.
 
-`map_batches` over the image paths with an actor pool: each actor loads the model once (`Predictor`, exactly the
-local code path: decode, letterbox, infer, NMS, tile merge) and gets one GPU only when the run is on CUDA (the
-driver's model is: `--device 0`, or no `--device` on a machine with a GPU); `--device cpu` keeps actors on CPUs. Rows come
-back in input order (`preserve_order`) to the driver, which writes them through the same sink, ledger and writers
-as the local engine, so outputs and resume behave identically.
-
-Cluster use: image paths and the model path must be readable at the same path on every node (shared storage).
-Install with `pip install 'yolo-transfer[distributed]'`.
+An actor pool maps over the image paths: each actor loads the model once (`Predictor`, the local code path) and
+takes a GPU only when the driver's model runs on CUDA. Rows come back in input order to the driver, which writes
+them through the same sink, ledger and writers as the local engine, so outputs and resume behave identically. On a
+cluster, images and model must be at the same path on every node. Install: `pip install 'yolo-transfer[distributed]'`.
 """
 
 from __future__ import annotations

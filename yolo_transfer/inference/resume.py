@@ -1,14 +1,10 @@
 """The completed-image ledger: what makes a killed run resumable with nothing lost and nothing duplicated.
 
-`<out>/.state/ledger.jsonl` is append-only. Each commit appends one fsynced line naming the images finished since
-the previous commit, each image's detections per class (or that it failed), and the byte size every streamed output
-had at that moment. A rerun reads the ledger (ignoring a torn last line), skips those images and cuts each output
-back to the recorded sizes, so lines written after the last commit, which the ledger does not vouch for, are dropped
-and redone exactly once. Every count of the summary is computed from these per-image results, each image once, so
-it cannot disagree with the outputs the ledger vouches for.
-
-`<out>/.state/run.json` records the model and settings; resuming with different ones is refused, because one
-output folder would then mix two kinds of results.
+`<out>/.state/ledger.jsonl` is append-only: each commit appends one fsynced line with the images finished since the
+last one, each image's detections per class (or its failure), and every streamed output's byte size then. A rerun
+reads it (a torn last line ignored), skips those images and cuts each output back to its recorded size, so what the
+ledger does not vouch for is redone exactly once; the summary's counts come from these per-image results.
+`<out>/.state/run.json` records the model and settings: resuming with others is refused (no mixed results).
 """
 
 from __future__ import annotations
@@ -134,11 +130,8 @@ def clear_outputs(out: Path, owned: tuple[str, ...]) -> None:
 
 
 def check_run(out: Path, run: dict, overwrite: bool, owned: tuple[str, ...]) -> bool:
-    """Prepare `out` for this run; return True when it resumes an earlier one.
-
-    `owned`: the file and folder names a run writes. Raises `UserError` when `out` holds a run with different
-    model/settings, or outputs without a ledger, and `overwrite` is False.
-    """
+    """Prepare `out` for this run (`owned`: the names a run writes); True when it resumes an earlier one. Without
+    `overwrite`, an `out` holding a run with other model/settings, or outputs without a ledger, is a `UserError`."""
     path = out / STATE_DIR / RUN
     if overwrite:
         clear_outputs(out, owned)

@@ -1,8 +1,8 @@
 """The writer thread: results in, formatted files and ledger commits out, progress bar updated.
 
-Serialising JSON, drawing annotated images and fsyncing happen here, off the thread that feeds the model. The
-queue is bounded so a slow disk slows the model down instead of growing memory. A commit (outputs fsynced, then
-one ledger line) happens at most every `commit_every` seconds and when the sink closes, including on Ctrl-C.
+Serialising, drawing and fsyncing happen here, off the thread that feeds the model; the queue is bounded so a slow
+disk slows the model down instead of growing memory. A commit (outputs fsynced, then one ledger line) happens at
+most every `commit_every` seconds and when the sink closes, Ctrl-C included.
 """
 
 from __future__ import annotations
@@ -44,14 +44,13 @@ class Sink:
         self.close()
 
     def put(self, r: ImageResult) -> None:
-        while True:
-            if self.error is not None:
-                raise self.error
+        while self.error is None:
             try:
                 self.q.put(r, timeout=0.5)
                 return
             except queue.Full:
-                continue
+                pass
+        raise self.error
 
     def close(self) -> None:
         """Write and commit everything queued so far, then stop. Re-raises a failure of the writer thread."""
@@ -87,11 +86,7 @@ class Sink:
         if not self._pending:
             self._t_last = now
             return
-        offsets = {}
-        for w in self.writers:
-            off = w.commit()
-            if off is not None:
-                offsets[w.name] = off
+        offsets = {w.name: off for w in self.writers if (off := w.commit()) is not None}
         self.ledger.append(self._pending, offsets, now - self._t_last)
         failed = sum(r is None for r in self._pending.values())
         self.ok += len(self._pending) - failed

@@ -1,7 +1,5 @@
-"""SOURCE argument -> the sorted list of image files to run on.
-
-A SOURCE is a folder (searched recursively), a glob pattern, a text file with one path per line, or one image.
-The order is deterministic (sorted by path) so reruns, resumes and the Ray engine all see the same sequence.
+"""SOURCE argument -> the image files to run on: a folder (searched recursively), a glob pattern, a text file with one
+path per line, or one image. Sorted by path, so reruns, resumes and the Ray engine all see the same sequence.
 """
 
 from __future__ import annotations
@@ -26,11 +24,6 @@ class ImageRef:
 
     path: str
     rel: str
-
-
-
-def _is_glob(text: str) -> bool:
-    return any(ch in text for ch in "*?[")
 
 
 def _frames(paths: list[str]) -> list[str]:
@@ -81,7 +74,7 @@ def list_images(source: str | os.PathLike) -> list[ImageRef]:
     if path.is_file():
         raise UserError(f"SOURCE {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}) nor a list of paths "
                         f"({', '.join(LIST_SUFFIXES)})")
-    if _is_glob(text):
+    if any(ch in text for ch in "*?["):  # a glob pattern
         found = [p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p) and is_image(p)]
         found = _each_folder_once(found)
         if not found:

@@ -1,11 +1,10 @@
 """`--tile`: run large images as overlapping model-sized tiles so small objects keep their pixels.
 
-Each tile is cut at the model's input size (no downscaling), neighbouring tiles overlap by `overlap` of a tile so an
-object on a seam is whole in at least one tile, and a downscaled pass over the whole image is added for objects
-larger than a tile. Merging the windows' boxes: the shared class-aware NMS (IoU), then one rule NMS lacks: a box
-mostly inside a higher-scored box of the same class from *another* window (intersection over the smaller box >
-`ios`) is the same object cut by a tile edge, and is dropped. Within one window NMS alone decides, so genuinely
-overlapping neighbours are kept as the model reported them.
+Tiles are cut at the model's input size (no downscaling) and overlap by `overlap` of a tile, so an object on a seam
+is whole in at least one; a downscaled whole-image pass catches objects larger than a tile. Merging: the shared
+class-aware NMS, then a box mostly inside (intersection over the smaller box > `ios`) a higher-scored box of its
+class from *another* window is the same object cut by a tile edge, and is dropped. Within one window NMS alone
+decides, so genuinely overlapping neighbours stay as the model reported them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Output writers: where results go, one registered class per format (`--format jsonl,csv,coco,images,crops`).
 
-Streamed files (JSONL, CSV, the errors file, the COCO journal) are append-only. `commit()` flushes and fsyncs them
-and returns the byte offset the ledger records, so a resumed run cuts each file back to its last committed offset:
-no line is lost or written twice, whatever moment the previous run died at. Files written whole (COCO JSON,
-annotated images, crops, summaries) go through `atomic_write_*`.
+Streamed files (JSONL, CSV, the errors file, the COCO journal) are append-only: `commit()` fsyncs them and returns
+the byte offset the ledger records, so a resumed run cuts each back to it (`inference.resume`): no line lost or
+written twice. Files written whole (COCO JSON, annotated images, crops, summaries) go through `atomic_write_*`.
 """
 
 from __future__ import annotations
@@ -68,6 +67,7 @@ class _StreamWriter(Writer):
 
     filename: ClassVar[str]
     header: ClassVar[bytes] = b""
+    of_errors: ClassVar[bool] = False  # the stream of unusable images; every other stream holds the results
     f: BinaryIO | None = None
 
     @property
@@ -88,7 +88,7 @@ class _StreamWriter(Writer):
         self.f.seek(offset)
 
     def write(self, r: ImageResult) -> None:
-        data = self.encode(r)
+        data = self.encode(r) if (r.error is not None) == self.of_errors else b""
         if data:
             with naming_errors(self.path):  # a full disk: the error line names this file
                 self.f.write(data)
@@ -126,8 +126,6 @@ class JsonlWriter(_StreamWriter):
     owns = (filename,)
 
     def encode(self, r: ImageResult) -> bytes:
-        if r.error is not None:
-            return b""
         h, w = r.shape
         return _line({"image": r.ref.path, "width": w, "height": h, **_dicom_keys(r.ref.path),
                       "detections": r.detections.to_records(self.names)})
@@ -158,8 +156,6 @@ class CsvWriter(_StreamWriter):
     header = (",".join(columns) + "\n").encode()
 
     def encode(self, r: ImageResult) -> bytes:
-        if r.error is not None:
-            return b""
         h, w = r.shape
         buf = io.StringIO()
         rows = csv.writer(buf, lineterminator="\n")
@@ -177,9 +173,10 @@ class ErrorsWriter(_StreamWriter):
     name = "errors"
     filename = "errors.jsonl"
     owns = (filename,)
+    of_errors = True
 
     def encode(self, r: ImageResult) -> bytes:
-        return _line({"image": r.ref.path, "error": r.error}) if r.error is not None else b""
+        return _line({"image": r.ref.path, "error": r.error})
 
 
 @register
@@ -196,8 +193,6 @@ class CocoWriter(_StreamWriter):
     owns = ("coco_results.json", "coco_images.json")
 
     def encode(self, r: ImageResult) -> bytes:
-        if r.error is not None:
-            return b""
         d = r.detections
         xywh = np.concatenate([d.xyxy[:, :2], d.xyxy[:, 2:] - d.xyxy[:, :2]], 1).round(3)
         return _line({"image": r.ref.path, "file_name": r.ref.rel, "width": r.shape[1], "height": r.shape[0],

@@ -1,19 +1,14 @@
 """Domain distance measured from the checkpoint alone: BatchNorm statistics as a record of the source data.
 
-Every `BatchNorm2d` of a trained detector stores the per-channel mean and variance of its input over the data it was
-trained on (`running_mean`, `running_var`). Running the user's images through the model (eval mode, so nothing is
-updated) and measuring the same per-channel statistics at the same place tells how far the user's images are from
-the source data *as the network sees them*, layer by layer, with no source data at hand.
+Every `BatchNorm2d` of a trained detector stores the per-channel mean and variance of its input over its training
+data (`running_mean`, `running_var`). The same statistics of the user's images at the same place (eval mode: nothing
+is updated) tell how far they are from the source data *as the network sees them*, with no source data at hand.
 
-Per BatchNorm layer we model each channel as a Gaussian and take the symmetric KL divergence between the user's
-N(mu, var) and the stored N(running_mean, running_var), averaged over channels (channels whose stored variance is
-~0 — dead channels — are skipped: any input looks infinitely far to them). Layers are grouped by model part
-(backbone / neck / head, from `Anatomy`) and by stage (the input's stride, P1 = /2 ... P5 = /32). The total,
-`domain_distance`, is the mean over the backbone's layers: the backbone is what `frozen-backbone` keeps, so its
-fit to the user's images is the question a freeze decision turns on.
-
-Images are letterboxed exactly like Ultralytics (`export.standalone.preprocess`), square at `imgsz`, and sampled
-with a fixed seed, so the same call gives the same number.
+Per layer: the symmetric KL divergence between each channel's Gaussian N(mu, var) and the stored one, averaged over
+channels (dead channels, stored variance ~0, are skipped: any input looks infinitely far to them); layers grouped by
+part (`Anatomy`) and stage. `domain_distance` is the backbone's mean: the backbone is what `frozen-backbone` keeps.
+Images are letterboxed like Ultralytics (`utils.standalone`), square at `imgsz`, sampled with a fixed seed: the same
+call gives the same number.
 """
 
 from __future__ import annotations
@@ -93,10 +88,6 @@ def sample_images(source: str | Path | Sequence[Path], n: int, seed: int = 0) ->
     return paths
 
 
-def _stride_stage(stride: float) -> str:
-    return f"P{max(0, round(math.log2(max(stride, 1))))}"
-
-
 def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None = "cpu", batch: int = 8,
             anatomy=None) -> DomainDistance:
     """Domain distance of `images` from the source data of `model` (an Ultralytics YOLO or DetectionModel)."""
@@ -165,7 +156,8 @@ def measure(model, images: Sequence[Path], imgsz: int = 640, device: str | None 
         kl = symmetric_kl(mu[live], var[live] + BN_EPS, rm[live], rv[live] + BN_EPS)
         idx = int(name.split(".")[1]) if name.startswith("model.") else -1
         part = anatomy.part_of(idx) if 0 <= idx < anatomy.num_layers else "head"
-        layers.append(LayerDistance(name, idx, part, _stride_stage(stride), int(live.sum()), float(kl.mean())))
+        stage = f"P{max(0, round(math.log2(max(stride, 1))))}"  # the input's stride: P1 = /2 ... P5 = /32
+        layers.append(LayerDistance(name, idx, part, stage, int(live.sum()), float(kl.mean())))
 
     def mean(vals):
         return float(np.mean(vals)) if vals else float("nan")

@@ -1,9 +1,7 @@
 """The facts a strategy is chosen from: data size per class, object sizes, class overlap, domain distance, compute.
 
-`Facts` is one flat dataclass so the rules (`rules.py`) read plain attributes and tests can build known cases by
-hand. `gather_facts` measures them: the dataset through the project's readers (`load_data_yaml`, `read_labels`,
-`image_size`), the checkpoint's class names from the `.pt`, the domain distance from its BatchNorm statistics
-(`domain.py`), and the machine (CPU cores, GPU name and memory).
+`Facts` is one flat dataclass, so the rules (`rules.py`) read plain attributes and tests build known cases by hand;
+`recommend` fills it (`data_facts`, `compute_facts`, and the domain distance of `domain.py`).
 """
 
 from __future__ import annotations

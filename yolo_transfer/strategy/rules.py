@@ -16,11 +16,10 @@ freeze-vs-fine-tune trade-off (scope, data needs, compute, adaptability to a far
 Why this order and these thresholds (compare at equal wall time, per set and budget, on yolov8s-fall.pt and
 yolo26n.pt): docs/evidence/strategy.md; every change to them is dated in docs/changelog.md#rule-history.
 
-Domain thresholds are in units of the backbone's mean symmetric KL between the user's BatchNorm input statistics and
-the checkpoint's running statistics (`domain.py`), always measured at DOMAIN_IMGSZ (320 px), the size they were set
-at: the same images read otherwise at other sizes (docs/evidence/strategy.md#domain-distance). "Fewest images of a
-class" counts classes that have training images. When the distance was not measured (NaN), the domain rules do not
-fire.
+Domain thresholds are in units of the backbone's mean symmetric KL (`domain.py`), always measured at DOMAIN_IMGSZ
+(320 px), the size they were set at: the same images read otherwise at other sizes
+(docs/evidence/strategy.md#domain-distance). "Fewest images of a class" counts classes that have training images.
+When the distance was not measured (NaN), the domain rules do not fire.
 """
 
 from __future__ import annotations

@@ -18,16 +18,6 @@ def worker_device(config: dict) -> str:
     return "0" if config["gpu"] else "cpu"
 
 
-def trial_resources(n: int) -> tuple[dict, int, int]:
-    """(resources per trial, CPUs, GPUs): one GPU per trial where the cluster has GPUs, else its CPUs shared out
-    between `n` trials running at once (Ray sets each worker's thread count to its share)."""
-    import ray
-
-    res = ray.cluster_resources()
-    gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
-    return ({"cpu": 1, "gpu": 1} if gpus else {"cpu": max(1, cpus // max(n, 1))}), cpus, gpus
-
-
 def require_tune():
     """Ray and its Tune, or the one line that says how to install them."""
     try:
@@ -40,13 +30,14 @@ def require_tune():
 
 def run_trials(trainable, space: dict, n: int, storage: Path, address: str | None = None, *, announce=None,
                echo=print, what: str = "trial", scheduler=None, metric: str | None = None) -> dict:
-    """The Ray executor of every sweep (compare's trials, auto's probes): `n` trials of `trainable` over `space` at
-    once, each with its share of the cluster (`space["gpu"]` says whether it has a GPU), under `scheduler` (ASHA
-    for auto) ranking by `metric`; returns the resources each trial had. `announce(per_trial, cpus, gpus)` first."""
+    """`n` trials of `trainable` over `space` at once (`space["gpu"]`: whether each has a GPU), under `scheduler` (ASHA
+    for auto) ranking by `metric`; `announce(per_trial, cpus, gpus)` first. Returns the resources each trial had."""
     ray, tune = require_tune()
     started = connect(address)
     try:
-        per_trial, cpus, gpus = trial_resources(n)
+        res = ray.cluster_resources()  # one GPU per trial where there are GPUs, else a share of the CPUs
+        gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
+        per_trial = {"cpu": 1, "gpu": 1} if gpus else {"cpu": max(1, cpus // max(n, 1))}
         if announce is not None:
             announce(per_trial, cpus, gpus)
         ranked = {"metric": metric, "mode": "max", "scheduler": scheduler} if scheduler is not None else {}
@@ -55,15 +46,10 @@ def run_trials(trainable, space: dict, n: int, storage: Path, address: str | Non
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=n, **ranked),
             run_config=tune.RunConfig(name="tune", storage_path=str(Path(storage).resolve()), verbose=0),
         )
-        fit(tuner, echo, what)
+        for r in tuner.fit():  # a trial that raised: one line each (its run folder has the rest)
+            if r.error is not None:
+                echo(f"ray: a {what} raised {type(r.error).__name__}: {str(r.error).splitlines()[0][:200]}")
     finally:
         if started:
             ray.shutdown()
     return per_trial
-
-
-def fit(tuner, echo=print, what: str = "trial") -> None:
-    """Run a Ray Tune `Tuner`; a trial that raised is reported in one line each (its run folder has the rest)."""
-    for r in tuner.fit():
-        if r.error is not None:
-            echo(f"ray: a {what} raised {type(r.error).__name__}: {str(r.error).splitlines()[0][:200]}")

@@ -1,8 +1,7 @@
 """A sweep's trial: one `train_preset` run in a folder of its own, skipped, resumed or (re)started by one rule.
 
-A trial folder whose record is finished is kept as it is; one with `weights/last.pt` and a record resumes from
-there (`train(resume=...)`: the same plan, and in time mode the same budget clock); anything else holds nothing to
-keep (stopped before its first checkpoint) and starts again in the same folder.
+A folder with a finished record is kept; one with `weights/last.pt` and a record resumes from there (the same plan,
+and in time mode the same budget clock); anything else holds nothing to keep and starts again in the same folder.
 """
 
 from __future__ import annotations

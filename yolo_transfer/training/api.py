@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-
+from yolo_transfer import safeload
 from yolo_transfer.errors import Interrupted, TrainingFailed, UserError, VerificationError
 from yolo_transfer.data.yolo_layout import check_data_yaml
 from yolo_transfer.options import METRIC as MAP
@@ -31,7 +31,6 @@ from yolo_transfer.utils.env import check_device
 from yolo_transfer.utils.io import atomic_write_text
 from yolo_transfer.utils.lock import folder_lock
 from yolo_transfer.weights import DEFAULT_MODEL
-
 
 
 @dataclass
@@ -61,7 +60,6 @@ class TrainResult:
     record: TransferRecord = field(default_factory=TransferRecord, repr=False)
     verified: bool = False
     error: str | None = None
-    # `--preset auto`: the choice's record (`strategy.auto.state.AutoState`) and folder, beside the winner's run
     auto: Any = field(default=None, repr=False)
     auto_dir: Path | None = None
 
@@ -124,19 +122,6 @@ def run_folder(run: str | os.PathLike, check: bool = True) -> Path:
     return run_dir
 
 
-def _load_run(run: str | os.PathLike) -> tuple[Path, TransferRecord]:
-    run_dir = run_folder(run)
-    return run_dir, TransferRecord.read(run_dir)
-
-
-def _finished(last: Path) -> bool:
-    """Ultralytics strips the optimizer (epoch -1) from last.pt at the end of training: nothing left to resume."""
-    from yolo_transfer.safeload import load
-
-    ckpt = load(last)
-    return isinstance(ckpt, dict) and ckpt.get("epoch", -1) == -1
-
-
 @dataclass
 class RunSpec:
     """What a run needs once its input is checked (`_prepare_new` / `_prepare_resume`): the freeze plan, the
@@ -165,6 +150,8 @@ def train_preset(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLi
         raise UserError(f"preset {opts.preset}: auto chooses among presets; call yolo_transfer.train, not train_preset")
     # one writer per run folder (a second `train --resume` of it is refused, see utils.lock), held to the end
     with contextlib.ExitStack() as held:
+        # called directly too, not only via train(): False inherits the enclosing block's choice (compare's trials)
+        held.enter_context(safeload.loading(opts.trust_checkpoint or None))
         held.enter_context(pixel_limit(opts.max_pixels))
         if opts.resume:
             run = _prepare_resume(opts, overrides, held)
@@ -178,12 +165,16 @@ def train_preset(model: str | os.PathLike = DEFAULT_MODEL, data: str | os.PathLi
 def _prepare_resume(opts: TrainOptions, overrides: dict, held: contextlib.ExitStack) -> RunSpec | TrainResult:
     """A run folder to go on from, with the plan, context and record it started with."""
     from yolo_transfer.presets import FreezePlan
+    from yolo_transfer.safeload import load
 
-    run_dir, record = _load_run(opts.resume)
+    run_dir = run_folder(opts.resume)
+    record = TransferRecord.read(run_dir)
     held.enter_context(folder_lock(run_dir, "train --resume"))  # before anything is read or written
     plan = FreezePlan.from_dict(record.plan)
     source = Path(record.source["path"]) if record.source.get("sha256") else None
-    if _finished(run_dir / "weights" / "last.pt"):  # killed after training, before the record was final
+    last = load(run_dir / "weights" / "last.pt")
+    # Ultralytics strips the optimizer (epoch -1) from last.pt when training ends: killed before the record was final
+    if isinstance(last, dict) and last.get("epoch", -1) == -1:
         return finish(run_dir, record, plan, source)
     context = {"plan": record.plan, "bn_policy": record.bn_policy, "class_map": record.class_map,
                "epochs_requested": record.epochs_requested, "window": record.window,
@@ -204,7 +195,7 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import make_plan
     from yolo_transfer.training.head import check_class_map, load_class_map
-    from yolo_transfer.training.keep import KEPT_SOURCE, is_kept
+    from yolo_transfer.training.keep import KEPT_SOURCE, branch_point, build_data, held_prefixes, is_kept
     from yolo_transfer.training.policy import check_bn_policy
     from yolo_transfer.weights import resolve_model
 
@@ -225,8 +216,6 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
     plan = make_plan(opts.preset, anatomy, epochs=opts.epochs, presets_file=opts.presets_file)
     held_params = []
     if keep is not None and keep.method == "exact":
-        from yolo_transfer.training.keep import branch_point, held_prefixes
-
         # the new classes' path copies what the preset trains; the source's trains nothing (the head-only plan)
         keep.branch_from = branch_point(plan, anatomy)
         held_params = held_prefixes(yolo.model)
@@ -237,8 +226,6 @@ def _prepare_new(model, data, opts: TrainOptions, overrides: dict) -> RunSpec:
                "window": window.to_dict() if window else None}
     data_path = spec.yaml_path
     if keep is not None:  # training reads the derived dataset: the combined names, labels in combined ids
-        from yolo_transfer.training.keep import build_data
-
         keep.data_yaml = str(build_data(spec, keep, Path(opts.project) / ".keep-data", resolved, opts.imgsz,
                                         opts.device))
         data_path = Path(keep.data_yaml)
@@ -344,9 +331,8 @@ def _record_callbacks(trainer, record: TransferRecord, run_dir: Path, resume: bo
                 setattr(record, key, value)
         if resume:
             record.resumed_at_epoch.append(tr.start_epoch)
-            # a session killed outright (power cut, OOM killer, SIGKILL) never accounted its seconds: count at least
-            # the training-loop seconds results.csv holds for the checkpoint's epochs, so compare's cost column and
-            # its tie-break (the cheaper preset) and auto's cost see the whole run
+            # a session killed outright never accounted its seconds: count at least the loop seconds results.csv
+            # holds for the checkpoint's epochs, so compare's and auto's costs see the whole run
             from yolo_transfer.training.timed import loop_seconds, rows_before
 
             counted = loop_seconds(rows_before(read_results(run_dir), tr.start_epoch))
@@ -371,8 +357,7 @@ def seconds_spent(run_dir: Path) -> float:
 
 def _close_loaders(trainer) -> None:
     """Ultralytics shuts its persistent dataloader workers down only at a normal end: a run stopped early (an auto
-    probe at its rung, Ctrl-C, a failure) left them alive in the process, so auto's winner trained beside every
-    stopped probe's idle workers (4 processes each at workers=2)."""
+    probe at its rung, Ctrl-C, a failure) would leave them alive beside the next run in the process."""
     for loader in (getattr(trainer, "train_loader", None), getattr(trainer, "test_loader", None)):
         if loader is not None and hasattr(loader, "close"):
             try:
@@ -385,8 +370,7 @@ def _account(record: TransferRecord, meter, before: float, t0: float, run_dir: P
     record.train_seconds = round(before + time.time() - t0, 2)
     record.peak_memory_mb = round(max(float(record.peak_memory_mb or 0.0), meter.peak_mb), 1)
     record.history = epoch_history(run_dir, record.history, meter.rows)
-    record.metrics = record.history[-1] if record.history else {}
-    record.metrics = {k: v for k, v in record.metrics.items() if k in _csv_keys(run_dir)}
+    record.metrics = _last_metrics(run_dir, record.history)
 
 
 def _per_class(trainer) -> dict:
@@ -398,7 +382,7 @@ def _per_class(trainer) -> dict:
     names = getattr(m, "names", None) or trainer.data.get("names", {})
     per_class = {}
     for i, c in enumerate(getattr(box, "ap_class_index", [])):
-        p, r, ap50, ap = box.class_result(i)
+        ap50, ap = box.class_result(i)[2:]
         per_class[str(names[int(c)])] = {"mAP50": round(float(ap50), 5), "mAP50-95": round(float(ap), 5)}
     return {"source": "best.pt", "mAP50": round(float(box.map50), 5), "mAP50-95": round(float(box.map), 5),
             "per_class": per_class}
@@ -436,8 +420,7 @@ def finish(run_dir: Path, record: TransferRecord, plan, source: Path | None) -> 
     record.verification = v.to_dict()
     if not record.history:
         record.history = epoch_history(run_dir, [], {})
-        record.metrics = {k: v for k, v in (record.history[-1] if record.history else {}).items()
-                          if k in _csv_keys(run_dir)}
+        record.metrics = _last_metrics(run_dir, record.history)
     record.metrics_source = "last"
     record.status = "complete" if v.ok else "verification failed"
     record.error = None
@@ -507,9 +490,10 @@ def _keep_plan(opts: TrainOptions, source_names, spec, class_map):
                      str(Path(replay).resolve()) if replay is not None else None, class_map)
 
 
-def _csv_keys(run_dir: Path) -> set[str]:
+def _last_metrics(run_dir: Path, history: list[dict]) -> dict[str, float]:
+    """The last epoch's row of `history`, results.csv's columns only."""
     rows = read_results(run_dir)
-    return set(rows[-1]) if rows else set()
+    return {k: v for k, v in (history[-1] if history else {}).items() if rows and k in rows[-1]}
 
 
 def epoch_history(run_dir: Path, previous: list[dict], measured: dict[int, dict]) -> list[dict[str, float]]:

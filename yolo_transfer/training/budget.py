@@ -11,6 +11,7 @@ really ran: docs/evidence/budget.md (`python bench/budget_error.py`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -79,6 +80,7 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
     from yolo_transfer.anatomy import Anatomy, load_detection_model
     from yolo_transfer.presets import make_plan
     from yolo_transfer.data.yolo_layout import check_data_yaml
+    from yolo_transfer.utils.console import ultralytics_logs_off
     from yolo_transfer.utils.env import cpu_train_threads, torch_threads
 
     if not budget_minutes > 0:
@@ -90,8 +92,6 @@ def estimate_budget(model: str | os.PathLike, data: str | os.PathLike, presets: 
     plans = {p: make_plan(p, anatomy, epochs=100, presets_file=presets_file) for p in presets}
     dev = _device(device)
     threads = cpu_train_threads() if dev.type == "cpu" else None
-    from yolo_transfer.utils.console import ultralytics_logs_off
-
     with torch_threads(threads), ultralytics_logs_off(True):
         net, batches, load_s = _model_and_batches(yolo, spec, imgsz, batch, dev, overrides or {})
         _time_steps(net, batches[:1], [frozenset(range(len(net.model)))], dev)  # warm-up: the loss, allocations
@@ -131,12 +131,9 @@ def _device(device: str | None):
 def _stage_weights(plan) -> dict[int, float]:
     """Each stage's share of the run: a share-placed stage (progressive's thirds) by its share, an epoch-placed one
     by its epochs out of the plan's length."""
-    n = len(plan.stages)
-    starts = []
-    for s in plan.stages:
-        starts.append(s.fraction if s.fraction is not None else s.epoch / 100)
-    starts = [min(max(x, 0.0), 1.0) for x in starts] + [1.0]
-    return {i: max(starts[i + 1] - starts[i], 0.0) for i in range(n) if starts[i + 1] > starts[i]} or {0: 1.0}
+    starts = [min(max(s.fraction if s.fraction is not None else s.epoch / 100, 0.0), 1.0) for s in plan.stages]
+    starts.append(1.0)
+    return {i: starts[i + 1] - starts[i] for i in range(len(plan.stages)) if starts[i + 1] > starts[i]} or {0: 1.0}
 
 
 def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mapping[str, Any]):
@@ -152,12 +149,8 @@ def _model_and_batches(yolo, spec, imgsz: int, batch: int, dev, overrides: Mappi
     cfg = get_cfg(overrides={**keep, "imgsz": imgsz, "batch": batch, "data": str(spec.yaml_path)})
     ds = build_yolo_dataset(cfg, d["train"], batch, d, mode="train", stride=32)
     loader = build_dataloader(ds, batch, 0, shuffle=True)  # no workers: Ultralytics trains on a CPU with none
-    batches = []
     t0 = time.perf_counter()
-    for i, b in enumerate(loader):
-        batches.append(b)
-        if i + 1 >= TIMED_BATCHES:
-            break
+    batches = list(itertools.islice(loader, TIMED_BATCHES))
     images = sum(len(b["img"]) for b in batches)
     load_s = (time.perf_counter() - t0) / max(images, 1)
     net = DetectionModel(yolo.model.yaml, nc=len(d["names"]), verbose=False)

@@ -1,20 +1,16 @@
 """Keep what the checkpoint knew: train new classes into a COCO model without losing its own (`keep_classes=True`).
 
-The trained model predicts the checkpoint's classes and the dataset's under one names table: the checkpoint's names
-in their order (so a source class keeps its id), then the dataset's classes it does not have (a dataset class with the
-same name as a source class is that class). Three methods (`METHODS`):
+The trained model predicts under one names table: the checkpoint's names in their order (a source class keeps its
+id), then the dataset's classes it does not have (a dataset class named like a source class is that class). `METHODS`:
 
-- `exact`: the source model's outputs for its own classes are unchanged by construction. Every source weight and
-  BatchNorm statistic stays frozen; the new classes get a path of their own that trains: the layers the preset trains,
-  copied (`keep_head.Branch`: the neck on `frozen-backbone`, every layer after the stem on `full`, none on
-  `head-only`), and per level a new box and class branch in each head (YOLO26: both; `HeadBranches`) predicting on
+- `exact`: the old classes' outputs are unchanged by construction. Every source weight and BatchNorm statistic stays
+  frozen; the new classes get a path of their own that trains: copies of the layers the preset trains
+  (`keep_head.Branch`, `branch_point`) and per level a new box and class branch in each head (`HeadBranches`), on
   anchors of their own (`keep_head.KeepDetect`). After training the old-class outputs are compared with the source
   model's on real images, like frozen layers are: any change fails the run.
-- `distill`: the backbone may train (for far domains). The source model's own boxes on the new images become labels
-  of its classes (pseudo-labels at `PSEUDO_CONF`), and `replay` images of the source domain with their labels join the
-  training set, so the old classes keep being taught.
-- `plain`: the combined head with no protection (the dataset labels only its classes): what fine-tuning does to the
-  old classes today, for contrast in `compare`.
+- `distill`: the backbone may train (for far domains); the source model's own boxes on the new images (pseudo-labels
+  at `PSEUDO_CONF`) and `replay` images of the source domain with their labels keep teaching the old classes.
+- `plain`: the combined head with no protection (what fine-tuning does to the old classes), for contrast in `compare`.
 
 Measured retention and new-class mAP per method: docs/evidence/keep.md (`python bench/keep_classes.py`).
 """
@@ -181,15 +177,14 @@ def link_split(files: Sequence[Path], root: Path, split: str, mapping: Mapping[i
     return seen
 
 
-def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz: int, device: str | None) -> int:
+def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz: int, device: str | None) -> None:
     """Add the source model's boxes (score >= PSEUDO_CONF) on the train images as labels of its classes."""
     from ultralytics import YOLO
 
     model = YOLO(source)
-    added = 0
     files = [str(p) for p in sorted(images.iterdir())]
     if not files:
-        return 0
+        return
     # streamed in batches of 8: one batch in memory at a time; links keep their names (Ultralytics does not resolve)
     for r in model.predict(files, stream=True, batch=8, imgsz=imgsz, conf=PSEUDO_CONF, device=device, verbose=False):
         img = Path(r.path)
@@ -200,8 +195,6 @@ def _pseudo_label(source: str, images: Path, labels: Path, plan: KeepPlan, imgsz
         if rows:
             with open(labels / f"{img.stem}.txt", "a") as f:
                 f.write("\n".join(rows) + "\n")
-            added += len(rows)
-    return added
 
 
 def _add_replay(plan: KeepPlan, root: Path) -> None:
@@ -278,9 +271,7 @@ def graft(model, n_new: int, branch_from: int | None = None) -> None:
         head.f = list(head.f[:nl]) + head.branch.ins
         model.save = sorted(set(model.save) | set(head.branch.ins))
     for attr in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
-        branches = getattr(head, attr, None)
-        if branches is None:
-            continue
+        branches = getattr(head, attr, None) or []  # one2one_*: end-to-end heads only (YOLO26)
         for i, old in enumerate(branches):
             new = copy.deepcopy(old)  # the old branch as the start
             if attr.endswith("cv3"):  # a class head: a new last layer for the new classes only
@@ -303,8 +294,7 @@ def old_outputs(model, x, old_nc: int, decoded: bool = False) -> list:
     return dec if decoded else raw
 
 
-def _old_outputs(model, x, old_nc: int) -> tuple[list, list]:
-    """`old_outputs`' raw and decoded tensors from one forward."""
+def _old_outputs(model, x, old_nc: int) -> tuple[list, list]:  # `old_outputs`' raw and decoded, from one forward
     import torch
 
     with torch.no_grad():
@@ -318,30 +308,24 @@ def _old_outputs(model, x, old_nc: int) -> tuple[list, list]:
 
 
 def _head_channels(model) -> list[int]:
-    """The channels of each feature map the Detect layer receives, from one small forward in eval mode."""
+    """The channels of each feature map the Detect layer receives (its `f` inputs), from running the layers before
+    it once on a small input in eval mode."""
     import torch
 
     p = next(model.parameters())
     x = torch.zeros(1, int((getattr(model, "yaml", None) or {}).get("channels", 3)), 64, 64, device=p.device,
                     dtype=p.dtype)
-    was = model.training
+    was, y = model.training, []
     try:
         with torch.no_grad():
-            return [int(f.shape[1]) for f in _head_inputs(model.eval(), x)]
+            for m in model.eval().model[:-1]:
+                if m.f != -1:
+                    x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+                x = m(x)
+                y.append(x if m.i in model.save else None)
+        return [int((y[j] if j != -1 else x).shape[1]) for j in model.model[-1].f]
     finally:
         model.train(was)
-
-
-def _head_inputs(model, x):
-    """The feature maps the Detect layer receives (its `f` inputs), by running the layers before it."""
-    y = []
-    for m in model.model[:-1]:
-        if m.f != -1:
-            x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
-        x = m(x)
-        y.append(x if m.i in model.save else None)
-    head = model.model[-1]
-    return [y[j] if j != -1 else x for j in head.f]
 
 
 @dataclass
@@ -363,7 +347,6 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
     """Run both models on up to `limit` of `images` (letterboxed to a square) and compare every old-class
     tensor bit for bit: boxes and the old classes' logits of every head, from each model's own forward; and the
     decoded boxes and probabilities up to float rounding (1e-5)."""
-    import cv2
     import numpy as np
     import torch
     from ultralytics.data.augment import LetterBox
@@ -384,10 +367,9 @@ def verify_old_outputs(source: str | os.PathLike, trained: str | os.PathLike, im
         x = letterbox(image=img)[..., ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
         t = torch.from_numpy(np.ascontiguousarray(x)).float().unsqueeze(0) / 255
         (raw_a, dec_a), (raw_b, dec_b) = _old_outputs(a, t, old_nc), _old_outputs(b, t, old_nc)
-        raw = zip(raw_a, raw_b)
         # decoded: the same numbers through elementwise kernels over a longer tensor, equal up to float rounding
-        dec = zip(dec_a, dec_b)
-        for k, (u, v, exact) in enumerate([(u, v, True) for u, v in raw] + [(u, v, False) for u, v in dec]):
+        pairs = [(u, v, True) for u, v in zip(raw_a, raw_b)] + [(u, v, False) for u, v in zip(dec_a, dec_b)]
+        for k, (u, v, exact) in enumerate(pairs):
             check.tensors += 1
             if not (torch.equal(u, v) if exact else torch.allclose(u, v, rtol=1e-6, atol=1e-5)):
                 diff = float((u - v).abs().max())

@@ -62,7 +62,7 @@ def _absolute(j: int, i: int) -> int:
 
 
 def _sources(m) -> list[int]:
-    return [_absolute(j, m.i) if j != -1 else m.i - 1 for j in ([m.f] if isinstance(m.f, int) else m.f)]
+    return [_absolute(j, m.i) for j in ([m.f] if isinstance(m.f, int) else m.f)]  # -1: the layer before
 
 
 NEVER = -20.0  # the logit an anchor gives the other path's classes: probability 2e-9, under any confidence threshold,

@@ -11,10 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-_STATUS = Path("/proc/self/status")
-_CLEAR = Path("/proc/self/clear_refs")
-
-
 def _rss_mb() -> float:
     import psutil
 
@@ -23,7 +19,7 @@ def _rss_mb() -> float:
 
 def _hwm_mb() -> float | None:
     try:
-        for line in _STATUS.read_text().splitlines():
+        for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -33,7 +29,7 @@ def _hwm_mb() -> float | None:
 
 def _reset_hwm() -> bool:
     try:
-        _CLEAR.write_text("5")  # "5": reset the peak RSS counter (Linux >= 4.0)
+        Path("/proc/self/clear_refs").write_text("5")  # "5": reset the peak RSS counter (Linux >= 4.0)
         return True
     except OSError:
         return False
@@ -47,7 +43,7 @@ class EpochMeter:
         self.peak_mb = 0.0
         self._hwm = False
         self._cuda = False
-        self._t0 = self._t_epoch = time.perf_counter()
+        self._t_epoch = time.perf_counter()
         self._epoch_peak = 0.0
         self._batches = 0
 

@@ -16,15 +16,10 @@ import numpy as np
 from torch import nn, optim
 
 
-def layer_of_params(model: nn.Module) -> dict[int, int]:
-    inner = getattr(model, "module", model)
-    return {id(p): i for i, layer in enumerate(inner.model) for p in layer.parameters()}
-
-
 def split_by_lr_scale(optimizer: optim.Optimizer, model: nn.Module, lr_scale: Sequence[float]) -> optim.Optimizer:
     if all(s == 1.0 for s in lr_scale):
         return optimizer
-    layer_of = layer_of_params(model)
+    layer_of = {id(p): i for i, layer in enumerate(getattr(model, "module", model).model) for p in layer.parameters()}
     new_groups = []
     for group in optimizer.param_groups:
         by_scale: dict[float, list] = defaultdict(list)

@@ -44,10 +44,6 @@ def detection_model(model: nn.Module) -> nn.Module:
     return getattr(inner, "student_model", inner)
 
 
-def _layers(model: nn.Module) -> nn.Sequential:
-    return detection_model(model).model
-
-
 class FreezePolicy:
     def __init__(self, plan: FreezePlan, bn_policy: str = "frozen", ddp: bool = False, held: tuple[str, ...] = ()):
         self.plan = plan
@@ -65,7 +61,7 @@ class FreezePolicy:
         trainable = self.plan.trainable_in(stage)
         never = self.plan.never_trained
         self._frozen_params = []
-        for i, layer in enumerate(_layers(model)):
+        for i, layer in enumerate(detection_model(model).model):
             for name, p in layer.named_parameters():
                 if not p.dtype.is_floating_point or any(f in f".{name}" for f in ALWAYS_FROZEN):
                     continue
@@ -86,7 +82,7 @@ class FreezePolicy:
 
     def set_bn_modes(self, model: nn.Module, stage: int) -> None:
         trainable = self.plan.trainable_in(stage)
-        for i, layer in enumerate(_layers(model)):
+        for i, layer in enumerate(detection_model(model).model):
             train_stats = self.bn_policy == "train" or (self.bn_policy == "frozen" and i in trainable)
             for name, m in layer.named_modules():
                 if isinstance(m, _BatchNorm):  # BatchNorm1d/2d/3d and SyncBatchNorm alike

@@ -60,7 +60,6 @@ class TransferRecord(JsonRecord):
     format: str = FORMAT
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
 
-    SETUP_KEYS = ("head", "class_mapping", "source_names", "param_groups", "freeze_mode")
     FILE: ClassVar[str] = TRANSFER_JSON
     WHAT: ClassVar[str] = "transfer record"
 

@@ -83,12 +83,12 @@ def render_markdown(t: dict) -> str:
 
 def render_plot(t: dict, path) -> None:
     """`transfer.png`: per layer, when it starts training and at what lr multiple; per part, trained vs frozen."""
+    import io
+
+    from yolo_transfer.utils.io import atomic_write_bytes
     from yolo_transfer.utils.plots import pyplot
 
     plt = pyplot()
-
-    from yolo_transfer.utils.io import atomic_write_bytes
-
     layers = t["layers"]
     epochs = int(t.get("args", {}).get("epochs") or max([s["epoch"] for s in t["plan"]["stages"]] + [1]) + 1)
     colors = {"backbone": "#4c72b0", "neck": "#dd8452", "head": "#55a868"}
@@ -113,8 +113,6 @@ def render_plot(t: dict, path) -> None:
     ax2.legend()
     ax2.set_title("parameters per part")
     fig.tight_layout()
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)

@@ -42,6 +42,7 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
 
     from yolo_transfer.training.keep import link_split, norm_name as norm
     from yolo_transfer.utils.console import ultralytics_logs_off
+    from yolo_transfer.utils.io import atomic_write_yaml
 
     model = YOLO(str(model_path))
     ids = {norm(n): int(i) for i, n in dict(model.names).items()}
@@ -50,10 +51,8 @@ def _per_class_map(model_path: str | os.PathLike, spec, imgsz: int, device: str,
     present = {spec.names[c] for c in link_split(spec.require_images("val"), root, "val", mapping)}
     if not mapping:  # the model has none of these classes: each scores 0, nothing to validate
         return {n: 0.0 for n in sorted(present)}
-    import yaml
-
-    (root / "data.yaml").write_text(yaml.safe_dump({"path": str(root), "train": "images/val", "val": "images/val",
-                                                    "names": dict(model.names)}))
+    atomic_write_yaml(root / "data.yaml", {"path": str(root), "train": "images/val", "val": "images/val",
+                                           "names": dict(model.names)})
     with ultralytics_logs_off(True):
         m = model.val(data=str(root / "data.yaml"), imgsz=imgsz, batch=8, device=device, plots=False,
                       verbose=False, workers=0, project=str(work), name="val", exist_ok=True)

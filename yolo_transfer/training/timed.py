@@ -1,17 +1,11 @@
 """Ultralytics' time mode (`time=` hours), made resumable.
 
-A time-bounded Ultralytics run refits its epoch count after every epoch (`ceil(time / mean epoch time)`), but a
-resumed one goes wrong in two ways (Ultralytics 8.4, measured):
-- the checkpoint holds the epoch count from *before* that epoch's refit, so a run resumed after a session of one
-  epoch restarts with its stale first guess: it can end at once (`final_epoch`), or refuse to resume at all;
-- the resumed session restarts the clock: the refit divides the session's time by the session's epochs but counts
-  the result from epoch 0, and the wall-clock stop forgets the time already spent.
-`--preset auto --budget-minutes` resumes every probe several times and `compare --budget-minutes` resumes an
-interrupted trial, so both hit it: a cavity probe resumed twice ended at epoch 3 of the 7 its budget fitted.
-
-A third: the resumed session reopens mosaic augmentation, which the run left alone had closed (`mosaic_closed_before`);
-and a fourth, ours: a stage placed as a share of the run (progressive) must not fall back to an earlier one
-(`TransferTrainer.stage_for`, from the same replayed counts, `epoch_counts`).
+A time-bounded Ultralytics run refits its epoch count after every epoch (`ceil(time / mean epoch time)`); a resumed
+one (Ultralytics 8.4) restarts with the checkpoint's count from *before* that epoch's refit (it can end at once or
+refuse to resume), restarts the clock (the wall-clock stop forgets the time already spent) and reopens mosaic
+augmentation that the run left alone had closed (`mosaic_closed_before`); and a stage placed as a share of the run
+(progressive) must not fall back to an earlier one (`TransferTrainer.stage_for`, from the replayed `epoch_counts`).
+`--preset auto` and `compare --budget-minutes` resume runs, so both hit it (docs/evidence/strategy.md).
 
 The fix, through `TransferTrainer.resume_training` and an epoch-start callback: refit the count from the earlier
 sessions' own epochs and seconds (results.csv), then continue the run's clock where they left it, and close mosaic
@@ -48,21 +42,14 @@ def epoch_counts(hours: float, first_guess: int | None, cum: list[float]) -> lis
     """The epoch count Ultralytics held at the start of each epoch of a time-bounded run, replayed from the loop
     seconds at the end of each (`cumulative_seconds`): the first guess, then its refit after every epoch. None where
     it cannot be replayed (an older record without the first guess, a row without its time)."""
-    out: list[int | None] = []
-    for e in range(len(cum)):
-        if e == 0:
-            out.append(first_guess)
-        else:
-            out.append(refit_epochs(hours, e, cum[e - 1]) if cum[e - 1] > 0 else None)
-    return out
+    refits = [refit_epochs(hours, e, c) if c > 0 else None for e, c in enumerate(cum[:-1], 1)]
+    return [first_guess, *refits] if cum else []
 
 
 def mosaic_closed_before(counts: list[int | None], close_mosaic: int) -> bool:
     """Whether the run, left alone, had closed mosaic augmentation in the epochs whose counts are `counts`
-    (`epoch_counts`): Ultralytics closes it at the first epoch e with e >= count_e - close_mosaic. A resumed session
-    starts with mosaic open again and checks only its own refitted count, so a short-budget run (first guess <=
-    close_mosaic: closed at epoch 0) trained its resumed epochs with mosaic: on BCCD at 3 min the epoch after each
-    resume lost up to 0.13 mAP50-95 against the plain run (auto's probes, an interrupted compare trial)."""
+    (`epoch_counts`): Ultralytics closes it at the first epoch e with e >= count_e - close_mosaic, and a resumed
+    session reopens it (docs/evidence/strategy.md, "Resumes and mosaic")."""
     if not close_mosaic:
         return False
     return any(n is not None and e >= n - close_mosaic for e, n in enumerate(counts))
@@ -95,7 +82,6 @@ def continue_clock(trainer) -> None:
         return
     trainer.time_spent = None
     trainer.train_time_start -= spent
-    # the loop's epoch counter was already taken from `start_epoch`; after this it is read by the refit (mean =
-    # time / epochs since start), a log line, the GPU first-epoch OOM retry (now not retried in a resumed session)
-    # and NaN recovery (now allowed: a resumed run has its last.pt)
+    # the loop's epoch counter was already taken from `start_epoch`; after this the refit (mean = time / epochs since
+    # start), a log line, the GPU first-epoch OOM retry (now off) and NaN recovery (now on: last.pt exists) read it
     trainer.start_epoch = 0

@@ -32,8 +32,9 @@ from yolo_transfer.training import head as head_mod
 from yolo_transfer.training import timed
 from yolo_transfer.training.param_groups import describe, split_by_lr_scale, sync_bias_warmup
 from yolo_transfer.training.policy import FreezePolicy, detection_model
-from yolo_transfer.utils.env import cpu_train_threads
 from yolo_transfer.training.reader import reading
+from yolo_transfer.training.results import read_results
+from yolo_transfer.utils.env import cpu_train_threads
 from yolo_transfer.utils.imageread import Window
 from yolo_transfer.utils.io import atomic_write_bytes
 
@@ -166,9 +167,8 @@ class TransferTrainer(DetectionTrainer):
         """Snapshot never-trained tensors the source checkpoint cannot vouch for (all of them, when from a YAML)."""
         from yolo_transfer.verify import REFERENCE_FILE, frozen_keys
 
-        keys = frozen_keys(model.state_dict(), self.plan, self.context.get("bn_policy", "frozen"), self.held)
-        src = self.source_sd or {}
-        sd = model.state_dict()
+        sd, src = model.state_dict(), self.source_sd or {}
+        keys = frozen_keys(sd, self.plan, self.context.get("bn_policy", "frozen"), self.held)
         missing = {k: sd[k].detach().cpu().clone() for k in keys if k not in src or src[k].shape != sd[k].shape}
         if missing:  # whole or not at all: verification reads it at the end, perhaps after a resume
             buf = io.BytesIO()
@@ -183,9 +183,9 @@ class TransferTrainer(DetectionTrainer):
 
     def stage_for(self, epoch: int) -> int:
         """The plan's stage at `epoch`. In time mode a stage given as a share of the run ("60%", progressive's
-        thirds) is placed in the epoch count Ultralytics refits after every epoch, not in its first guess: placed in
-        the first guess (3-12 epochs at 3 min here) progressive thawed the backbone at epoch 5 of 17 on cavity, 7 of
-        25 on BCCD. Never back to an earlier stage (a refit can grow the count again), resumed runs included."""
+        thirds) is placed in the epoch count Ultralytics refits after every epoch, not in its first guess (which
+        thawed too early: docs/evidence/strategy.md). Never back to an earlier stage (a refit can grow the count
+        again), resumed runs included."""
         n = self.epochs if self.args.time and self.plan.relative else None
         return max(self.plan.stage_at(epoch, n), self.current_stage or 0, self.stage_floor)
 
@@ -202,30 +202,26 @@ class TransferTrainer(DetectionTrainer):
         return split_by_lr_scale(optimizer, model, self.plan.lr_scale)
 
     def resume_training(self, ckpt):
+        done = ckpt["epoch"] + 1 if self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0 else 0
+        if done:  # the stages the earlier sessions ran
+            self.stage_floor = max((s for e, s in self.context.get("stages_run") or [] if e <= done), default=0)
         # time mode: the checkpoint's epoch count predates its last refit; refit it from the sessions so far (and
         # rebuild the schedule with it) before Ultralytics checks there is something left to resume
-        if self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:  # the stages the earlier sessions ran
-            self.stage_floor = max((s for e, s in self.context.get("stages_run") or [] if e <= ckpt["epoch"] + 1),
-                                   default=0)
-        if self.args.time and self.resume and ckpt is not None and ckpt.get("epoch", -1) >= 0:
-            from yolo_transfer.training.results import read_results
-
-            done = ckpt["epoch"] + 1
-            rows = timed.rows_before(read_results(self.save_dir), done)
-            spent = timed.loop_seconds(rows)
-            if spent > 0:
-                before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now
-                counts = timed.epoch_counts(before.get("time") or self.args.time, self.context.get("epochs_requested"),
-                                            timed.cumulative_seconds(rows))
-                self.close_mosaic_now = timed.mosaic_closed_before(
-                    counts, before.get("close_mosaic", self.args.close_mosaic))
-                if self.plan.relative:  # replayed too, for a session killed before its record had its rows (the
-                    # replay reads csv times taken before the save, so it can only place a stage late, never early)
-                    self.stage_floor = max([self.stage_floor] + [self.plan.stage_at(e, n) for e, n in enumerate(counts)
-                                                                 if n is not None])
-                self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
-                self._setup_scheduler()
-                self.time_spent = spent
+        rows = timed.rows_before(read_results(self.save_dir), done) if done and self.args.time else []
+        spent = timed.loop_seconds(rows)
+        if spent > 0:
+            before = ckpt.get("train_args") or {}  # the earlier sessions ran with these, even if changed now
+            counts = timed.epoch_counts(before.get("time") or self.args.time, self.context.get("epochs_requested"),
+                                        timed.cumulative_seconds(rows))
+            self.close_mosaic_now = timed.mosaic_closed_before(
+                counts, before.get("close_mosaic", self.args.close_mosaic))
+            if self.plan.relative:  # replayed too, for a session killed before its record had its rows (the replay
+                # reads csv times taken before the save, so it can only place a stage late, never early)
+                self.stage_floor = max([self.stage_floor] + [self.plan.stage_at(e, n) for e, n in enumerate(counts)
+                                                             if n is not None])
+            self.epochs = self.args.epochs = timed.refit_epochs(self.args.time, done, spent)
+            self._setup_scheduler()
+            self.time_spent = spent
         super().resume_training(ckpt)
 
     def optimizer_step(self):

@@ -1,17 +1,11 @@
 """Quiet console: Ultralytics' logs and progress bars go to a log file; the terminal gets a line per step and epoch.
 
-`quiet(log_file)` is a context manager. Inside it, the handlers of Ultralytics' logger (`ultralytics.utils.LOGGER`,
-standard `logging`) write to `log_file` instead of the terminal, and so does anything written to `sys.stdout` —
-that is where Ultralytics' own progress bars (its `TQDM`) and its few plain prints go. What the tool itself wants
-people to read goes through `Quiet.echo`, which writes to the terminal the context started with (or `say`, from code
-that has no `Quiet` at hand). With
-`verbose=True` nothing is redirected (the log stays on the terminal, as Ultralytics prints it).
-
-`epoch_line(echo)` makes an `on_fit_epoch_end` callback that prints ONE line per epoch:
+Inside `quiet(log_file)`, the handlers of Ultralytics' logger and `sys.stdout` (where its progress bars and prints
+go) write to `log_file`; what the tool wants people to read goes through `Quiet.echo` (or `say`, from code with no
+`Quiet` at hand) to the terminal the block started with. `verbose=True` redirects nothing. `epoch_line(echo)` makes an
+`on_fit_epoch_end` callback printing ONE line per epoch:
 `epoch 3/10  box 1.234 cls 2.345 dfl 1.456  mAP50 0.412 mAP50-95 0.187  12.3s`.
-
-Nothing here changes Ultralytics: the redirection is done on the logger's handlers and on `sys.stdout`, both
-restored on exit (also on error and Ctrl-C).
+Ultralytics itself is not changed: the handlers and `sys.stdout` are restored on exit (also on error and Ctrl-C).
 """
 
 from __future__ import annotations
@@ -44,7 +38,6 @@ class Quiet:
         self._stream = stream
         self.log_file = log_file
         self.verbose = verbose
-        self._log: TextIO | None = None
 
     def echo(self, message: str = "") -> None:
         self._stream.write(f"{message}\n")
@@ -63,9 +56,8 @@ class Quiet:
 
 
 class _LogFile:
-    """The log file as a stream whose failed writes (a full disk) are dropped: otherwise every log line printed a
-    `--- Logging error ---` traceback on the terminal, and a progress bar crashed the run for the log's sake. The
-    run's own files still fail, and say so in one line."""
+    """The log file as a stream whose failed writes (a full disk) are dropped, not a `--- Logging error ---` traceback
+    per line or a progress bar crashing the run for the log's sake; the run's own files still fail, in one line."""
 
     def __init__(self, f: TextIO):
         self._f = f
@@ -90,11 +82,7 @@ class _LogFile:
 
 def is_quiet(quiet_flag: bool | None, verbose: bool = False) -> bool:
     """The CLI rule: --verbose wins, then --quiet/--no-quiet, else quiet when stdout is not a terminal."""
-    if verbose:
-        return False
-    if quiet_flag is not None:
-        return quiet_flag
-    return not sys.stdout.isatty()
+    return not verbose and (quiet_flag if quiet_flag is not None else not sys.stdout.isatty())
 
 
 @contextlib.contextmanager
@@ -112,7 +100,6 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
     q = Quiet(stream, path, False)
     existed = path.exists()
     log = _LogFile(open(path, "a", encoding="utf-8", buffering=1))
-    q._log = log
     swapped: list[tuple[logging.StreamHandler, TextIO]] = []
     for h in LOGGER.handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
@@ -142,10 +129,8 @@ def quiet(log_file: str | os.PathLike | None, verbose: bool = False) -> Iterator
 def epoch_line(echo: Callable[[str], None], prefix: str | Callable[[object], str] = "",
                metrics: bool = True) -> Callable:
     """An `on_fit_epoch_end` callback printing one line per epoch (the extra call for best.pt's final val is skipped).
-
-    `prefix`: a string, or a function of the trainer (`preset_prefix`: which run the line is from, when several runs
-    take turns in one command). `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros
-    instead of a validation."""
+    `prefix`: a string, or a function of the trainer (`preset_prefix`: which of several runs taking turns it is);
+    `metrics=False` for runs with `val=False`, whose epochs carry placeholder zeros."""
 
     def on_fit_epoch_end(trainer) -> None:
         if trainer.epoch >= trainer.epochs:  # Ultralytics re-runs the callback after validating best.pt
@@ -181,8 +166,6 @@ def quiet_callbacks(q: Quiet, prefix: str | Callable[[object], str] = "") -> dic
 @contextlib.contextmanager
 def ultralytics_logs_off(on: bool):
     """Ultralytics' per-batch bars and logs off (its bars follow its logger's level): compare prints a line per trial."""
-    import logging
-
     log = logging.getLogger("ultralytics")
     level = log.level
     if on:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 
@@ -35,22 +35,12 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "yolo-transfer"
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def cpu_name() -> str:
     """The CPU model, for benchmark output (speed numbers mean little without it)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    with suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
@@ -61,8 +51,7 @@ def usable_cores() -> int:
 
 def user_omp_threads() -> str | None:
     """OMP_NUM_THREADS as a user or Ray (per task, in reused workers too) set it; None when unset or when it may be
-    Ultralytics' own import-time default: a "1" not already there when yolo_transfer was imported before Ultralytics
-    (read as no choice: Ultralytics itself ignores OMP_NUM_THREADS for training threads anyway)."""
+    Ultralytics' own import-time "1" (`OMP_CHOSEN_BEFORE_ULTRALYTICS`)."""
     value = os.environ.get("OMP_NUM_THREADS")
     return None if value == "1" and not OMP_CHOSEN_BEFORE_ULTRALYTICS else value
 
@@ -76,11 +65,9 @@ def cpu_train_threads(cores: int | None = None) -> int:
 def train_threads(cores: int, omp: str | None) -> int:
     """The rule: torch threads for CPU training on `cores` cores, given a chosen OMP_NUM_THREADS (`omp`, or None).
 
-    Ultralytics trains on the CPU with `workers=0` (data loading in the training thread) and torch at
-    `min(8, cores - 1)` threads, so on a 2-core machine one core sits idle (`bench/train_threads.py` on 2 cores: 1.30x
-    faster whole process than `yolo train`, 1.38x per epoch). We take `min(8, cores)`: one more thread on machines of
-    up to 8 cores, never more than Ultralytics on bigger ones (a container's CPU quota is not in the affinity mask,
-    so no more than 8). A positive integer OMP_NUM_THREADS of a user's or Ray's (per-trial CPUs) wins."""
+    Ultralytics trains on the CPU with `workers=0` and torch at `min(8, cores - 1)` threads, leaving one of 2 cores
+    idle; `min(8, cores)` is 1.30x faster on 2 cores (bench/train_threads.py), and no more than Ultralytics' 8 on big
+    machines (a container's CPU quota is not in the affinity mask). A positive integer `omp` (a user's, Ray's) wins."""
     if omp and omp.strip().isdigit() and int(omp) > 0:
         return int(omp)
     return max(1, min(8, cores))
@@ -91,11 +78,10 @@ OTHER_DEVICES = ("cpu", "mps", "npu", "xpu", "tpu", "intel", "vulkan", "dla")
 
 
 def check_device(device) -> None:
-    """`--device` in one line before any work, where we can tell: a CUDA GPU asked for where there is none (a command
-    copied from a GPU machine to a laptop), an index past the GPUs there are, or a word that is no device. Ultralytics'
-    own check raises a many-line error from deep inside the trainer or the model, and sets CUDA_VISIBLE_DEVICES as it
-    goes: this only reads. Accepts what Ultralytics accepts: cpu, mps, npu:0, xpu ..., -1 (an idle GPU), cuda, cuda:0,
-    0, 0,1, [0, 1]; with CUDA_VISIBLE_DEVICES set, indices are left to Ultralytics (it maps physical ids)."""
+    """`--device` refused in one line before any work (Ultralytics' own check fails deep inside, in many lines): a CUDA
+    GPU where there is none, an index past the GPUs there are, or a word that is no device. Only reads; accepts what
+    Ultralytics does (cpu, mps, npu:0, xpu, -1, cuda, cuda:0, 0, 0,1, [0, 1]); under CUDA_VISIBLE_DEVICES, indices
+    are left to Ultralytics (it maps physical ids)."""
     if device is None:
         return
     raw = str(device)
@@ -137,7 +123,10 @@ def torch_threads(n: int | None):
 def versions() -> dict:
     out = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu_name()}
     for dist in ("yolo-transfer", "ultralytics", "torch", "torchvision", "numpy", "opencv-python", "onnxruntime"):
-        out[dist] = _version(dist)
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
     try:
         import torch
 

@@ -23,11 +23,18 @@ EOI_WINDOW = 64 * 1024
 
 
 def jpeg_cut_short(head: bytes, tail: bytes) -> bool:
-    """A JPEG (by its magic) whose last `EOI_WINDOW` bytes hold no end-of-image marker: the scan was cut short.
-
-    OpenCV and PIL both decode such files into a partly grey picture, only warning on stderr.
-    """
+    """A JPEG (by its magic) whose last `EOI_WINDOW` bytes hold no end-of-image marker: the scan was cut short
+    (OpenCV and PIL both decode it into a partly grey picture, only warning on stderr)."""
     return head[:2] == JPEG_SOI and tail[-EOI_WINDOW:].rfind(JPEG_EOI) < 0
+
+
+def head_bytes(path: str | os.PathLike, n: int = 8192) -> bytes:
+    """The first `n` bytes of a file (b"" when it cannot be read): enough to tell a format by."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
 
 
 def jpeg_file_cut_short(path: str | Path) -> bool:

@@ -125,10 +125,6 @@ class Window:
         return cls(low, high)
 
     @classmethod
-    def from_bits(cls, bits: int, source: str = "auto") -> "Window":
-        return cls(0, 2 ** bits - 1, source)
-
-    @classmethod
     def from_dict(cls, d: dict | None) -> "Window | None":
         return cls(float(d["low"]), float(d["high"]), str(d.get("source", "set"))) if d else None
 
@@ -152,7 +148,7 @@ class Window:
 def window_from_range(vmax: float, vmin: float = 0, integer: bool = True) -> Window:
     """`auto`: an integer range rounded up to the next sensor depth (max 3,900 -> 0,4095); a float range as it is."""
     if integer and vmin >= 0:
-        return Window.from_bits(next((b for b in BIT_DEPTHS if vmax < 2 ** b), 16))
+        return Window(0, 2 ** next((b for b in BIT_DEPTHS if vmax < 2 ** b), 16) - 1, "auto")
     return Window(float(vmin), float(vmax) if vmax > vmin else float(vmin) + 1, "auto")
 
 

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from yolo_transfer.errors import UserError
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -26,10 +27,9 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def naming_errors(path: str | os.PathLike, temp_prefix: str | None = None) -> Iterator[None]:
-    """An OSError with no file name raised in the block (a full disk fails `write()` and `fsync()`, which know none)
-    names `path`, so the CLI's one line says which file; with `temp_prefix` (what `path` is written under before its
-    atomic rename, + random), one naming a temporary file names `path`, or the file inside it, instead. Errors about
-    other files (a source being read) keep their names."""
+    """An OSError with no file name raised in the block (a full disk fails `write()` and `fsync()`) names `path`, so
+    the CLI's one line says which file; one naming a temporary file (`temp_prefix` + random, renamed to `path` when
+    done) names `path`, or the file inside it. Errors about other files (a source being read) keep their names."""
     try:
         yield
     except OSError as e:
@@ -98,11 +98,8 @@ def atomic_write_yaml(path: str | os.PathLike, data: Any) -> Path:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a whole folder under a temporary name and rename it into place only when complete.
-
-    An interrupted build leaves a `.name.partial-*` folder (removed here on error), never a folder at `path` that
-    looks finished. `path` must not exist yet.
-    """
+    """Build a whole folder under a temporary name and rename it into place only when complete: an interrupted build
+    leaves a `.name.partial-*` folder (removed here on error), never a finished-looking `path` (must not exist)."""
     path = Path(path)
     naming = functools.partial(naming_errors, path, str(path.parent / f".{path.name}.partial-"))
     with naming():
@@ -121,8 +118,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def check_folder_path(path: str | os.PathLike, what: str) -> Path:
     """Refuse, in one line and before anything is written, an output folder that cannot be one: the path, or a
     folder above it, is a file (mkdir would fail deep inside a run with a traceback)."""
-    from yolo_transfer.errors import UserError
-
     p = Path(path).expanduser()
     for q in (p, *p.parents):
         if q.is_dir():
@@ -136,8 +131,6 @@ def check_folder_path(path: str | os.PathLike, what: str) -> Path:
 
 def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
     """A user's YAML file that must hold a mapping; every problem is one line naming `what` and the file."""
-    from yolo_transfer.errors import UserError
-
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} not found: {p}")

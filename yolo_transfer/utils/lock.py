@@ -3,11 +3,10 @@ may resume (predict's `--out`, a compare folder, a run or auto folder being resu
 
 Two processes writing one folder interleave their files and double their counts, so the second is refused with one
 line naming the first (pid, command, start time), or waits for it (`wait=True`, the CLI's `--wait`). The lock is an
-`flock` on `<folder>/.yolo-transfer.lock`, which the kernel drops when its holder dies however it dies (Ctrl-C,
-SIGKILL, the OOM killer), so a dead holder never blocks the next run: it is taken over only when that process is
-gone. The holder writes who it is into the file for the refusal to quote, and removes the file when it
-is done (a waiter that locked the removed file sees that and tries again). Nested locks of the same folder in one
-process are free (compare holds its folder while each trial locks its own run folder).
+`flock` on `<folder>/.yolo-transfer.lock`, which the kernel drops however its holder dies (Ctrl-C, SIGKILL, the OOM
+killer), so a dead holder never blocks the next run. The holder writes who it is into the file for the refusal to
+quote and removes the file when done (a waiter that locked the removed file sees that and tries again). Nested locks
+of one folder in one process are free (compare holds its folder while each trial locks its own run folder).
 """
 
 from __future__ import annotations
@@ -36,10 +35,6 @@ def _try_lock(fd: int) -> bool:
     except BlockingIOError:
         return False
     return True
-
-
-def _unlock(fd: int) -> None:
-    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _read_info(fd: int) -> dict:
@@ -73,7 +68,7 @@ def _open_locked(path: Path) -> tuple[int | None, dict]:
                 os.unlink(path)
             except PermissionError:  # a sticky folder (/tmp) keeps the file theirs; the lock on it is ours
                 return fd, {}
-            _unlock(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             return None, {}
     if not _try_lock(fd):
@@ -85,7 +80,7 @@ def _open_locked(path: Path) -> tuple[int | None, dict]:
     except FileNotFoundError:
         same = False
     if not same:
-        _unlock(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         return None, {}
     return fd, {}
@@ -103,11 +98,9 @@ def folder_lock(folder: str | os.PathLike, command: str, wait: bool = False,
                 other: str | None = None) -> Iterator[Path]:
     """Hold `folder` (created if missing) as its only writer for the block; yields the folder.
 
-    Raises `UserError` naming the holder when another process holds it and `wait` is False; with `wait` polls until
-    the holder is done (one line on stderr says whom it waits for). `command` names this run in the refusals others
-    get (`predict`); `other` is the refusal's way around it (`use another --out`). A folder this call had to create
-    is removed again when the block leaves it empty (a run refused or failed before writing leaves nothing).
-    """
+    Another process holding it: a `UserError` naming the holder, or with `wait` a poll until it is done (one line on
+    stderr says whom it waits for). `command` names this run in others' refusals (`predict`); `other` is the way around
+    a refusal (`use another --out`). A folder this call created is removed when the block leaves it empty."""
     folder = Path(folder)
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +120,7 @@ def folder_lock(folder: str | os.PathLike, command: str, wait: bool = False,
         del _HELD[key]
         with contextlib.suppress(OSError):
             os.unlink(folder / LOCK_NAME)  # before unlocking: a waiter on this file then sees it gone and retries
-        _unlock(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         if made:
             with contextlib.suppress(OSError):

@@ -1,10 +1,9 @@
 """`JsonRecord`: the one way a typed record is read from and written to its JSON file.
 
-A run's `transfer.json` (`training.record.TransferRecord`), a comparison's `compare.json`
-(`sweep.state.CompareState`) and an auto run's `auto.json` (`sweep.state.AutoState`) are dataclasses on this base:
-`read()` is their only reader (one-line `UserError` when the file is missing or damaged), `to_dict()` what their
-writers write, and keys written by other versions are kept in `extra` and written back unchanged, so reading and
-writing a record never loses information.
+A run's `transfer.json` (`training.record.TransferRecord`), `compare.json` (`comparison.state.CompareState`) and
+`auto.json` (`strategy.auto.state.AutoState`) are dataclasses on this base: `load()` (under their `read()`) is their
+only reader (a one-line `UserError` when the file is missing or damaged), `to_dict()` what is written; keys of
+other versions are kept in `extra` and written back unchanged, so a read and a write never lose information.
 """
 
 from __future__ import annotations

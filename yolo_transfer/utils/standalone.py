@@ -138,10 +138,6 @@ def _scale_back(xyxy: np.ndarray, meta: Meta) -> np.ndarray:
     return xyxy
 
 
-def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-
-
 def postprocess(raw_output: np.ndarray, metas: Sequence[Meta], conf: float = 0.25, iou: float = 0.7,
                 max_det: int = 300, agnostic: bool = False, classes: Sequence[int] | None = None,
                 max_nms: int = 30000) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -174,9 +170,6 @@ def postprocess(raw_output: np.ndarray, metas: Sequence[Meta], conf: float = 0.2
             if cls_filter is not None:
                 keep &= np.isin(cids, cls_filter)
             pred, scores, cids = pred[keep], scores[keep], cids[keep].astype(np.int64)
-            if not len(pred):
-                results.append(_empty())
-                continue
             if len(pred) > max_nms:
                 top = np.argsort(-scores, kind="stable")[:max_nms]
                 pred, scores, cids = pred[top], scores[top], cids[top]
@@ -185,9 +178,6 @@ def postprocess(raw_output: np.ndarray, metas: Sequence[Meta], conf: float = 0.2
             offset = 0 if agnostic else cids[:, None].astype(np.float32) * MAX_WH
             k = nms(xyxy + offset, scores, iou)[:max_det]
             xyxy, scores, cids = xyxy[k], scores[k], cids[k]
-        if not len(xyxy):
-            results.append(_empty())
-            continue
         results.append((_scale_back(xyxy, meta).astype(np.float32), scores.astype(np.float32), cids))
     return results
 
@@ -275,12 +265,8 @@ class OnnxDetector:
                 batch: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """BGR images -> per image `(xyxy, scores, class_ids)` in original pixel coordinates."""
         images = list(images)
-        if self.rect:
-            chunk = 1  # each image gets its own rectangle
-        elif self.static_batch is not None:
-            chunk = self.static_batch
-        else:
-            chunk = max(1, int(batch or 8))
+        # rect: each image gets its own rectangle
+        chunk = 1 if self.rect else self.static_batch if self.static_batch is not None else max(1, int(batch or 8))
         results = []
         for start in range(0, len(images), chunk):
             part = images[start:start + chunk]

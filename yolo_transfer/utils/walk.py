@@ -1,10 +1,8 @@
 """`walk_files(root)`: every file under a folder, through symlinked folders, each real folder once.
 
-Datasets on shared storage are assembled from links (`Annotations -> /data/.../ANNOTATIONS`, `JPEGImages -> ...`)
-so nothing is copied, and Ultralytics' own listing follows them, but `Path.rglob` does not (before Python 3.13): a
-reader using it found no files at all. Every reader that walks a tree (convert, check, split, stats, predict's
-sources) goes through here. A folder reached a second time, through a link back up the tree or a second link to it,
-is not walked again, so a loop ends and no file is listed twice.
+Datasets on shared storage are assembled from links (`JPEGImages -> /data/...`), which Ultralytics' listing follows
+and `Path.rglob` does not (before Python 3.13), so every reader that walks a tree goes through here. A folder reached
+again (a link back up the tree, a second link to it) is not walked again: a loop ends, no file is listed twice.
 """
 
 from __future__ import annotations

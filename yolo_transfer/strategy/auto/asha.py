@@ -1,16 +1,10 @@
 """`train(preset="auto", engine="ray")`: the auto probes in parallel on Ray Tune, stopped by its ASHA scheduler.
 
-Every candidate is one Tune trial that runs the ordinary `train_preset()` (`sweep.trial`) with the full run's
-settings (the same schedule as a plain run) and reports, after every epoch, the same score the local successive
-halving ranks by (val mAP50-95 + the far-domain bonus + recommend's preset's hold, `policy.score`). ASHA
-(asynchronous successive halving, `AsyncHyperBandScheduler`) compares the trials at rungs of `grace_period x
-reduction_factor^k` epochs and stops the ones below the top 1/reduction_factor of the scores seen at that rung; the
-ones it never stops run to the end, and the best of those at its last epoch is the choice. Probes are never wasted:
-the winner is a run that went through from epoch 1, exactly as a plain run would have.
-
-The executor is `sweep.ray` (one GPU per probe, or a share of the CPUs; a cluster needs data, weights and the
-project folder at the same path on every node). A time budget is refused: ASHA's rungs are epochs. Install with `pip
-install 'yolo-transfer[distributed]'`.
+Every candidate is one Tune trial running the ordinary `train_preset()` (`sweep.trial`, the full run's schedule) and
+reporting after every epoch the score the local halving ranks by (`policy.score`). ASHA stops the trials below the
+top 1/REDUCTION of the scores at rungs of `grace x REDUCTION^k` epochs; of those it never stops, the best at its last
+epoch is the choice: a run that went through from epoch 1, as a plain run would have. A time budget is refused
+(ASHA's rungs are epochs). The executor, and what a cluster needs: `sweep.ray`.
 """
 
 from __future__ import annotations
@@ -67,20 +61,20 @@ def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None 
     _, tune = require_tune()
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
-    from yolo_transfer.strategy.auto.policy import holds
+    from yolo_transfer.strategy.auto.policy import holds, score
     from yolo_transfer.strategy.auto.probes import read_probe
     from yolo_transfer.strategy.auto.state import folder_name as _safe
     from yolo_transfer.training.api import epoch_history, result_of
     from yolo_transfer.training.record import TransferRecord
+
     cands, epochs, bonus = state.candidates, state.epochs, state.bonus
     hold = holds(cands, state.incumbent, state.hold)
-    probes = {p.preset: p for p in state.probes}
     grace = max(1, round(epochs / 6))
     plan = asha_rungs(epochs, grace, len(cands))
     scheduler = AsyncHyperBandScheduler(time_attr="training_iteration", max_t=epochs, grace_period=grace,
                                         reduction_factor=REDUCTION)
     space = {"preset": tune.grid_search(cands), "common": common, "auto_dir": str(auto_dir.resolve()),
-             "bonus": bonus, "hold": hold or {}, "names": {c: _safe(c) for c in cands}}
+             "bonus": bonus, "hold": hold, "names": {c: _safe(c) for c in cands}}
     announce = lambda per, cpus, gpus: say(  # noqa: E731
         f"auto (ray): {len(cands)} candidates {', '.join(cands)} in parallel on {cpus} CPU(s), {gpus} GPU(s), each "
         f"{per}; ASHA grace {grace} epochs, reduction {REDUCTION}, to {epochs} epochs")
@@ -88,7 +82,7 @@ def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None 
                            scheduler=scheduler, metric="score")
     finished = []
     for c in cands:
-        p = probes[c]
+        p = state.probe(c)
         run = auto_dir / _safe(c)
         if not TransferRecord.exists(run):
             p.error = "the Ray trial did not start training"
@@ -101,27 +95,21 @@ def run_asha(state, common: dict[str, Any], auto_dir: Path, address: str | None 
             rec.write(run)
         read_probe(p)
         p.epochs_planned = epochs
-        p.scores = [{"rung": i + 1, **_score_at(p.curve, stop, epochs, bonus[c], (hold or {}).get(c, 0.0))}
+        p.scores = [{"rung": i + 1, **score(p.curve[:stop], epochs, bonus[c], hold=hold[c])}
                     for i, (stop, _) in enumerate(plan) if len(p.curve) >= stop]
         if rec.status == "complete" and p.epochs_run >= epochs and not p.error:
             finished.append(c)
         else:
             p.dropped_at_rung = sum(1 for stop, _ in plan if p.epochs_run >= stop) or 1
     if not finished:
-        errs = "; ".join(f"{c}: {probes[c].error}" for c in cands if probes[c].error)
+        errs = "; ".join(f"{c}: {state.probe(c).error}" for c in cands if state.probe(c).error)
         raise UserError(f"auto (ray): no candidate ran to the end; see {auto_dir}" + (f" ({errs})" if errs else ""))
-    chosen = max(finished, key=lambda c: probes[c].curve[-1])  # max is stable: the earlier candidate wins ties
-    run = Path(probes[chosen].run_dir)
+    chosen = max(finished, key=lambda c: state.probe(c).curve[-1])  # max is stable: the earlier candidate wins ties
+    run = Path(state.probe(chosen).run_dir)
     result = result_of(run, TransferRecord.read(run))
     info = {"name": "ASHA", "grace_period": grace, "reduction_factor": REDUCTION, "max_t": epochs,
             "resources_per_probe": per_trial}
     return chosen, result, plan, info
-
-
-def _score_at(curve: list[float], stop: int, epochs: int, bonus: float, hold: float = 0.0) -> dict:
-    from yolo_transfer.strategy.auto.policy import score
-
-    return score(curve[:stop], epochs, bonus, hold=hold)
 
 
 def asha_rungs(epochs: int, grace: int, n: int) -> list[tuple[int, int]]:

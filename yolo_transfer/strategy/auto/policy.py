@@ -1,10 +1,9 @@
 """The rule `--preset auto` chooses by: successive halving over candidate presets, and what a probe's score is.
 
 Every candidate starts as an ordinary run with the full run's settings (the same epochs, so the same learning-rate
-schedule) and is stopped after its rung; survivors resume, so the winner's run is one uninterrupted schedule, what a
-plain run of that preset would have been. Rungs at E/6 and E/3 of E epochs cost 1.5 E for 3 candidates (1.33 E for
-2): `rungs`, `epoch_cost`. Under a wall-clock budget the rungs are shares of each candidate's own refitted epochs
-(`timed_rung_epochs`).
+schedule) and is stopped after its rung; survivors resume, so the winner's run is the plain run of that preset.
+Rungs at E/6 and E/3 of E epochs cost 1.5 E for 3 candidates (1.33 E for 2); under a wall-clock budget they are
+shares of each candidate's own refitted epochs (`timed_rung_epochs`).
 
 A probe's score is its mAP50-95 at the rung (`score`), plus:
 - BONUS x the domain's place between `rules.NEAR` and `rules.FAR` for a candidate that trains the backbone, because
@@ -13,7 +12,7 @@ A probe's score is its mAP50-95 at the rung (`score`), plus:
   on a difference between two probes, measured before it was set);
 - no extrapolation of the curve (EXTRAPOLATE = 0): on 3-8 epoch probes the val curves' noise swamped the mAP.
 
-Where recommend's answer comes from a data rule that trains the backbone (DEFER_RULES) and the user did not name the
+Where recommend's answer comes from a data rule that trains the backbone (DEFER_RULES) and the user named no
 candidates, auto trains that preset without probes (`defers`): there the probes were wrong each time they were
 measured. Evidence for every number here: docs/evidence/strategy.md.
 """
@@ -153,8 +152,6 @@ def simulate(curves: dict[str, list[float]], epochs: int, bonus: dict[str, float
         alive = rank({c: curves[c][:stop] for c in alive}, epochs, bonus or {}, extrapolate,
                      holds(alive, incumbent))[:nxt]
     return alive[0]
-
-
 
 
 def timed_rung_epochs(fraction: float, rung: int, hours: float, spent: float, done: int, overhead: float = 0.0) -> int:

@@ -1,8 +1,7 @@
 """The callbacks that run auto's probes: stop a probe at its rung, tell the state where it is, read its curve.
 
-A probe is an ordinary `train_preset` run; these callbacks ride on Ultralytics' `on_fit_epoch_end` and
-`on_pretrain_routine_end`. Ultralytics has written `last.pt` (optimizer, EMA, epoch) when `on_fit_epoch_end` fires,
-so a probe stopped there resumes exactly where it stopped.
+A probe is an ordinary `train_preset` run. Ultralytics has written `last.pt` (optimizer, EMA, epoch) when
+`on_fit_epoch_end` fires, so a probe stopped there resumes exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -16,10 +15,9 @@ from yolo_transfer.strategy.auto.state import Probe
 
 
 class ProbeStop(Interrupted):
-    """Raised from `on_fit_epoch_end` to end a probe after its rung: `last.pt` is saved and resumable, Ultralytics'
-    final validation (which would strip the optimizer from last.pt) is skipped, and `train()` marks the run
-    interrupted. An `Interrupted` so that `train_preset()` treats it as a pause, not a failure. `epochs` is the
-    schedule's length when it stopped (a time-bounded run's refitted count)."""
+    """Raised from `on_fit_epoch_end` to end a probe after its rung: `last.pt` stays resumable (Ultralytics' final
+    validation, which would strip its optimizer, is skipped), and as an `Interrupted` `train_preset()` takes it for a
+    pause, not a failure. `epochs`: the schedule's length when it stopped (a time-bounded run's refitted count)."""
 
 
 def timed_stop(fraction: float, rung: int, wall_before: float, t_call: float, extra: float = 0.0):

@@ -38,7 +38,6 @@ def render_plot(s: AutoState) -> bytes:
     from yolo_transfer.utils.plots import pyplot
 
     plt = pyplot()
-
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     for p in s.probes:
         if p.curve:

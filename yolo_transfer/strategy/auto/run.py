@@ -1,9 +1,7 @@
 """Orchestration of `--preset auto`: plan the rungs, run (or resume) the probes, choose, report.
 
-`auto_train` measures (recommend: the domain, the data, the budget), plans (`policy.rungs`), and hands the plan to
-`_run`, which `resume_auto` also calls with the plan an interrupted run left in `auto.json`. The probes are ordinary
-`train_preset` runs under the callbacks of `probes`; the winner's `TrainResult` is returned with `.auto` (the
-`AutoState`) and `.auto_dir`.
+`auto_train` measures (recommend) and plans (`policy.rungs`); `_run` runs the plan, for `resume_auto` too with the
+plan an interrupted run left in `auto.json`. The winner's `TrainResult` comes back with `.auto` and `.auto_dir`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from yolo_transfer.errors import Interrupted, UserError
+from yolo_transfer.errors import Interrupted, TrainingFailed, UserError
 from yolo_transfer.options import ENGINES, KEEP_FIELDS, TrainOptions
 from yolo_transfer.presets import parse_preset
 from yolo_transfer.strategy.auto import policy
@@ -35,6 +33,10 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, opts: TrainOpt
     """Successive halving over the candidates in `opts.preset` (`auto` or `auto:a,b,c`); returns the winner's
     `TrainResult` with `.auto` (its `AutoState`) and `.auto_dir`. Every probe is a `train_preset` run with the
     rest of `opts` (batch, seed, BN policy, keep-classes) and `overrides` (Ultralytics' arguments, `time=` hours)."""
+    from ultralytics.utils.files import increment_path
+
+    from yolo_transfer.utils.lock import folder_lock
+
     t_start = time.time()
     hours = float(overrides.get("time") or 0.0)
     if hours < 0:
@@ -63,7 +65,7 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, opts: TrainOpt
     bonus_far = policy.bonus_for(distance)
     bonus = {c: (bonus_far if policy.trains_backbone(c, anatomy, epochs, opts.presets_file) else 0.0) for c in cands}
 
-    auto_dir = _unique(Path(opts.project) / opts.name)
+    auto_dir = increment_path(Path(opts.project) / opts.name, sep="-")  # a new folder: name, name-2, ...
     # timed: the rungs are shares of each candidate's refitted schedule, not of the first guess (a lower bound)
     length = policy.NOMINAL if hours else epochs
     plan = [(length, 1)] if deferred else policy.rungs(length, len(cands))
@@ -79,8 +81,6 @@ def auto_train(model: str | os.PathLike, data: str | os.PathLike, opts: TrainOpt
         settings=settings_record(settings), alive=list(cands), probes=[Probe(c) for c in cands],
         seconds_recommend=seconds_recommend, budget_estimate=estimate.to_dict() if estimate else None,
     )
-    from yolo_transfer.utils.lock import folder_lock
-
     with folder_lock(auto_dir, "train --preset auto", other="pick another --name"):  # auto.json has one writer
         return _run(state, auto_dir, opts.callbacks, t_start, opts.ray_address, settings)
 
@@ -159,8 +159,6 @@ def resume_auto(auto_dir: str | os.PathLike, callbacks: Mapping[str, Callable] |
 def _run(state: AutoState, auto_dir: Path, callbacks, t_start: float, ray_address, settings: dict | None = None):
     """Run (or go on with) the plan in `state`, writing auto.json after every probe; returns the winner's result.
     `settings`: the probes' train_preset() arguments as given (a first run); a resume has only those in `state`."""
-    from yolo_transfer.errors import TrainingFailed
-
     settings = settings if settings is not None else state.settings
     seconds_before = state.seconds_total
 
@@ -223,8 +221,6 @@ def _announce(state: AutoState, plan: list[tuple[int, int]], alive: list[str], c
 def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
     """Successive halving in this process: each rung runs (or resumes) the live candidates one after another, from
     the rung `state` says is in progress; `save(status)` after every probe."""
-    from yolo_transfer.errors import TrainingFailed
-
     cands, bonus = state.candidates, state.bonus
     hold = policy.holds(cands, state.incumbent, state.hold)
     plan = state.plan
@@ -270,11 +266,7 @@ def _halving(state: AutoState, auto_dir: Path, callbacks, save, common: dict):
         say(f"auto: rung {rung} (epoch {stop}): " + ", ".join(
             f"{c} {state.probe(c).scores[-1]['map']:.4f}->{state.probe(c).scores[-1]['score']:.4f}" for c in ranked)
             + f"; continuing {', '.join(alive)}")
-    chosen = alive[0]
-    result = results.get(chosen)
-    if result is None:  # cannot happen: the final rung runs to the end and returns
-        raise UserError(f"auto: the chosen preset {chosen} did not finish; see {auto_dir}")
-    return chosen, result
+    return alive[0], results[alive[0]]  # the final rung's one candidate ran to its end (or raised above)
 
 
 def _probe(state: AutoState, c: str, rung: int, stop_at, share: float, epochs: int, auto_dir: Path, callbacks,
@@ -318,12 +310,3 @@ def _probe(state: AutoState, c: str, rung: int, stop_at, share: float, epochs: i
     p.rung_reached = rung
     save("running")
     return r
-
-
-def _unique(path: Path) -> Path:
-    if not path.exists():
-        return path
-    i = 2
-    while path.with_name(f"{path.name}-{i}").exists():
-        i += 1
-    return path.with_name(f"{path.name}-{i}")

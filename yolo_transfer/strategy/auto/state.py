@@ -1,8 +1,7 @@
-"""`AutoState`: what an auto run planned, did and chose, in one typed record read and written in one place.
+"""`AutoState`: what an auto run planned, did and chose, in one typed record (`utils.records.JsonRecord`).
 
 `auto.json` is written from the start (status `running`) and after every probe, so it is also the run's state:
-`train --resume <auto folder>` goes on from it after Ctrl-C or a killed process. `read()` is its only reader and
-`write()` its only writer (`utils.records.JsonRecord`: keys written by other versions kept in `extra`).
+`train --resume <auto folder>` goes on from it after Ctrl-C or a killed process.
 """
 
 from __future__ import annotations
@@ -81,7 +80,6 @@ class AutoState(JsonRecord):
     WHAT: ClassVar[str] = "auto record"
     NESTED: ClassVar[tuple[str, ...]] = ("probes",)
 
-    # --- one reader, one writer (utils.records.JsonRecord) -----------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "AutoState":
         state = super().from_dict(d)
@@ -99,7 +97,6 @@ class AutoState(JsonRecord):
     def write(self, auto_dir: str | os.PathLike) -> Path:
         return self.write_json(auto_dir)
 
-    # --- convenience ---------------------------------------------------------------------------------------------
     @property
     def plan(self) -> list[tuple[int, int]]:
         """The rungs as (stop epoch, candidates); the last one is the end of the run."""
