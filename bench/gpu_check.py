@@ -323,8 +323,9 @@ def step_export(c: Check) -> dict:
             pc, ps, pt = c.run([*ours(), "predict", built, c.out / "images", "--out", c.out / f"predict-{fmt}",
                                 "--device", c.args.device, "--overwrite"])
             row["predict"] = {"exit": pc, "seconds": ps, "line": (pt.strip().splitlines() or [""])[-1][:300]}
+        # only TensorRT may be refused (no CUDA here): ONNX export is a core dependency, so its exit 2 is a failure
         row["status"] = ("ok" if code == 0 and row.get("predict", {}).get("exit") == 0 else
-                         "refused" if code == 2 else "failed")
+                         "refused" if code == 2 and fmt == "engine" else "failed")
         out[fmt] = row
     failed = [f for f, r in out.items() if r["status"] == "failed"]
     return {**out, "status": "failed" if failed else "ok"}
@@ -384,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step-timeout", type=float, default=240.0, help="seconds any one command may take")
     args = ap.parse_args(argv)
     c = Check(args)
+    # every command runs in --out, so a path given relative to here is made absolute (a bare name is left to Ultralytics)
+    args.data, args.weights = (str(Path(p).resolve()) if Path(p).exists() else p for p in (args.data, args.weights))
     c.data, c.weights, c.epochs, c.imgsz, c.batch, c.images = (args.data, args.weights, args.epochs, args.imgsz,
                                                                args.batch, args.images)
     c.workers, c.trained, c.conf = 8, None, 0.25

@@ -21,7 +21,7 @@ def test_demo_transfers_offline_from_its_own_source_model(tmp_path, monkeypatch)
     # a smaller budget than the real demo (64 px, fewer images and epochs); same steps
     recipe = SourceRecipe(spec=SourceSpec(train=400, val=16, imgsz=64), epochs=8)
     monkeypatch.setattr(demo, "SOURCE_RECIPE", recipe)
-    out = CliRunner().invoke(main, ["demo", "--epochs", "5", "--imgsz", "64", "--conf", "0.05"])
+    out = CliRunner().invoke(main, ["demo", "--epochs", "4", "--imgsz", "64", "--conf", "0.05"])
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert len(lines) <= 60, out.output  # quiet: Ultralytics' own output went to log.txt
@@ -56,7 +56,7 @@ def test_demo_starts_from_the_official_coco_checkpoint_when_it_is_at_hand(coco_w
     (yolo26n.yaml) from random weights."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("YOLO_TRANSFER_WEIGHTS", str(coco_weights.parent))
-    out = CliRunner().invoke(main, ["demo", "--epochs", "4", "--imgsz", "64"])
+    out = CliRunner().invoke(main, ["demo", "--epochs", "2", "--imgsz", "64"])
     assert out.exit_code == 0, out.output
     assert "2. start: COCO checkpoint" in out.output and "baseline: yolo26n.yaml" in out.output
     assert "pretrained now" not in out.output  # no home-made source model was built

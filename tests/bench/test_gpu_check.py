@@ -4,6 +4,7 @@ is lent (it cannot be debugged then: a loan is 15 minutes)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,10 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu_check.py"
 @pytest.mark.slow
 def test_smoke_runs_every_step_on_cpu(coco_weights, tmp_path):
     out = tmp_path / "check"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--smoke", "--out", str(out),
-                           "--weights", str(coco_weights)],
-                          capture_output=True, text=True, timeout=600)
+    # the weights as a user types them, relative to where the script starts (its commands run in --out)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--smoke", "--out", "check",
+                           "--weights", os.path.relpath(coco_weights, tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     record = json.loads((out / "gpu_check.json").read_text())
     steps = record["steps"]
     assert list(steps) == ["env", "tests", "train", "predict", "precision", "export", "carry"]

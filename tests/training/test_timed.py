@@ -210,14 +210,14 @@ def test_a_resumed_progressive_run_never_goes_back_a_stage(synth_yaml, tiny_mode
     from yolo_transfer.training.record import TransferRecord
 
     def slow(trainer):
-        time.sleep(3.0)  # >= 3 s epochs: a 60 s budget refits to <= 20, so stage 1 comes within ~7 epochs
+        time.sleep(3.0)  # >= 3 s epochs: a 30 s budget refits to <= 10, so stage 1 comes within ~4 epochs
 
     def in_stage_1(trainer):
         if trainer.current_stage >= 1:
             raise ProbeStop("stopped")
 
     with pytest.raises(ProbeStop) as stopped:
-        train(tiny_model, synth_yaml, preset="progressive", epochs=3, time=60 / 3600, project=tmp_path,
+        train(tiny_model, synth_yaml, preset="progressive", epochs=3, time=30 / 3600, project=tmp_path,
               name="prog", callbacks={"on_train_epoch_end": slow, "on_fit_epoch_end": in_stage_1}, **FAST)
     run = stopped.value.run_dir
     before = [int(r["stage"]) for r in TransferRecord.read(run).history]
